@@ -1,0 +1,178 @@
+"""The one error hierarchy of tethys-compute.
+
+Every error derives from :class:`TethysComputeError` and also from the builtin
+that callers of Tethys Platform already catch: :class:`ValueError` for bad
+arguments, :class:`LookupError` for missing records, :class:`ConnectionError`
+and :class:`TimeoutError` for systems that cannot be reached.  Messages say
+what was wrong, which field, and what to do; they never contain a secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+
+class TethysComputeError(Exception):
+    """Base class of every error raised by tethys-compute."""
+
+
+# --------------------------------------------------------------------------
+# Bad arguments and records
+# --------------------------------------------------------------------------
+class InvalidArgumentError(TethysComputeError, ValueError):
+    """An argument has the wrong type or value, or is not known at all."""
+
+
+class UnknownArgumentError(InvalidArgumentError, TypeError):
+    """A keyword argument that the function does not take.
+
+    Also a :class:`TypeError`, which is what Python raises for an unexpected
+    keyword argument.
+    """
+
+    def __init__(self, func: str, unknown: Iterable[str], valid: Iterable[str]) -> None:
+        self.func = func
+        self.unknown = sorted(unknown)
+        self.valid = sorted(valid)
+        names = ", ".join(repr(n) for n in self.unknown)
+        super().__init__(
+            f"{func}() got unknown keyword argument(s) {names}; "
+            f"valid keyword arguments are: {', '.join(self.valid)}."
+        )
+
+
+class SchedulerValidationError(InvalidArgumentError):
+    """A scheduler's fields did not validate; nothing was saved.
+
+    ``errors`` maps each field name to a list of messages.
+    """
+
+    def __init__(self, name: str, errors: Mapping[str, list[str]]) -> None:
+        self.name = name
+        self.errors = {field: list(msgs) for field, msgs in errors.items()}
+        parts = []
+        for field, msgs in self.errors.items():
+            label = "scheduler" if field == "__all__" else f"field {field!r}"
+            parts.append(f"{label}: {' '.join(str(m) for m in msgs)}")
+        super().__init__(f"Scheduler {name!r} is not valid; nothing was saved. " + "; ".join(parts))
+
+
+class SchedulerConflictError(InvalidArgumentError):
+    """A scheduler with this name exists with different settings."""
+
+    def __init__(self, name: str, fields: Iterable[str], kind: str | None = None) -> None:
+        self.name = name
+        self.fields = sorted(fields)
+        if kind is not None:
+            detail = f"it is a {kind} scheduler"
+        else:
+            detail = "these fields differ: " + ", ".join(self.fields)
+        super().__init__(
+            f"A scheduler named {name!r} already exists and {detail}. Nothing was changed. "
+            "Choose another name, or update the existing record (get_scheduler(name)) "
+            "and save it."
+        )
+
+
+class SchedulerNotFoundError(TethysComputeError, LookupError):
+    """No scheduler has the given name."""
+
+
+class ClusterNotFoundError(TethysComputeError, LookupError):
+    """No cluster has the given name."""
+
+
+class JobNotFoundError(TethysComputeError, LookupError):
+    """No job has the given id (for this user and label)."""
+
+
+class InvalidStatusTransition(TethysComputeError, ValueError):
+    """A job was asked to move to a status it cannot reach from its current one."""
+
+
+class SchedulerInUseError(TethysComputeError, ValueError):
+    """A scheduler cannot be deleted while jobs are still active on it."""
+
+
+# --------------------------------------------------------------------------
+# Configuration and secrets
+# --------------------------------------------------------------------------
+class ConfigurationError(TethysComputeError, RuntimeError):
+    """A ``TETHYS_COMPUTE`` setting is missing or malformed."""
+
+
+class EncryptionKeyError(ConfigurationError):
+    """No usable encryption key: secrets cannot be encrypted or decrypted.
+
+    Raised instead of ever returning ciphertext as if it were the secret.
+    """
+
+
+# --------------------------------------------------------------------------
+# Reaching schedulers
+# --------------------------------------------------------------------------
+class SchedulerConnectionError(TethysComputeError, ConnectionError):
+    """A scheduler could not be reached or did not answer."""
+
+
+class SchedulerTimeoutError(SchedulerConnectionError, TimeoutError):
+    """A scheduler did not answer within the configured time."""
+
+
+# SSH ----------------------------------------------------------------------
+class SSHError(SchedulerConnectionError):
+    """Base class of the SSH layer's errors."""
+
+
+class SSHUnreachableError(SSHError):
+    """The host name did not resolve, or no route to the host."""
+
+
+class SSHConnectionRefusedError(SSHError):
+    """The host answered, but nothing listens on the port."""
+
+
+class SSHTimeoutError(SSHError, TimeoutError):
+    """Connecting, authenticating or a remote command took too long."""
+
+
+class SSHAuthenticationError(SSHError):
+    """The server rejected the credentials (password, key or passphrase)."""
+
+
+class SSHKeyError(SSHAuthenticationError):
+    """The private key could not be read or decrypted (wrong passphrase?)."""
+
+
+class SSHHostKeyError(SSHError):
+    """The server's host key could not be verified."""
+
+
+class UnknownHostKeyError(SSHHostKeyError):
+    """The server's host key is not known; it was not trusted."""
+
+
+class HostKeyMismatchError(SSHHostKeyError):
+    """The server offered a host key different from the known one."""
+
+
+class RemoteCommandError(TethysComputeError, RuntimeError):
+    """A remote command failed (non-zero exit status)."""
+
+
+class RemoteCommandNotFoundError(RemoteCommandError):
+    """The remote command does not exist on the host (exit status 127)."""
+
+
+# HTCondor -----------------------------------------------------------------
+class CondorError(TethysComputeError, RuntimeError):
+    """An HTCondor command failed or printed something we cannot parse."""
+
+
+class CondorSubmitError(CondorError):
+    """``condor_submit`` or ``condor_submit_dag`` rejected the job."""
+
+
+# Clusters -----------------------------------------------------------------
+class ClusterError(TethysComputeError):
+    """Base class of the cluster manager's errors (see tethys_compute.clusters.exceptions)."""

@@ -1,0 +1,143 @@
+"""The base :class:`Scheduler` record and its polymorphic manager."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.db import models
+from django.db.models.functions import Length
+from django.utils import timezone
+from model_utils.managers import InheritanceManager, InheritanceQuerySet
+from model_utils.models import TimeStampedModel
+
+from tethys_compute.health import HealthResult
+
+models.CharField.register_lookup(Length)
+
+
+class SchedulerQuerySet(InheritanceQuerySet):  # type: ignore[type-arg]
+    """Querysets of schedulers; :meth:`typed` yields the concrete kinds in one query."""
+
+    def typed(self) -> SchedulerQuerySet:
+        """Return the concrete subclasses (CondorScheduler, DaskScheduler), one SQL query."""
+        return self.select_subclasses()  # type: ignore[no-any-return]
+
+
+class SchedulerManager(InheritanceManager):  # type: ignore[type-arg]
+    """``Scheduler.objects``: an InheritanceManager with :meth:`typed`."""
+
+    _queryset_class = SchedulerQuerySet
+
+    def get_queryset(self) -> SchedulerQuerySet:
+        return SchedulerQuerySet(self.model, using=self._db)
+
+    def typed(self) -> SchedulerQuerySet:
+        return self.get_queryset().typed()
+
+
+class Scheduler(TimeStampedModel):
+    """A compute scheduler available to the portal's apps.
+
+    The concrete kinds are :class:`~tethys_compute.models.CondorScheduler` and
+    :class:`~tethys_compute.models.DaskScheduler` (multi-table inheritance).
+    ``Scheduler.objects.typed()`` returns them as their own classes in one query.
+    """
+
+    #: Short name of the kind ("condor", "dask"); set by each subclass.
+    KIND: ClassVar[str] = ""
+
+    name = models.CharField(
+        "name",
+        max_length=255,
+        unique=True,
+        help_text="Unique name apps use to find this scheduler, e.g. 'Default'.",
+    )
+    host = models.CharField(
+        "host",
+        max_length=1024,
+        help_text="Where the scheduler is; the format depends on the kind.",
+    )
+    description = models.TextField("description", blank=True, default="")
+
+    last_check_ok = models.BooleanField(
+        "last check passed", null=True, blank=True, editable=False
+    )
+    last_check_at = models.DateTimeField("last checked", null=True, blank=True, editable=False)
+    last_check_summary = models.CharField(
+        "last check result", max_length=1000, blank=True, default="", editable=False
+    )
+    last_check_details = models.JSONField(
+        "last check details", null=True, blank=True, editable=False
+    )
+
+    objects = SchedulerManager()
+
+    class Meta:
+        verbose_name = "scheduler"
+        verbose_name_plural = "schedulers"
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(name__length__gt=0), name="tethys_compute_scheduler_name_nonempty"
+            ),
+        ]
+
+    #: Fields that hold secrets (never shown, never compared in plain text).
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self.name!r} host={self.host!r}>"
+
+    @property
+    def scheduler_type(self) -> str:
+        """The kind of scheduler: ``"condor"`` or ``"dask"``."""
+        return self.KIND
+
+    def clean_fields(self, exclude: Any = None) -> None:
+        if isinstance(self.name, str):
+            self.name = self.name.strip()
+        if isinstance(self.host, str):
+            self.host = self.host.strip()
+        super().clean_fields(exclude=exclude)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if isinstance(self.name, str):
+            self.name = self.name.strip()
+        super().save(*args, **kwargs)
+
+    # ------------------------------------------------------------------
+    # Health
+    # ------------------------------------------------------------------
+    def test_connection(self) -> HealthResult:
+        """Check that the scheduler answers; each kind overrides this.
+
+        Returns
+        -------
+        HealthResult
+            What worked and what failed; see :mod:`tethys_compute.health`.
+        """
+        return HealthResult.not_checked(
+            f"scheduler {self.name!r}", "this kind of scheduler has no connection test"
+        )
+
+    def record_health(self, result: HealthResult) -> None:
+        """Store a connection test's outcome on the record (one UPDATE)."""
+        self.last_check_ok = result.ok if result.checked else None
+        self.last_check_at = timezone.now()
+        self.last_check_summary = result.summary[:1000]
+        self.last_check_details = result.as_dict()
+        type(self).objects.filter(pk=self.pk).update(
+            last_check_ok=self.last_check_ok,
+            last_check_at=self.last_check_at,
+            last_check_summary=self.last_check_summary,
+            last_check_details=self.last_check_details,
+        )
+
+    def check_health(self) -> HealthResult:
+        """Run :meth:`test_connection` and store its result."""
+        result = self.test_connection()
+        self.record_health(result)
+        return result
