@@ -854,10 +854,12 @@ class _Reader:
         self._read_file(self.path)
         if not self.parser.sections():
             raise ConfigHasNoSections(_display(self.path))
-        includes = self._load_section("global", GLOBAL_SETTINGS)["include"]
         base = os.path.dirname(self.path)
-        for include in includes:
-            path = os.path.join(base, include)
+        includes = [
+            os.path.join(base, include)
+            for include in self._load_section("global", GLOBAL_SETTINGS)["include"]
+        ]
+        for path in includes:
             if not os.path.isfile(path):
                 raise self._error(
                     "global",
@@ -867,7 +869,7 @@ class _Reader:
                 )
             self._read_file(path)
         settings = self._load_section("global", GLOBAL_SETTINGS)
-        settings["include"] = includes  # only the main file's INCLUDE counts
+        settings["include"] = includes  # only the main file's INCLUDE counts, as full paths
         sections = self._named_sections()
 
         keys = {n: self._load_section(s, KEY_SETTINGS) for n, s in sections["key"].items()}
