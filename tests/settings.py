@@ -69,9 +69,11 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(BASE_DIR / "test.sqlite3"),
+            # A subprocess of a test points at the test database through this variable.
+            "NAME": os.environ.get("TETHYS_TEST_SQLITE_FILE", str(BASE_DIR / "test.sqlite3")),
             "OPTIONS": {"timeout": 30},
-            "TEST": {"NAME": os.environ.get("TETHYS_TEST_SQLITE", "")},
+            # A file, not memory: tests start other processes that use the database.
+            "TEST": {"NAME": str(BASE_DIR / "test-suite.sqlite3")},
         }
     }
 
