@@ -7,6 +7,8 @@ environment and ``HOME`` are set per test, so the machine's own
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import itertools
 import os
 import shutil
@@ -992,3 +994,44 @@ def test_config_errors_share_tethysclusters_hierarchy() -> None:
 
     assert issubclass(exc.ClusterDoesNotExist, ClusterNotFoundError)
     assert "Azure cluster provider is not available yet" in exc.AzureNotAvailable().msg
+
+
+# --------------------------------------------------------------------------
+# [DEFAULT], odd values, and the documented examples
+# --------------------------------------------------------------------------
+def test_default_section_fills_settings_but_not_plugin_arguments(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        """
+        [DEFAULT]
+        CLUSTER_USER = shared
+        [cluster dev]
+        CLOUD_PROVIDER = local
+        CLUSTER_SIZE = 2
+        [plugin p]
+        SETUP_CLASS = pkg.P
+        """,
+    )
+    assert config.clusters["dev"]["cluster_user"] == "shared"
+    assert config.plugins["p"] == {"__name__": "p", "setup_class": "pkg.P"}
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_spot_bid_must_be_a_finite_number(tmp_path: Path, value: str) -> None:
+    message = error_of(tmp_path, LOCAL + f"SPOT_BID = {value}\n")
+    assert f"[cluster dev] setting SPOT_BID: expected a finite number, got '{value}'" in message
+
+
+def test_unknown_global_setting_is_warned_about_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    load(tmp_path, "[global]\nDEFAUT_TEMPLATE = dev\n" + LOCAL)
+    assert caplog.text.count("setting DEFAUT_TEMPLATE is not a known setting") == 1
+
+
+@pytest.mark.parametrize("module_name", ["config", "exceptions"])
+def test_docstring_examples_run(module_name: str) -> None:
+    module = importlib.import_module(f"tethys_compute.clusters.{module_name}")
+    result = doctest.testmod(module)
+    assert result.failed == 0
+    assert result.attempted > 0

@@ -90,12 +90,13 @@ Deliberate differences from TethysCluster 0.1.6
 Examples
 --------
 >>> import pathlib, tempfile
->>> folder = pathlib.Path(tempfile.mkdtemp())
->>> _ = (folder / "config").write_text(
-...     "[global]\\nDEFAULT_TEMPLATE = dev\\n"
-...     "[cluster dev]\\nCLOUD_PROVIDER = local\\nCLUSTER_SIZE = 3\\n"
-... )
->>> config = load_config(folder / "config")
+>>> with tempfile.TemporaryDirectory() as folder:
+...     path = pathlib.Path(folder, "config")
+...     _ = path.write_text(
+...         "[global]\\nDEFAULT_TEMPLATE = dev\\n"
+...         "[cluster dev]\\nCLOUD_PROVIDER = local\\nCLUSTER_SIZE = 3\\n"
+...     )
+...     config = load_config(path)
 >>> config.default_template
 'dev'
 >>> template = config.get_cluster_template("dev")
@@ -109,6 +110,7 @@ import configparser
 import copy
 import ipaddress
 import logging
+import math
 import os
 import re
 from collections.abc import Callable, Mapping, MutableMapping
@@ -273,7 +275,9 @@ PERMISSION_SETTINGS: dict[str, Setting] = {
 CLUSTER_SETTINGS: dict[str, Setting] = {
     "cloud_provider": Setting(str, default="aws", choices=PROVIDERS),
     "keyname": Setting(str, required=True, example="the NAME of a [key NAME] section"),
-    "cluster_size": Setting(int, required=True, minimum=1, example="2"),
+    "cluster_size": Setting(
+        int, required=True, minimum=1, example="the number of nodes, master included, e.g. 2"
+    ),
     "cluster_user": Setting(str, default="tethysadmin"),
     "cluster_shell": Setting(str, default="bash", choices=SHELLS),
     "node_image_id": Setting(str, required=True, example="an image id such as ami-0123456789"),
@@ -716,6 +720,8 @@ class _Reader:
                 number = float(text)
             except ValueError:
                 raise fail(f"expected a number, got {value!r}", fix) from None
+            if not math.isfinite(number):
+                raise fail(f"expected a finite number, got {value!r}", fix)
         else:
             if spec.choices:
                 if text.lower() not in spec.choices:
@@ -735,9 +741,17 @@ class _Reader:
         return fail
 
     def _read_section(
-        self, section: str, specs: Mapping[str, Setting], keep_unknown: bool = False
+        self,
+        section: str,
+        specs: Mapping[str, Setting],
+        keep_unknown: bool = False,
+        warn: bool = True,
     ) -> dict[str, Any]:
-        """Return the settings ``section`` gives explicitly, typed (no defaults)."""
+        """Return the settings ``section`` gives explicitly, typed (no defaults).
+
+        Undeclared settings are dropped with a warning, unless ``keep_unknown``
+        (plugins), which keeps the section's own ones as raw strings.
+        """
         values: dict[str, Any] = {}
         if not self.parser.has_section(section):
             return values
@@ -748,8 +762,9 @@ class _Reader:
                 raw = self._raw(section, option)
                 values[option] = self._convert(raw, spec, self._setting_failure(section, option))
             elif keep_unknown:
-                values[option] = self._raw(section, option)
-            elif option not in defaults:
+                if (section, option) in self.origins:  # not one from [DEFAULT]
+                    values[option] = self._raw(section, option)
+            elif warn and option not in defaults:
                 logger.warning(
                     "%s: [%s] setting %s is not a known setting and is ignored",
                     _display(self._file_of(section, option)),
@@ -778,9 +793,13 @@ class _Reader:
                 raise self._missing(section, option, spec)
 
     def _load_section(
-        self, section: str, specs: Mapping[str, Setting], keep_unknown: bool = False
+        self,
+        section: str,
+        specs: Mapping[str, Setting],
+        keep_unknown: bool = False,
+        warn: bool = True,
     ) -> dict[str, Any]:
-        values = self._read_section(section, specs, keep_unknown)
+        values = self._read_section(section, specs, keep_unknown, warn)
         self._fill_defaults(values, specs)
         self._require(section, specs, values)
         return values
@@ -857,7 +876,7 @@ class _Reader:
         base = os.path.dirname(self.path)
         includes = [
             os.path.join(base, include)
-            for include in self._load_section("global", GLOBAL_SETTINGS)["include"]
+            for include in self._load_section("global", GLOBAL_SETTINGS, warn=False)["include"]
         ]
         for path in includes:
             if not os.path.isfile(path):
@@ -960,6 +979,11 @@ class _ClusterResolver:
         self.sections = sections
         # First every template's own settings, typed but without defaults.
         self.own = {n: reader._read_section(s, CLUSTER_SETTINGS) for n, s in sections.items()}
+        # The template being resolved, its EXTENDS chain and, per setting,
+        # the section the value came from (for error messages).
+        self.name = ""
+        self.chain: list[str] = []
+        self.source: dict[str, str] = {}
 
     def resolve_all(self) -> dict[str, dict[str, Any]]:
         return {name: self.resolve(name) for name in self.sections}
@@ -993,12 +1017,11 @@ class _ClusterResolver:
     def resolve(self, name: str) -> dict[str, Any]:
         chain = self._chain(name)
         template: dict[str, Any] = {}
-        self.source: dict[str, str] = {}  # option -> section it came from
+        self.name, self.chain, self.source = name, chain, {}
         for ancestor in reversed(chain):
             for option, value in self.own[ancestor].items():
                 template[option] = copy.deepcopy(value)
                 self.source[option] = self.sections[ancestor]
-        self.name, self.chain = name, chain
         _Reader._fill_defaults(template, CLUSTER_SETTINGS)
         self._check_required(template)
         self._check_user(template)
