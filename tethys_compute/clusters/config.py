@@ -1083,15 +1083,12 @@ class _ClusterResolver:
         if not keyname:
             return
         if keyname not in self.config.keys:
-            available = ", ".join(sorted(self.config.keys)) or "(none)"
+            fix = f"Add [key {keyname}] with KEY_LOCATION = <path of the private key>"
+            if self.config.keys:
+                fix += f", or set KEYNAME to one of: {', '.join(sorted(self.config.keys))}"
             raise KeyNotFound(
                 keyname,
-                msg=self._message(
-                    "keyname",
-                    f"there is no [key {keyname}] section",
-                    f"Add [key {keyname}] with KEY_LOCATION = <path of the private key>, or "
-                    f"set KEYNAME to one of: {available}.",
-                ),
+                msg=self._message("keyname", f"there is no [key {keyname}] section", fix + "."),
             )
         template["key_location"] = self.config.keys[keyname]["key_location"]
 

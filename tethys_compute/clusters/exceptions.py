@@ -133,7 +133,7 @@ class ConfigHasNoSections(ConfigError):
             or (
                 f"{cfg_file}: no sections found. A cluster config file is an INI file "
                 "whose settings sit under headers such as [global], [aws info], "
-                "[key NAME] and [cluster NAME]."
+                "[key NAME] and [cluster NAME]; add at least one."
             )
         )
 
