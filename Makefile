@@ -1,0 +1,65 @@
+# tethys-compute: two commands do all set-up on a fresh machine.
+#   make demo   run the example portal with a local Dask cluster (admin on 127.0.0.1)
+#   make test   lint, type-check, migrations check, the suite on SQLite and PostgreSQL,
+#               the example portal's own tests and the docs build
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# condorpy 0.7.0 installs a stray top-level "tests" package: the project root goes first.
+export PYTHONPATH := $(CURDIR)
+PYTEST := $(BIN)/pytest
+PYTEST_ARGS ?=
+DEMO_PORT ?= 8000
+
+.PHONY: demo test venv system-deps lint typecheck migrations-check test-sqlite test-postgres \
+        test-portal docs bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,lint,docs]'
+	@touch $(STAMP)
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+demo: venv
+	$(BIN)/python scripts/demo.py --port $(DEMO_PORT)
+
+test: venv system-deps lint typecheck migrations-check test-sqlite test-postgres test-portal docs
+	@echo "make test: all steps passed"
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+migrations-check: venv
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/django-admin makemigrations --check --dry-run
+
+test-sqlite: venv system-deps
+	$(PYTEST) $(PYTEST_ARGS)
+
+test-postgres: venv system-deps
+	TETHYS_TEST_DB=postgres bash scripts/with-postgres.sh $(PYTEST) $(PYTEST_ARGS)
+
+test-portal: venv
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  PYTHONPATH= PORTAL_DATA_DIR=$$tmp \
+	  TETHYS_COMPUTE_ENCRYPTION_KEYS=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
+	  $(BIN)/python tests/example_portal/manage.py test weather_app --noinput -v 1
+
+docs: venv
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+bench: venv system-deps
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) docs/_build .demo tests/test.sqlite3 tests/test-suite.sqlite3

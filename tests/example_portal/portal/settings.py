@@ -1,0 +1,85 @@
+"""Settings of the example portal: how a portal adds tethys-compute.
+
+Everything specific to tethys-compute is marked "tethys-compute:".  Data lives
+in the folder named by ``PORTAL_DATA_DIR`` (default: ``.demo`` at the top of
+the repository), so ``make demo`` keeps its database and key between runs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("PORTAL_DATA_DIR", BASE_DIR.parents[1] / ".demo"))
+
+SECRET_KEY = os.environ.get("PORTAL_SECRET_KEY", "example-portal-not-for-production")
+DEBUG = os.environ.get("PORTAL_DEBUG", "1") == "1"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "tethys_compute",  # tethys-compute: the app
+    "weather_app",  # an app of the portal that uses tethys_sdk.compute
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(DATA_DIR / "db.sqlite3"),
+    }
+}
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+STATIC_URL = "/static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# tethys-compute: one namespaced dict. The encryption keys for scheduler secrets
+# come from the environment (TETHYS_COMPUTE_ENCRYPTION_KEYS) or, as here for the
+# demo, from a key file that `make demo` writes once.
+TETHYS_COMPUTE = {
+    "ENCRYPTION_KEY_FILE": os.environ.get(
+        "PORTAL_ENCRYPTION_KEY_FILE", str(DATA_DIR / "encryption.key")
+    ),
+    "DASK_CONNECT_TIMEOUT": 10.0,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"tethys_compute": {"handlers": ["console"], "level": "INFO"}},
+}
