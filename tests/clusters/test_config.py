@@ -925,7 +925,7 @@ def test_default_template_unset_or_unknown_is_no_default_template_found(tmp_path
 def test_get_key_and_get_plugin_raise_lookup_errors(tmp_path: Path) -> None:
     config = load(tmp_path, AWS)
     assert config.get_key("mykey")["key_location"].endswith("/.ssh/mykey.rsa")
-    with pytest.raises(exc.KeyNotFound):
+    with pytest.raises(exc.KeyNotFound, match=r"there is no \[key nokey\] section; defined: mykey"):
         config.get_key("nokey")
     with pytest.raises(exc.PluginNotFound):
         config.get_plugin("noplugin")

@@ -567,7 +567,7 @@ class ClusterConfig:
             No such key section.
         """
         if name not in self.keys:
-            raise KeyNotFound(name)
+            raise KeyNotFound(name, msg=self._not_defined("key", name, self.keys))
         return dict(self.keys[name])
 
     def get_plugin(self, name: str) -> dict[str, Any]:
@@ -579,8 +579,15 @@ class ClusterConfig:
             No such plugin section.
         """
         if name not in self.plugins:
-            raise PluginNotFound(name)
+            raise PluginNotFound(name, msg=self._not_defined("plugin", name, self.plugins))
         return dict(self.plugins[name])
+
+    def _not_defined(self, kind: str, name: str, defined: Mapping[str, object]) -> str:
+        return (
+            f"{_display(self.path)}: there is no [{kind} {name}] section; defined: "
+            f"{', '.join(sorted(defined)) or '(none)'}. Add a [{kind} {name}] section or use "
+            "one of those."
+        )
 
 
 def load_config(config_file: str | os.PathLike[str] | None = None) -> ClusterConfig:
