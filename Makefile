@@ -60,6 +60,7 @@ docs: venv
 
 bench: venv system-deps
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	BENCH_DB=postgres bash scripts/with-postgres.sh $(BIN)/python bench/bench_schedulers.py
 
 clean:
 	rm -rf $(VENV) docs/_build .demo tests/test.sqlite3 tests/test-suite.sqlite3
