@@ -89,7 +89,10 @@ def test_two_processes_creating_one_name_make_one_row():
     env["START_AT"] = str(time.time() + 3)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [sys.executable, "-c", script],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
         for _ in range(2)

@@ -39,7 +39,11 @@ def test_secrets_are_ciphertext_in_the_database():
     create_condor_scheduler(
         "a", "h.example.com", "u", "hunter2", private_key=PEM, private_key_pass="sesame"
     )
-    for column, plain in (("password", "hunter2"), ("private_key", PEM), ("private_key_pass", "sesame")):
+    for column, plain in (
+        ("password", "hunter2"),
+        ("private_key", PEM),
+        ("private_key_pass", "sesame"),
+    ):
         raw = _raw(column, "a")
         assert raw.startswith(crypto.PREFIX)
         assert plain not in raw
@@ -152,7 +156,9 @@ def test_generate_key_command_prints_a_valid_key(capsys):
         ({"ENCRYPTION_KEY_FILE": "/nonexistent/keys"}, False, "tethys_compute.E002"),
     ],
 )
-def test_system_check_reports_missing_or_malformed_keys(monkeypatch, settings_value, debug, check_id):
+def test_system_check_reports_missing_or_malformed_keys(
+    monkeypatch, settings_value, debug, check_id
+):
     monkeypatch.delenv("TETHYS_COMPUTE_ENCRYPTION_KEYS", raising=False)
     with override_settings(TETHYS_COMPUTE=settings_value, DEBUG=debug):
         messages = check_encryption_keys()

@@ -31,6 +31,10 @@ SSH_KNOWN_HOSTS : str
     The portal's known_hosts file used to verify SSH host keys.
 SSH_TRUST_ON_FIRST_USE : bool
     Accept an unknown host key once and pin it on the record.  Off by default.
+SSH_MAX_SESSIONS : int
+    Remote shell sessions kept open per SSH connection; this many commands
+    run at once on one host, more wait for a free session.  Keep it below
+    the server's ``MaxSessions`` (10 by default in OpenSSH).
 HEALTH_CHECK_TIMEOUT : float
     Upper bound, in seconds, of one "test connection".
 JOB_REFRESH_INTERVAL : float
@@ -64,6 +68,7 @@ DEFAULTS: dict[str, Any] = {
     "SSH_COMMAND_TIMEOUT": 60.0,
     "SSH_KNOWN_HOSTS": os.path.join("~", ".ssh", "known_hosts"),
     "SSH_TRUST_ON_FIRST_USE": False,
+    "SSH_MAX_SESSIONS": 4,
     "HEALTH_CHECK_TIMEOUT": 15.0,
     "JOB_REFRESH_INTERVAL": 30.0,
     "JOB_CALLBACK_MAX_AGE": 7 * 24 * 3600,

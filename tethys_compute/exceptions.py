@@ -164,6 +164,10 @@ class RemoteCommandNotFoundError(RemoteCommandError):
     """The remote command does not exist on the host (exit status 127)."""
 
 
+class RemoteFileError(TethysComputeError, OSError):
+    """A file transfer or directory operation on a remote host failed (``errno`` is set)."""
+
+
 # HTCondor -----------------------------------------------------------------
 class CondorError(TethysComputeError, RuntimeError):
     """An HTCondor command failed or printed something we cannot parse."""

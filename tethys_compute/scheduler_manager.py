@@ -305,7 +305,11 @@ def _check_unknown(func: str, kwargs: Mapping[str, Any], valid: tuple[str, ...])
 def _check_type(func: str, arg: str, value: Any) -> None:
     types, description = _ARG_TYPES[arg]
     if isinstance(value, bool) or not isinstance(value, types):
-        shown = "a secret value" if arg in ("password", "private_key", "private_key_pass") else repr(value)
+        shown = (
+            "a secret value"
+            if arg in ("password", "private_key", "private_key_pass")
+            else repr(value)
+        )
         raise InvalidArgumentError(
             f"{func}(): {arg} must be {description}, not {type(value).__name__} ({shown})."
         )

@@ -40,7 +40,9 @@ def is_valid_host(host: str) -> bool:
 def validate_ssh_host(value: str) -> None:
     """An SSH host: a host name or IP address, without scheme, user or port."""
     if not isinstance(value, str) or not value.strip():
-        raise ValidationError("Enter the submit host's name or IP address, e.g. condor.example.com.")
+        raise ValidationError(
+            "Enter the submit host's name or IP address, e.g. condor.example.com."
+        )
     if "://" in value or "@" in value or (value.count(":") == 1):
         raise ValidationError(
             "Enter only the host name or IP address (e.g. condor.example.com); "
@@ -49,7 +51,8 @@ def validate_ssh_host(value: str) -> None:
         )
     if not is_valid_host(value):
         raise ValidationError(
-            f"{value!r} is not a valid host name or IP address (e.g. condor.example.com, 10.0.0.5).",
+            f"{value!r} is not a valid host name or IP address "
+            "(e.g. condor.example.com, 10.0.0.5).",
             code="invalid_host",
         )
 

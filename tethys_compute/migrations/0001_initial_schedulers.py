@@ -3,73 +3,231 @@
 import django.db.models.deletion
 import django.utils.timezone
 import model_utils.fields
+from django.db import migrations, models
+
 import tethys_compute.fields
 import tethys_compute.validators
-from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Scheduler',
+            name="Scheduler",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created', model_utils.fields.AutoCreatedField(default=django.utils.timezone.now, editable=False, verbose_name='created')),
-                ('modified', model_utils.fields.AutoLastModifiedField(default=django.utils.timezone.now, editable=False, verbose_name='modified')),
-                ('name', models.CharField(help_text="Unique name apps use to find this scheduler, e.g. 'Default'.", max_length=255, unique=True, verbose_name='name')),
-                ('host', models.CharField(help_text='Where the scheduler is; the format depends on the kind.', max_length=1024, verbose_name='host')),
-                ('description', models.TextField(blank=True, default='', verbose_name='description')),
-                ('last_check_ok', models.BooleanField(blank=True, editable=False, null=True, verbose_name='last check passed')),
-                ('last_check_at', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='last checked')),
-                ('last_check_summary', models.CharField(blank=True, default='', editable=False, max_length=1000, verbose_name='last check result')),
-                ('last_check_details', models.JSONField(blank=True, editable=False, null=True, verbose_name='last check details')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "created",
+                    model_utils.fields.AutoCreatedField(
+                        default=django.utils.timezone.now, editable=False, verbose_name="created"
+                    ),
+                ),
+                (
+                    "modified",
+                    model_utils.fields.AutoLastModifiedField(
+                        default=django.utils.timezone.now, editable=False, verbose_name="modified"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="Unique name apps use to find this scheduler, e.g. 'Default'.",
+                        max_length=255,
+                        unique=True,
+                        verbose_name="name",
+                    ),
+                ),
+                (
+                    "host",
+                    models.CharField(
+                        help_text="Where the scheduler is; the format depends on the kind.",
+                        max_length=1024,
+                        verbose_name="host",
+                    ),
+                ),
+                (
+                    "description",
+                    models.TextField(blank=True, default="", verbose_name="description"),
+                ),
+                (
+                    "last_check_ok",
+                    models.BooleanField(
+                        blank=True, editable=False, null=True, verbose_name="last check passed"
+                    ),
+                ),
+                (
+                    "last_check_at",
+                    models.DateTimeField(
+                        blank=True, editable=False, null=True, verbose_name="last checked"
+                    ),
+                ),
+                (
+                    "last_check_summary",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        editable=False,
+                        max_length=1000,
+                        verbose_name="last check result",
+                    ),
+                ),
+                (
+                    "last_check_details",
+                    models.JSONField(
+                        blank=True, editable=False, null=True, verbose_name="last check details"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'scheduler',
-                'verbose_name_plural': 'schedulers',
-                'ordering': ['name'],
+                "verbose_name": "scheduler",
+                "verbose_name_plural": "schedulers",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='CondorScheduler',
+            name="CondorScheduler",
             fields=[
-                ('scheduler_ptr', models.OneToOneField(auto_created=True, on_delete=django.db.models.deletion.CASCADE, parent_link=True, primary_key=True, serialize=False, to='tethys_compute.scheduler')),
-                ('port', models.PositiveIntegerField(default=22, help_text='SSH port of the submit host (22 unless the host says otherwise).', validators=[tethys_compute.validators.validate_port], verbose_name='SSH port')),
-                ('username', models.CharField(blank=True, default='', help_text='Account on the submit host that submits the jobs.', max_length=255, verbose_name='username')),
-                ('password', tethys_compute.fields.EncryptedTextField(help_text='SSH password of that account. Stored encrypted.', verbose_name='password')),
-                ('private_key_path', models.CharField(blank=True, default='', help_text='Absolute path, on the portal host, of the SSH private key file.', max_length=1024, validators=[tethys_compute.validators.validate_absolute_path], verbose_name='private key path')),
-                ('private_key', tethys_compute.fields.EncryptedTextField(help_text='The SSH private key itself (instead of a path), e.g. from a secrets store. Stored encrypted.', verbose_name='private key')),
-                ('private_key_pass', tethys_compute.fields.EncryptedTextField(help_text='Passphrase of the private key, if it has one. Stored encrypted.', verbose_name='private key passphrase')),
-                ('host_key', models.TextField(blank=True, default='', help_text="The submit host's public SSH host key ('ssh-ed25519 AAAA...'). When set, only this key is accepted; otherwise the portal's known_hosts file decides.", verbose_name='pinned host key')),
+                (
+                    "scheduler_ptr",
+                    models.OneToOneField(
+                        auto_created=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        parent_link=True,
+                        primary_key=True,
+                        serialize=False,
+                        to="tethys_compute.scheduler",
+                    ),
+                ),
+                (
+                    "port",
+                    models.PositiveIntegerField(
+                        default=22,
+                        help_text="SSH port of the submit host (22 unless the host says otherwise).",
+                        validators=[tethys_compute.validators.validate_port],
+                        verbose_name="SSH port",
+                    ),
+                ),
+                (
+                    "username",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Account on the submit host that submits the jobs.",
+                        max_length=255,
+                        verbose_name="username",
+                    ),
+                ),
+                (
+                    "password",
+                    tethys_compute.fields.EncryptedTextField(
+                        help_text="SSH password of that account. Stored encrypted.",
+                        verbose_name="password",
+                    ),
+                ),
+                (
+                    "private_key_path",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Absolute path, on the portal host, of the SSH private key file.",
+                        max_length=1024,
+                        validators=[tethys_compute.validators.validate_absolute_path],
+                        verbose_name="private key path",
+                    ),
+                ),
+                (
+                    "private_key",
+                    tethys_compute.fields.EncryptedTextField(
+                        help_text="The SSH private key itself (instead of a path), e.g. from a secrets store. Stored encrypted.",
+                        verbose_name="private key",
+                    ),
+                ),
+                (
+                    "private_key_pass",
+                    tethys_compute.fields.EncryptedTextField(
+                        help_text="Passphrase of the private key, if it has one. Stored encrypted.",
+                        verbose_name="private key passphrase",
+                    ),
+                ),
+                (
+                    "host_key",
+                    models.TextField(
+                        blank=True,
+                        default="",
+                        help_text="The submit host's public SSH host key ('ssh-ed25519 AAAA...'). When set, only this key is accepted; otherwise the portal's known_hosts file decides.",
+                        verbose_name="pinned host key",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'Condor scheduler',
-                'verbose_name_plural': 'Condor schedulers',
+                "verbose_name": "Condor scheduler",
+                "verbose_name_plural": "Condor schedulers",
             },
-            bases=('tethys_compute.scheduler',),
+            bases=("tethys_compute.scheduler",),
         ),
         migrations.CreateModel(
-            name='DaskScheduler',
+            name="DaskScheduler",
             fields=[
-                ('scheduler_ptr', models.OneToOneField(auto_created=True, on_delete=django.db.models.deletion.CASCADE, parent_link=True, primary_key=True, serialize=False, to='tethys_compute.scheduler')),
-                ('timeout', models.FloatField(blank=True, help_text="Seconds to wait for the scheduler when connecting. Empty: the portal default (TETHYS_COMPUTE['DASK_CONNECT_TIMEOUT']).", null=True, verbose_name='connect timeout (seconds)')),
-                ('heartbeat_interval', models.PositiveIntegerField(blank=True, help_text="Milliseconds between the client's heartbeats to the scheduler. Empty: Dask's default.", null=True, verbose_name='heartbeat interval (milliseconds)')),
-                ('dashboard', models.CharField(blank=True, default='', help_text='Dashboard address, e.g. localhost:8787 or http://dask.example.com:8787. Empty: asked from the scheduler.', max_length=1024, validators=[tethys_compute.validators.validate_dashboard], verbose_name='dashboard')),
+                (
+                    "scheduler_ptr",
+                    models.OneToOneField(
+                        auto_created=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        parent_link=True,
+                        primary_key=True,
+                        serialize=False,
+                        to="tethys_compute.scheduler",
+                    ),
+                ),
+                (
+                    "timeout",
+                    models.FloatField(
+                        blank=True,
+                        help_text="Seconds to wait for the scheduler when connecting. Empty: the portal default (TETHYS_COMPUTE['DASK_CONNECT_TIMEOUT']).",
+                        null=True,
+                        verbose_name="connect timeout (seconds)",
+                    ),
+                ),
+                (
+                    "heartbeat_interval",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Milliseconds between the client's heartbeats to the scheduler. Empty: Dask's default.",
+                        null=True,
+                        verbose_name="heartbeat interval (milliseconds)",
+                    ),
+                ),
+                (
+                    "dashboard",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Dashboard address, e.g. localhost:8787 or http://dask.example.com:8787. Empty: asked from the scheduler.",
+                        max_length=1024,
+                        validators=[tethys_compute.validators.validate_dashboard],
+                        verbose_name="dashboard",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'Dask scheduler',
-                'verbose_name_plural': 'Dask schedulers',
+                "verbose_name": "Dask scheduler",
+                "verbose_name_plural": "Dask schedulers",
             },
-            bases=('tethys_compute.scheduler',),
+            bases=("tethys_compute.scheduler",),
         ),
         migrations.AddConstraint(
-            model_name='scheduler',
-            constraint=models.CheckConstraint(condition=models.Q(('name__length__gt', 0)), name='tethys_compute_scheduler_name_nonempty'),
+            model_name="scheduler",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("name__length__gt", 0)),
+                name="tethys_compute_scheduler_name_nonempty",
+            ),
         ),
     ]

@@ -20,7 +20,7 @@ class SchedulerQuerySet(InheritanceQuerySet):  # type: ignore[type-arg]
 
     def typed(self) -> SchedulerQuerySet:
         """Return the concrete subclasses (CondorScheduler, DaskScheduler), one SQL query."""
-        return self.select_subclasses()  # type: ignore[no-any-return]
+        return self.select_subclasses()  # type: ignore[return-value]
 
 
 class SchedulerManager(InheritanceManager):  # type: ignore[type-arg]
@@ -59,9 +59,7 @@ class Scheduler(TimeStampedModel):
     )
     description = models.TextField("description", blank=True, default="")
 
-    last_check_ok = models.BooleanField(
-        "last check passed", null=True, blank=True, editable=False
-    )
+    last_check_ok = models.BooleanField("last check passed", null=True, blank=True, editable=False)
     last_check_at = models.DateTimeField("last checked", null=True, blank=True, editable=False)
     last_check_summary = models.CharField(
         "last check result", max_length=1000, blank=True, default="", editable=False
@@ -78,7 +76,8 @@ class Scheduler(TimeStampedModel):
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(name__length__gt=0), name="tethys_compute_scheduler_name_nonempty"
+                condition=models.Q(name__length__gt=0),
+                name="tethys_compute_scheduler_name_nonempty",
             ),
         ]
 
