@@ -1,0 +1,1062 @@
+"""Connected ``distributed.Client`` objects for Dask schedulers, cached per process.
+
+This module is the one place where tethys-compute talks to a Dask scheduler.
+:class:`~tethys_compute.models.DaskScheduler` uses it for ``client``,
+``get_client()``, ``test_connection()`` and ``dashboard_link``; the cluster
+manager and :mod:`tethys_compute.dask_processes` use :func:`scheduler_identity`
+to ask a scheduler who it is and how many workers it has.
+
+How it works
+------------
+* **One shared event loop.** Every cached client lives on one background
+  event loop thread of this module (started on first use), so any number of
+  schedulers and request threads costs one thread, not one per client.
+* **Bounded connect.** ``distributed.Client(address, timeout=...)`` can wait
+  forever on a port that accepts TCP but never answers (its handshake read has
+  no timeout), so we first do the comm handshake ourselves under our own
+  deadline, then create the client under what is left of that deadline.  A
+  timed-out attempt is cancelled on the loop and its socket closed; nothing is
+  left behind.
+* **Cache key.** Address (with its scheme, ``tcp://`` by default), connect
+  timeout, heartbeat interval, the TLS files for ``tls://`` addresses and any
+  extra keyword arguments.  Two records with the same settings share a client.
+* **Fast path.** A cached client is returned after a dictionary lookup and a
+  look at ``client.status`` and its scheduler comm: no network round trip.
+  A client whose scheduler went away is replaced on next use.
+
+The closing rule
+----------------
+Closing or replacing a client never silently cancels work that a caller
+still holds futures for:
+
+1. A client in the cache is never closed while it is healthy.
+2. A client whose connection to the scheduler broke is replaced on next use
+   and closed at once: ``distributed`` has already cancelled its futures
+   loudly (``FutureCancelledError``, reason ``scheduler-connection-lost``),
+   because a scheduler that went away has lost their results anyway.
+3. When a record is saved with different connection settings (host, timeout,
+   heartbeat) or deleted, its client leaves the cache at once (new callers get
+   a new client) and is **drained**: it is closed as soon as no futures are
+   held on it any more, and at the latest after :data:`DRAIN_TIMEOUT` seconds;
+   futures still held then fail loudly with ``FutureCancelledError``.  Saving a
+   record without changing those settings (a new description) keeps the client.
+4. :func:`close_clients` closes clients immediately (shutdown, tests).
+
+``QuerySet.update()`` sends no signals, so records changed that way keep their
+client until :func:`close_clients` is called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import threading
+import time
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from distributed import Client
+from distributed.comm.addressing import parse_address
+from distributed.comm.core import Comm
+from distributed.comm.registry import get_backend
+from distributed.security import Security
+from distributed.utils import LoopRunner
+from distributed.versions import get_versions
+from django.core.exceptions import ValidationError
+
+from tethys_compute.exceptions import (
+    ConfigurationError,
+    InvalidArgumentError,
+    SchedulerConnectionError,
+    SchedulerTimeoutError,
+)
+from tethys_compute.health import HealthResult
+from tethys_compute.validators import validate_dask_address
+
+if TYPE_CHECKING:
+    from tethys_compute.models import DaskScheduler
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Seconds a client retired by a record change may keep running while callers
+#: still hold futures on it; afterwards it is closed and those futures fail.
+DRAIN_TIMEOUT: float = 300.0
+
+#: Packages whose versions :func:`check_scheduler` compares between sides.
+VERSION_PACKAGES: tuple[str, ...] = ("python", "dask", "distributed", "msgpack")
+
+#: Keyword arguments of ``distributed.Client`` that this module sets itself.
+_RESERVED_OPTIONS = frozenset(
+    {"address", "loop", "asynchronous", "security", "set_as_default", "timeout"}
+)
+
+_DEFAULT_SCHEME = "tcp"
+
+
+# ----------------------------------------------------------------------
+# Cache keys
+# ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class ClientKey:
+    """What makes two clients interchangeable: where and how they connect.
+
+    Attributes
+    ----------
+    address : str
+        The scheduler address with its scheme (``tcp://`` is added when absent).
+    timeout : float
+        Connect timeout in seconds (always set: the record's or the default).
+    heartbeat_interval : int or None
+        Milliseconds between heartbeats; None for Dask's default.
+    tls_files : tuple of (str or None) or None
+        ``(ca_file, cert_file, key_file)`` for ``tls://`` addresses.
+    options : tuple of (str, str)
+        Extra ``distributed.Client`` keyword arguments, as ``(name, repr)``.
+    """
+
+    address: str
+    timeout: float
+    heartbeat_interval: int | None = None
+    tls_files: tuple[str | None, str | None, str | None] | None = None
+    options: tuple[tuple[str, str], ...] = ()
+
+    def security(self) -> Security | None:
+        """The :class:`distributed.security.Security` for this address, or None."""
+        if self.tls_files is None:
+            return None
+        ca_file, cert_file, key_file = self.tls_files
+        return Security(
+            tls_ca_file=ca_file,
+            tls_client_cert=cert_file,
+            tls_client_key=key_file,
+            require_encryption=True,
+        )
+
+
+def normalize_address(address: str) -> str:
+    """Return ``address`` with its scheme, after validating it.
+
+    Parameters
+    ----------
+    address : str
+        ``host:port``, ``tcp://host:port`` or ``tls://host:port``.
+
+    Returns
+    -------
+    str
+        The address with a scheme, e.g. ``tcp://127.0.0.1:8786``.
+
+    Raises
+    ------
+    InvalidArgumentError
+        (a ``ValueError``) when the address is not a valid Dask scheduler
+        address; the message says what a good one looks like.
+
+    Examples
+    --------
+    >>> normalize_address("127.0.0.1:8786")
+    'tcp://127.0.0.1:8786'
+    >>> normalize_address("tls://dask.example.com:8786")
+    'tls://dask.example.com:8786'
+    """
+    if not isinstance(address, str):
+        raise InvalidArgumentError(
+            f"A Dask scheduler address must be a string, not {type(address).__name__}."
+        )
+    address = address.strip()
+    try:
+        validate_dask_address(address)
+    except ValidationError as exc:
+        raise InvalidArgumentError(" ".join(exc.messages)) from None
+    if "://" not in address:
+        address = f"{_DEFAULT_SCHEME}://{address}"
+    return address
+
+
+def make_key(
+    address: str,
+    timeout: float | None = None,
+    heartbeat_interval: int | None = None,
+    **options: Any,
+) -> ClientKey:
+    """Build the cache key for a scheduler address and connection settings.
+
+    Parameters
+    ----------
+    address : str
+        The scheduler address (validated, see :func:`normalize_address`).
+    timeout : float, optional
+        Connect timeout in seconds; None or 0 uses
+        ``TETHYS_COMPUTE['DASK_CONNECT_TIMEOUT']``.
+    heartbeat_interval : int, optional
+        Milliseconds between client heartbeats; None or 0 uses Dask's default.
+    **options
+        Extra keyword arguments for ``distributed.Client``.
+
+    Returns
+    -------
+    ClientKey
+
+    Examples
+    --------
+    >>> key = make_key("127.0.0.1:8786", timeout=3)
+    >>> (key.address, key.timeout)
+    ('tcp://127.0.0.1:8786', 3.0)
+    """
+    from tethys_compute.conf import compute_settings
+
+    address = normalize_address(address)
+    reserved = _RESERVED_OPTIONS.intersection(options)
+    if reserved:
+        raise InvalidArgumentError(
+            "These distributed.Client arguments are set by tethys-compute and cannot be "
+            f"given: {', '.join(sorted(reserved))}. Set the timeout on the scheduler record "
+            "or pass timeout= to get_client()."
+        )
+    if timeout is None or timeout == 0:
+        timeout = compute_settings.DASK_CONNECT_TIMEOUT
+    try:
+        timeout = float(timeout)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(
+            f"The Dask connect timeout must be a number of seconds, not {timeout!r}."
+        ) from None
+    if timeout <= 0:
+        raise InvalidArgumentError(
+            f"The Dask connect timeout must be a positive number of seconds, not {timeout!r}."
+        )
+    if heartbeat_interval is not None and heartbeat_interval <= 0:
+        heartbeat_interval = None
+    tls_files = None
+    if address.startswith("tls://"):
+        tls_files = (
+            compute_settings.DASK_TLS_CA_FILE,
+            compute_settings.DASK_TLS_CERT_FILE,
+            compute_settings.DASK_TLS_KEY_FILE,
+        )
+        if not tls_files[0]:
+            raise ConfigurationError(
+                f"{address} is a tls:// address but TETHYS_COMPUTE['DASK_TLS_CA_FILE'] is "
+                "not set; set it to the CA certificate that signed the scheduler's "
+                "certificate (and DASK_TLS_CERT_FILE/DASK_TLS_KEY_FILE if the scheduler "
+                "requires client certificates)."
+            )
+    return ClientKey(
+        address=address,
+        timeout=timeout,
+        heartbeat_interval=heartbeat_interval,
+        tls_files=tls_files,
+        options=tuple(sorted((name, repr(value)) for name, value in options.items())),
+    )
+
+
+def key_for_scheduler(scheduler: DaskScheduler, **overrides: Any) -> ClientKey:
+    """The cache key of a scheduler record (``overrides`` as in ``get_client``)."""
+    timeout = overrides.pop("timeout", None)
+    heartbeat = overrides.pop("heartbeat_interval", None)
+    return make_key(
+        scheduler.host,
+        timeout=scheduler.timeout if timeout is None else timeout,
+        heartbeat_interval=scheduler.heartbeat_interval if heartbeat is None else heartbeat,
+        **overrides,
+    )
+
+
+# ----------------------------------------------------------------------
+# The shared event loop
+# ----------------------------------------------------------------------
+class _SharedLoop:
+    """One background event loop (a ``distributed`` LoopRunner) per process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runner: LoopRunner | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        runner = self._runner
+        if runner is None:
+            with self._lock:
+                if self._runner is None:
+                    new_runner = LoopRunner(asynchronous=False)
+                    new_runner.start()
+                    self._runner = new_runner
+                runner = self._runner
+        return runner.loop.asyncio_loop  # type: ignore[no-any-return]
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    def in_loop_thread(self) -> bool:
+        if self._runner is None:
+            return False
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        """Run ``coro`` on the loop and wait at most ``timeout`` seconds for it."""
+        if self.in_loop_thread():
+            coro.close()
+            raise RuntimeError(
+                "tethys_compute.dask_client was called from its own event loop; "
+                "use get_client(asynchronous=True) in asynchronous code."
+            )
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"did not finish within {timeout:g} s") from None
+
+    def stop(self) -> None:
+        with self._lock:
+            runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.stop()
+
+    def forget(self) -> None:
+        """Drop the loop without stopping it (in a forked child it does not exist)."""
+        self._runner = None
+        self._lock = threading.Lock()
+
+
+_shared_loop = _SharedLoop()
+
+
+# ----------------------------------------------------------------------
+# Talking to a scheduler without a client
+# ----------------------------------------------------------------------
+async def _ask(address: str, message: dict[str, Any], security: Security | None) -> Any:
+    """Open a comm, do the handshake, send one request and return the reply.
+
+    No deadline of its own: callers wrap it in ``asyncio.wait_for``; whatever
+    happens, the comm is aborted before returning.
+    """
+    scheme, location = parse_address(address)
+    connector = get_backend(scheme).get_connector()
+    connection_args = security.get_connection_args("client") if security is not None else {}
+    comm: Comm = await connector.connect(location, deserialize=True, **connection_args)
+    try:
+        local_info = comm.handshake_info()
+        await comm.write(local_info)
+        remote_info = await comm.read()
+        comm.handshake_options = comm.handshake_configuration(local_info, remote_info)
+        await comm.write({**message, "reply": True})
+        return await comm.read()
+    finally:
+        comm.abort()
+
+
+def _describe(label: str | None, address: str) -> str:
+    return f"Dask scheduler {label!r} at {address}" if label else f"Dask scheduler at {address}"
+
+
+def _connection_error(
+    label: str | None, address: str, timeout: float, exc: BaseException
+) -> SchedulerConnectionError:
+    """Turn a low-level failure into our error, saying what to check."""
+    where = _describe(label, address)
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return SchedulerTimeoutError(
+            f"{where} did not answer within {timeout:g} s. Check that a Dask scheduler (not "
+            "another service) listens there and is not overloaded, or raise the record's "
+            "timeout (seconds)."
+        )
+    reason = str(exc) or type(exc).__name__
+    return SchedulerConnectionError(
+        f"{where} could not be reached: {reason}. Check that the scheduler is running and "
+        "that the record's host (host:port) is right."
+    )
+
+
+async def _identity_async(
+    address: str, timeout: float, security: Security | None, label: str | None
+) -> dict[str, Any]:
+    try:
+        reply = await asyncio.wait_for(_ask(address, {"op": "identity"}, security), timeout)
+    except (TimeoutError, OSError, EOFError, ValueError) as exc:
+        raise _connection_error(label, address, timeout, exc) from exc
+    if not isinstance(reply, dict) or "workers" not in reply:
+        raise SchedulerConnectionError(
+            f"{_describe(label, address)} answered, but not like a Dask scheduler "
+            f"(got {type(reply).__name__}). Check the port: it may be a worker or a dashboard."
+        )
+    return reply
+
+
+def scheduler_identity(
+    address: str,
+    timeout: float,
+    *,
+    security: Security | None = None,
+    label: str | None = None,
+) -> dict[str, Any]:
+    """Ask a scheduler who it is, on a fresh connection, within ``timeout`` seconds.
+
+    One TCP connection, the comm handshake and the scheduler's ``identity``
+    request, all under one deadline; the connection is closed afterwards.
+
+    Parameters
+    ----------
+    address : str
+        The scheduler address (``host:port``, ``tcp://...``, ``tls://...``).
+    timeout : float
+        Seconds for the whole exchange.
+    security : distributed.security.Security, optional
+        TLS settings for ``tls://`` addresses.
+    label : str, optional
+        Name used in error messages (the record's name).
+
+    Returns
+    -------
+    dict
+        The scheduler's identity: ``address``, ``services``, ``n_workers``,
+        ``total_threads``, ``total_memory`` and ``workers`` (per address).
+
+    Raises
+    ------
+    SchedulerTimeoutError
+        When the scheduler did not answer in time (also a ``TimeoutError``).
+    SchedulerConnectionError
+        When it could not be reached (also a ``ConnectionError``).
+
+    Examples
+    --------
+    >>> info = scheduler_identity("tcp://127.0.0.1:8786", timeout=5)  # doctest: +SKIP
+    >>> info["n_workers"]  # doctest: +SKIP
+    2
+    """
+    address = normalize_address(address)
+    coro = _identity_async(address, timeout, security, label)
+    try:
+        return _shared_loop.run(coro, timeout + 1.0)
+    except TimeoutError as exc:
+        if isinstance(exc, SchedulerConnectionError):
+            raise
+        raise _connection_error(label, address, timeout, exc) from None
+
+
+# ----------------------------------------------------------------------
+# Creating clients
+# ----------------------------------------------------------------------
+async def _open_client(key: ClientKey, options: Mapping[str, Any], label: str | None) -> Client:
+    """Connect a client on the running loop under ``key.timeout`` (runs on the loop)."""
+    started = time.monotonic()
+    security = key.security()
+    await _identity_async(key.address, key.timeout, security, label)
+    remaining = key.timeout - (time.monotonic() - started)
+    if remaining <= 0:
+        raise _connection_error(label, key.address, key.timeout, TimeoutError())
+    client = Client(
+        key.address,
+        asynchronous=True,
+        timeout=key.timeout,
+        heartbeat_interval=key.heartbeat_interval,
+        security=security,
+        set_as_default=False,
+        **options,
+    )
+    try:
+        await asyncio.wait_for(_await_client(client), remaining)
+    except BaseException as exc:
+        await _close_quietly(client)
+        if isinstance(exc, (OSError, asyncio.TimeoutError, EOFError, ValueError)):
+            raise _connection_error(label, key.address, key.timeout, exc) from exc
+        raise
+    return client
+
+
+async def _await_client(client: Client) -> Client:
+    return await client  # type: ignore[no-any-return]
+
+
+async def _close_quietly(client: Client, timeout: float = 5.0) -> None:
+    try:
+        await asyncio.wait_for(client.close(timeout=timeout), timeout + 1.0)
+    except Exception:  # noqa: BLE001 - closing a broken client may fail in many ways
+        logger.debug("Closing %r failed", client, exc_info=True)
+
+
+def _run_open(key: ClientKey, options: Mapping[str, Any], label: str | None) -> Client:
+    try:
+        return _shared_loop.run(_open_client(key, options, label), key.timeout + 6.0)
+    except SchedulerConnectionError:
+        raise
+    except TimeoutError as exc:  # our safety margin expired: should not happen
+        raise _connection_error(label, key.address, key.timeout, exc) from None
+
+
+async def open_async_client(
+    address: str,
+    *,
+    timeout: float | None = None,
+    heartbeat_interval: int | None = None,
+    label: str | None = None,
+    **options: Any,
+) -> Client:
+    """Connect a new asynchronous client on the caller's running event loop.
+
+    The client is **not** cached: the caller owns it and closes it
+    (``async with`` or ``await client.close()``).
+
+    Parameters
+    ----------
+    address : str
+        The scheduler address.
+    timeout : float, optional
+        Connect timeout in seconds (default ``DASK_CONNECT_TIMEOUT``).
+    heartbeat_interval : int, optional
+        Milliseconds between heartbeats.
+    label : str, optional
+        Name used in error messages.
+    **options
+        Extra keyword arguments for ``distributed.Client``.
+
+    Returns
+    -------
+    distributed.Client
+        A running client with ``asynchronous=True``.
+
+    Examples
+    --------
+    >>> async def count_workers(address):  # doctest: +SKIP
+    ...     client = await open_async_client(address, timeout=5)
+    ...     async with client:
+    ...         info = await client.scheduler.identity()
+    ...     return info["n_workers"]
+    """
+    key = make_key(address, timeout, heartbeat_interval, **options)
+    return await _open_client(key, options, label)
+
+
+# ----------------------------------------------------------------------
+# The cache
+# ----------------------------------------------------------------------
+@dataclass(eq=False)
+class _Entry:
+    key: ClientKey
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    client: Client | None = None
+    record_ids: set[Any] = field(default_factory=set)
+    failure: SchedulerConnectionError | None = None
+    failure_at: float = 0.0
+    retired: bool = False
+
+
+_cache: dict[ClientKey, _Entry] = {}
+_cache_lock = threading.Lock()
+_closer_registered = False
+
+
+def is_alive(client: Client) -> bool:
+    """True when ``client`` is running and its scheduler comm is open (no round trip)."""
+    if client.status != "running":
+        return False
+    comm = client.scheduler_comm
+    return comm is not None and comm.comm is not None and not comm.comm.closed()
+
+
+def get_client(
+    address: str,
+    *,
+    timeout: float | None = None,
+    heartbeat_interval: int | None = None,
+    label: str | None = None,
+    record_id: Any = None,
+    **options: Any,
+) -> Client:
+    """Return the process's connected client for ``address`` and these settings.
+
+    The first call connects (within ``timeout`` seconds); later calls return
+    the same client after a dictionary lookup, without a network round trip.
+    Thread-safe: threads asking at once for the same key share one
+    connection attempt and get the same client.
+
+    Parameters
+    ----------
+    address : str
+        The scheduler address: ``host:port``, ``tcp://host:port`` or
+        ``tls://host:port`` (TLS files from ``TETHYS_COMPUTE``).
+    timeout : float, optional
+        Connect timeout in seconds; None or 0 uses
+        ``TETHYS_COMPUTE['DASK_CONNECT_TIMEOUT']``.
+    heartbeat_interval : int, optional
+        Milliseconds between the client's heartbeats; None for Dask's default.
+    label : str, optional
+        Name used in error messages (the record's name).
+    record_id : optional
+        Primary key of the record the client serves; saving or deleting that
+        record with other settings retires the client (see the module notes).
+    **options
+        Extra keyword arguments for ``distributed.Client`` (part of the key).
+
+    Returns
+    -------
+    distributed.Client
+        A running client.  Do not close it: it is shared.
+
+    Raises
+    ------
+    InvalidArgumentError
+        For a malformed address or timeout (a ``ValueError``).
+    SchedulerTimeoutError
+        When the scheduler does not answer within ``timeout`` seconds.
+    SchedulerConnectionError
+        When the scheduler cannot be reached (refused, unknown host).
+
+    Examples
+    --------
+    >>> client = get_client("127.0.0.1:8786", timeout=5)  # doctest: +SKIP
+    >>> client.submit(sum, [1, 2]).result()  # doctest: +SKIP
+    3
+    """
+    key = make_key(address, timeout, heartbeat_interval, **options)
+    entry = _cache.get(key)
+    if entry is not None:
+        client = entry.client
+        if client is not None and is_alive(client):
+            if record_id is not None and record_id not in entry.record_ids:
+                entry.record_ids.add(record_id)
+            return client
+    return _connect_cached(key, options, label, record_id)
+
+
+def _connect_cached(
+    key: ClientKey, options: Mapping[str, Any], label: str | None, record_id: Any
+) -> Client:
+    started = time.monotonic()
+    for _attempt in range(3):
+        with _cache_lock:
+            entry = _cache.get(key)
+            if entry is None:
+                entry = _cache[key] = _Entry(key)
+        remaining = key.timeout - (time.monotonic() - started)
+        if not entry.lock.acquire(timeout=max(remaining, 0.0)):
+            raise SchedulerTimeoutError(
+                f"{_describe(label, key.address)}: another thread's connection attempt did "
+                f"not finish within {key.timeout:g} s."
+            )
+        try:
+            if entry.retired:
+                continue  # a record change took this entry out of the cache: start over
+            client = entry.client
+            if client is not None and is_alive(client):
+                if record_id is not None:
+                    entry.record_ids.add(record_id)
+                return client
+            if entry.failure is not None and entry.failure_at >= started:
+                # Another thread failed while we waited: share its answer.
+                raise type(entry.failure)(str(entry.failure))
+            if client is not None:
+                # Its scheduler went away; distributed has cancelled its futures already.
+                logger.info("Replacing the client of %s: connection lost", key.address)
+                entry.client = None
+                _close_later(client, drain=False)
+            try:
+                client = _run_open(key, options, label)
+            except SchedulerConnectionError as exc:
+                entry.failure, entry.failure_at = exc, time.monotonic()
+                raise
+            entry.client, entry.failure = client, None
+            if record_id is not None:
+                entry.record_ids.add(record_id)
+            _ensure_closer_registered()
+            logger.debug("Connected a client to %s", key.address)
+            return client
+        finally:
+            entry.lock.release()
+    raise SchedulerConnectionError(  # pragma: no cover - three record changes in a row
+        f"{_describe(label, key.address)}: the scheduler record kept changing while connecting."
+    )
+
+
+def new_client(
+    address: str,
+    *,
+    timeout: float | None = None,
+    heartbeat_interval: int | None = None,
+    label: str | None = None,
+    **options: Any,
+) -> Client:
+    """Connect a new, uncached client on the shared loop; the caller closes it.
+
+    Same parameters, errors and timeout as :func:`get_client`.
+
+    Examples
+    --------
+    >>> client = new_client("127.0.0.1:8786", timeout=5)  # doctest: +SKIP
+    >>> client.close()  # doctest: +SKIP
+    """
+    key = make_key(address, timeout, heartbeat_interval, **options)
+    return _run_open(key, options, label)
+
+
+def cached_client(address: str, **settings: Any) -> Client | None:
+    """The cached, live client for ``address`` and settings, or None (never connects)."""
+    try:
+        key = make_key(address, **settings)
+    except (InvalidArgumentError, ConfigurationError):
+        return None
+    entry = _cache.get(key)
+    if entry is None or entry.client is None or not is_alive(entry.client):
+        return None
+    return entry.client
+
+
+def cached_clients() -> list[Client]:
+    """Every client currently in this process's cache (live or not)."""
+    with _cache_lock:
+        return [e.client for e in _cache.values() if e.client is not None]
+
+
+# ----------------------------------------------------------------------
+# Closing
+# ----------------------------------------------------------------------
+_draining: set[Client] = set()
+
+
+def _close_later(client: Client, *, drain: bool) -> None:
+    """Close ``client`` on the loop without waiting: now, or once it holds no futures."""
+    if not _shared_loop.running:
+        return
+    if drain:
+        _draining.add(client)
+    coro = _drain_and_close(client, DRAIN_TIMEOUT if drain else 0.0)
+    asyncio.run_coroutine_threadsafe(coro, _shared_loop.loop)
+
+
+async def _drain_and_close(client: Client, grace: float) -> None:
+    deadline = time.monotonic() + grace
+    try:
+        while client.futures and time.monotonic() < deadline and client.status == "running":
+            await asyncio.sleep(0.1)
+        if client.futures:
+            logger.warning(
+                "Closing the retired client of %s with %d futures still held (after %g s)",
+                client.scheduler.address if client.scheduler else "?",
+                len(client.futures),
+                grace,
+            )
+        await _close_quietly(client)
+    finally:
+        _draining.discard(client)
+
+
+def _retire(entry: _Entry, *, drain: bool) -> None:
+    with _cache_lock:
+        if _cache.get(entry.key) is entry:
+            del _cache[entry.key]
+    with entry.lock:
+        entry.retired = True
+        client, entry.client = entry.client, None
+    if client is not None:
+        _close_later(client, drain=drain)
+
+
+def close_clients(address: str | None = None, *, timeout: float = 10.0) -> int:
+    """Close cached clients now: all of them, or those of one scheduler address.
+
+    Futures held on these clients are cancelled (``FutureCancelledError``).
+    With no address, the shared event loop thread is stopped too; it starts
+    again on the next use.
+
+    Parameters
+    ----------
+    address : str, optional
+        Only close clients of this scheduler address (any settings).
+    timeout : float
+        Seconds to wait for the clients to close.
+
+    Returns
+    -------
+    int
+        The number of clients closed.
+
+    Examples
+    --------
+    >>> close_clients()  # at shutdown
+    0
+    """
+    wanted = normalize_address(address) if address is not None else None
+    with _cache_lock:
+        entries = [e for e in _cache.values() if wanted is None or e.key.address == wanted]
+        for entry in entries:
+            del _cache[entry.key]
+    clients = []
+    for entry in entries:
+        with entry.lock:
+            entry.retired = True
+            if entry.client is not None:
+                clients.append(entry.client)
+            entry.client = None
+    if wanted is None:
+        clients.extend(_draining)
+        _draining.clear()
+    else:
+        for client in list(_draining):
+            if client.scheduler is not None and client.scheduler.address == wanted:
+                clients.append(client)
+                _draining.discard(client)
+    if clients and _shared_loop.running:
+
+        async def close_all() -> None:
+            await asyncio.gather(*(_close_quietly(c, timeout) for c in clients))
+
+        try:
+            _shared_loop.run(close_all(), timeout + 2.0)
+        except TimeoutError:
+            logger.warning("Closing %d Dask clients took longer than %g s", len(clients), timeout)
+    if wanted is None:
+        _shared_loop.stop()
+    return len(clients)
+
+
+def close_scheduler_clients(scheduler: Any) -> None:
+    """Retire the clients of a saved or deleted record whose settings changed.
+
+    Registered with :func:`tethys_compute.signals.register_closer`; see the
+    closing rule in the module notes.
+    """
+    from tethys_compute.models import DaskScheduler
+
+    if not isinstance(scheduler, DaskScheduler) or scheduler.pk is None:
+        return
+    deleted = not type(scheduler).objects.filter(pk=scheduler.pk).exists()
+    try:
+        current = None if deleted else key_for_scheduler(scheduler)
+    except (InvalidArgumentError, ConfigurationError):
+        current = None
+    with _cache_lock:
+        entries = [e for e in _cache.values() if scheduler.pk in e.record_ids]
+    for entry in entries:
+        same_settings = current is not None and (
+            entry.key.address,
+            entry.key.timeout,
+            entry.key.heartbeat_interval,
+            entry.key.tls_files,
+        ) == (current.address, current.timeout, current.heartbeat_interval, current.tls_files)
+        if same_settings:
+            continue
+        entry.record_ids.discard(scheduler.pk)
+        if not entry.record_ids:
+            logger.info(
+                "Retiring the client of %s (record %r changed)", entry.key.address, scheduler
+            )
+            _retire(entry, drain=True)
+
+
+def _ensure_closer_registered() -> None:
+    global _closer_registered
+    if _closer_registered:
+        return
+    from django.apps import apps
+
+    if not apps.models_ready:
+        return
+    from tethys_compute.signals import register_closer
+
+    register_closer(close_scheduler_clients)
+    _closer_registered = True
+
+
+def _forget_after_fork() -> None:
+    """In a forked child the parent's loop thread and sockets are not ours."""
+    global _cache_lock
+    _cache.clear()
+    _draining.clear()
+    _cache_lock = threading.Lock()
+    _shared_loop.forget()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+# ----------------------------------------------------------------------
+# Health and dashboard
+# ----------------------------------------------------------------------
+def _format_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def _package_versions(versions: Any) -> dict[str, str | None]:
+    """Pick :data:`VERSION_PACKAGES` out of one side of ``get_versions()``."""
+    if not isinstance(versions, dict):
+        return {}
+    packages = versions.get("packages") or {}
+    return {name: packages.get(name) for name in VERSION_PACKAGES}
+
+
+def _mismatches(sides: Mapping[str, Mapping[str, str | None]]) -> list[str]:
+    warnings: list[str] = []
+    for package in VERSION_PACKAGES:
+        seen = {side: versions.get(package) for side, versions in sides.items()}
+        if len(set(seen.values())) > 1:
+            listing = ", ".join(f"{side} {version}" for side, version in seen.items())
+            warnings.append(f"{package} versions differ: {listing}")
+    return warnings
+
+
+async def _health_async(client: Client) -> tuple[float, dict[str, Any], dict[str, Any]]:
+    scheduler = client.scheduler
+    if scheduler is None:  # pragma: no cover - a running client always has one
+        raise OSError("the client has no scheduler")
+    started = time.perf_counter()
+    identity = await scheduler.identity()
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    scheduler_versions = await scheduler.versions()
+    worker_versions = await scheduler.broadcast(msg={"op": "versions"}, on_error="ignore")
+    return latency_ms, identity, {"scheduler": scheduler_versions, "workers": worker_versions}
+
+
+def check_scheduler(
+    address: str,
+    *,
+    label: str | None = None,
+    timeout: float | None = None,
+    heartbeat_interval: int | None = None,
+    health_timeout: float | None = None,
+) -> HealthResult:
+    """Test a Dask scheduler: reachable, latency, workers, versions.
+
+    Uses (and, if needed, creates) the cached client, so a test does not add
+    a connection to a healthy scheduler.  Never raises for an unreachable
+    scheduler: the result says what failed.
+
+    Parameters
+    ----------
+    address : str
+        The scheduler address.
+    label : str, optional
+        The record's name, shown in the result's target.
+    timeout : float, optional
+        The record's connect timeout in seconds.
+    heartbeat_interval : int, optional
+        The record's heartbeat interval in milliseconds.
+    health_timeout : float, optional
+        Upper bound in seconds of the whole test; default
+        ``TETHYS_COMPUTE['HEALTH_CHECK_TIMEOUT']``.
+
+    Returns
+    -------
+    HealthResult
+        ``checks``: ``address``, ``connect``, ``workers``, ``versions``;
+        ``latency_ms``; ``details``: ``n_workers``, ``total_threads``,
+        ``total_memory``, ``scheduler_address``; ``versions``: ``client``,
+        ``scheduler`` and ``workers`` (per address) for python, dask,
+        distributed and msgpack; ``warnings``: one per mismatched package.
+
+    Examples
+    --------
+    >>> result = check_scheduler("127.0.0.1:8786", label="Default")  # doctest: +SKIP
+    >>> result.ok, result.details["n_workers"]  # doctest: +SKIP
+    (True, 2)
+    """
+    from tethys_compute.conf import compute_settings
+
+    target = f"Dask scheduler {label!r}" if label else f"Dask scheduler at {address}"
+    result = HealthResult(target=target)
+    bound = float(health_timeout or compute_settings.HEALTH_CHECK_TIMEOUT)
+    started = time.monotonic()
+    try:
+        key = make_key(address, timeout, heartbeat_interval)
+    except (InvalidArgumentError, ConfigurationError) as exc:
+        result.failed("address", str(exc))
+        return result.finish()
+    result.passed("address", key.address)
+    try:
+        client = get_client(
+            address,
+            timeout=min(key.timeout, bound),
+            heartbeat_interval=heartbeat_interval,
+            label=label,
+        )
+    except SchedulerConnectionError as exc:
+        result.failed("connect", str(exc))
+        return result.finish()
+    result.passed("connect", f"connected to {key.address}")
+    remaining = bound - (time.monotonic() - started)
+    try:
+        latency_ms, identity, remote = _shared_loop.run(
+            asyncio.wait_for(_health_async(client), max(remaining, 0.1)), max(remaining, 0.1) + 1
+        )
+    except (OSError, TimeoutError) as exc:
+        error = _connection_error(label, key.address, remaining, exc)
+        result.failed("workers", str(error))
+        return result.finish()
+    result.latency_ms = round(latency_ms, 3)
+    workers = identity.get("workers") or {}
+    total_threads = sum(int(w.get("nthreads") or 0) for w in workers.values())
+    total_memory = sum(int(w.get("memory_limit") or 0) for w in workers.values())
+    result.details.update(
+        scheduler_address=identity.get("address"),
+        n_workers=len(workers),
+        total_threads=total_threads,
+        total_memory=total_memory,
+        dashboard_port=(identity.get("services") or {}).get("dashboard"),
+    )
+    if workers:
+        result.passed(
+            "workers",
+            f"{len(workers)} workers, {total_threads} threads, {_format_bytes(total_memory)}",
+        )
+    else:
+        result.passed("workers", "no workers connected (tasks will wait for one)")
+        result.warnings.append("The scheduler has no workers; submitted work will not run.")
+    versions: dict[str, Any] = {
+        "client": _package_versions(get_versions()),
+        "scheduler": _package_versions(remote["scheduler"]),
+        "workers": {addr: _package_versions(v) for addr, v in (remote["workers"] or {}).items()},
+    }
+    result.versions = versions
+    sides: dict[str, Mapping[str, str | None]] = {
+        "client": versions["client"],
+        "scheduler": versions["scheduler"],
+    }
+    sides.update({f"worker {addr}": v for addr, v in versions["workers"].items()})
+    mismatches = _mismatches(sides)
+    result.warnings.extend(mismatches)
+    if mismatches:
+        result.passed("versions", f"{len(mismatches)} packages differ (see warnings)")
+    else:
+        result.passed("versions", "python, dask, distributed and msgpack match")
+    return result.finish()
+
+
+def dashboard_url(dashboard: str) -> str:
+    """The URL of a ``dashboard`` field: ``host:port`` becomes ``http://host:port/status``.
+
+    Examples
+    --------
+    >>> dashboard_url("localhost:8787")
+    'http://localhost:8787/status'
+    >>> dashboard_url("https://dask.example.com/status")
+    'https://dask.example.com/status'
+    """
+    dashboard = dashboard.strip()
+    if "://" in dashboard:
+        return dashboard
+    return f"http://{dashboard}/status"
+
+
+def scheduler_dashboard_link(client: Client) -> str | None:
+    """The dashboard link a connected client reports, or None when it has none."""
+    try:
+        link = client.dashboard_link
+    except Exception:  # noqa: BLE001 - no dashboard service, or the scheduler went away
+        return None
+    return str(link) if link else None
+
+
+_ensure_closer_registered()
