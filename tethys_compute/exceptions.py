@@ -177,6 +177,18 @@ class CondorSubmitError(CondorError):
     """``condor_submit`` or ``condor_submit_dag`` rejected the job."""
 
 
+class CondorNotInstalledError(RemoteCommandNotFoundError, CondorError):
+    """An HTCondor tool is not on the submit host (not installed, or not on PATH)."""
+
+
+class CondorJobNotFoundError(CondorError, LookupError):
+    """A job id is neither in the schedd's queue nor in its history."""
+
+
+class CondorTimeoutError(CondorError, TimeoutError):
+    """HTCondor jobs did not reach the awaited state within the time allowed."""
+
+
 # Clusters -----------------------------------------------------------------
 class ClusterError(TethysComputeError):
     """Base class of the cluster manager's errors (see tethys_compute.clusters.exceptions)."""
