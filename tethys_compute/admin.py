@@ -1,0 +1,390 @@
+"""Admin pages of tethys-compute ("Tethys Compute" in the Django admin).
+
+* **Schedulers** (the base :class:`~tethys_compute.models.Scheduler`): one list of
+  every kind, with search, a filter by kind, the last connection test and links
+  to each kind's own change page.  The page runs a fixed number of SQL queries
+  however many schedulers exist (``select_subclasses`` loads every kind in the
+  page query).
+* **Condor schedulers** and **Dask schedulers**: the add and change pages of
+  each kind.  They are reached from the Schedulers list (its "Add Condor
+  scheduler" / "Add Dask scheduler" buttons and its links) and are not listed
+  separately on the admin index.
+* **Test connection**: an action on the lists and a button on each change
+  page.  It tests the *saved* records (see
+  :mod:`tethys_compute.health_runner`) and reports per scheduler OK, FAILED
+  with the reason, or NOT CHECKED.  When the change form has unsaved
+  connection settings the button refuses and asks to save first, so stored
+  credentials only ever go to the stored host and port.
+
+Secrets are write-only (:mod:`tethys_compute.forms`); the change views are
+wrapped in ``sensitive_post_parameters`` so error reports never show them, and
+history entries name changed fields, never their values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.templatetags.static import static
+from django.urls import URLPattern, path, reverse
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.views.decorators.debug import sensitive_post_parameters
+
+from tethys_compute.forms import CondorSchedulerForm, DaskSchedulerForm, clear_field_name
+from tethys_compute.health_runner import SchedulerCheck, check_schedulers
+from tethys_compute.models import CondorScheduler, DaskScheduler, Scheduler
+
+#: POST parameters hidden from Django's error reports on every view below.
+SENSITIVE_PARAMETERS: tuple[str, ...] = CondorScheduler.SECRET_FIELDS
+
+#: The kinds, as (model, list-filter value, label) in display order.
+KINDS: tuple[tuple[type[Scheduler], str, str], ...] = (
+    (CondorScheduler, "condor", "Condor"),
+    (DaskScheduler, "dask", "Dask"),
+)
+
+#: Fields of a change form whose unsaved edits stop "Test connection".
+_NOT_CONNECTION_FIELDS = frozenset({"name", "description"})
+
+sensitive_post = method_decorator(sensitive_post_parameters(*SENSITIVE_PARAMETERS))
+
+
+def change_url(scheduler: Scheduler) -> str:
+    """URL of the change page of ``scheduler``'s own kind."""
+    opts = scheduler._meta
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[scheduler.pk])
+
+
+def health_icon(ok: bool | None) -> SafeString:
+    """The admin's yes/no/unknown icon for a check outcome (None: not checked)."""
+    if ok is None:
+        name, alt = "unknown", "not checked"
+    else:
+        name, alt = ("yes", "OK") if ok else ("no", "FAILED")
+    return format_html('<img src="{}" alt="{}">', static(f"admin/img/icon-{name}.svg"), alt)
+
+
+def report(request: HttpRequest, checks: list[SchedulerCheck]) -> None:
+    """Add one message per tested scheduler: OK, FAILED with the reason, or not checked."""
+    for check in checks:
+        text = f"{check.scheduler.name}: {check.result.summary}"
+        if not check.result.checked:
+            messages.warning(request, f"{text} (NOT CHECKED)")
+        elif check.result.ok:
+            messages.success(request, text)
+        else:
+            messages.error(request, text)
+
+
+@admin.action(description="Test connection of the selected schedulers", permissions=["change"])
+def test_connection(
+    modeladmin: admin.ModelAdmin,  # type: ignore[type-arg]
+    request: HttpRequest,
+    queryset: QuerySet[Scheduler],
+) -> None:
+    """Admin action: test the selected (saved) schedulers and store the results."""
+    schedulers = list(queryset.select_subclasses())  # type: ignore[attr-defined]
+    report(request, check_schedulers(schedulers))
+
+
+class KindFilter(admin.SimpleListFilter):
+    """Filter the scheduler list by kind (Condor, Dask)."""
+
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(
+        self,
+        request: HttpRequest,
+        model_admin: admin.ModelAdmin,  # type: ignore[type-arg]
+    ) -> list[tuple[str, str]]:
+        return [(value, label) for _model, value, label in KINDS]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        for model, value, _label in KINDS:
+            if self.value() == value:
+                return queryset.filter(**{f"{model._meta.model_name}__isnull": False})
+        return queryset
+
+
+class HealthColumns:
+    """Columns and read-only fields that show the stored outcome of the last test."""
+
+    @admin.display(description="last check", ordering="last_check_ok")
+    def health(self, obj: Scheduler) -> SafeString:
+        if obj.last_check_at is None:
+            return format_html("{} never tested", health_icon(None))
+        return format_html("{} {}", health_icon(obj.last_check_ok), obj.last_check_summary)
+
+    @admin.display(description="checked at", ordering="last_check_at")
+    def checked_at(self, obj: Scheduler) -> Any:
+        return obj.last_check_at
+
+    @admin.display(description="what was checked")
+    def check_details(self, obj: Scheduler) -> SafeString | str:
+        details = obj.last_check_details or {}
+        rows = [
+            format_html(
+                "<li>{} {}: {}</li>",
+                health_icon(bool(check.get("ok"))),
+                check.get("name", ""),
+                check.get("detail", ""),
+            )
+            for check in details.get("checks", [])
+        ]
+        for warning in details.get("warnings", []):
+            rows.append(format_html("<li>warning: {}</li>", warning))
+        if not rows:
+            return "-"
+        return format_html("<ul>{}</ul>", SafeString("".join(rows)))
+
+
+@admin.register(Scheduler)
+class SchedulerAdmin(HealthColumns, admin.ModelAdmin):  # type: ignore[type-arg]
+    """One list of the schedulers of every kind; add and edit go to each kind's pages."""
+
+    list_display = ("name_link", "kind", "host", "health", "checked_at")
+    list_display_links = None
+    list_filter = (KindFilter,)
+    search_fields = ("name", "host", "description")
+    actions = [test_connection]
+    list_per_page = 100
+    change_list_template = "admin/tethys_compute/scheduler/change_list.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Scheduler]:
+        return super().get_queryset(request).select_subclasses()  # type: ignore[attr-defined,no-any-return]
+
+    @admin.display(description="name", ordering="name")
+    def name_link(self, obj: Scheduler) -> SafeString:
+        return format_html('<a href="{}">{}</a>', change_url(obj), obj.name)
+
+    @admin.display(description="kind")
+    def kind(self, obj: Scheduler) -> str:
+        return str(obj._meta.verbose_name)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Schedulers are added as a kind: the list shows one button per kind.
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        add_links = []
+        for model, _value, _label in KINDS:
+            kind_admin = self.admin_site.get_model_admin(model)
+            if kind_admin.has_add_permission(request):
+                opts = model._meta
+                add_links.append(
+                    (
+                        reverse(f"admin:{opts.app_label}_{opts.model_name}_add"),
+                        f"Add {opts.verbose_name}",
+                    )
+                )
+        context = {"add_links": add_links, **(extra_context or {})}
+        return super().changelist_view(request, extra_context=context)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """Send the browser to the change page of the scheduler's own kind."""
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None or type(obj) is Scheduler:
+            return super().change_view(request, object_id, form_url, extra_context)
+        return HttpResponseRedirect(change_url(obj))
+
+
+class KindAdmin(HealthColumns, admin.ModelAdmin):  # type: ignore[type-arg]
+    """Shared behaviour of the add/change pages of each scheduler kind."""
+
+    change_form_template = "admin/tethys_compute/scheduler_change_form.html"
+    actions = [test_connection]
+    list_display = ("name", "host", "health", "checked_at")
+    search_fields = ("name", "host", "description")
+    health_fields: tuple[str, ...] = ("health", "checked_at", "check_details")
+
+    def get_model_perms(self, request: HttpRequest) -> dict[str, bool]:
+        # Listed once, as "Schedulers", on the admin index; the pages still work.
+        return {}
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return (*super().get_readonly_fields(request, obj), *self.health_fields)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None:
+            return fieldsets
+        # The add page: nothing has been tested yet.
+        trimmed = []
+        for name, options in fieldsets:
+            fields = [f for f in options["fields"] if f not in self.health_fields]
+            if fields:
+                trimmed.append((name, {**options, "fields": fields}))
+        return trimmed
+
+    def get_urls(self) -> list[URLPattern]:
+        opts = self.model._meta
+        extra = [
+            path(
+                "<path:object_id>/test-connection/",
+                self.admin_site.admin_view(self.test_connection_view),
+                name=f"{opts.app_label}_{opts.model_name}_test_connection",
+            )
+        ]
+        return extra + super().get_urls()
+
+    @sensitive_post
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        context = dict(extra_context or {})
+        if object_id is not None:
+            opts = self.model._meta
+            context["test_connection_url"] = reverse(
+                f"admin:{opts.app_label}_{opts.model_name}_test_connection", args=[object_id]
+            )
+            obj = self.get_object(request, unquote(object_id))
+            if obj is not None:
+                context["dashboard_url"] = self.dashboard_url(obj)
+        return super().changeform_view(request, object_id, form_url, context)
+
+    def dashboard_url(self, obj: Scheduler) -> str | None:
+        """A link for the change page's object tools; only Dask schedulers have one."""
+        return None
+
+    def response_post_save_add(self, request: HttpRequest, obj: Any) -> HttpResponseRedirect:
+        return self._to_scheduler_list(request) or super().response_post_save_add(request, obj)
+
+    def response_post_save_change(self, request: HttpRequest, obj: Any) -> HttpResponseRedirect:
+        return self._to_scheduler_list(request) or super().response_post_save_change(request, obj)
+
+    def _to_scheduler_list(self, request: HttpRequest) -> HttpResponseRedirect | None:
+        base_admin = self.admin_site.get_model_admin(Scheduler)
+        if not base_admin.has_view_or_change_permission(request):
+            return None
+        return HttpResponseRedirect(reverse("admin:tethys_compute_scheduler_changelist"))
+
+    @sensitive_post
+    def test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Test the saved record's connection (POST) and go back to its change page.
+
+        When the request carries the change form with unsaved edits to the
+        connection settings (anything but the name and description, or a typed
+        secret), nothing is tested: the admin is asked to save first, so the
+        stored credentials never go to a host or port that is not saved.
+        """
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            messages.warning(request, f"No {self.model._meta.verbose_name} with ID {object_id!r}.")
+            return HttpResponseRedirect(reverse("admin:tethys_compute_scheduler_changelist"))
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        back = HttpResponseRedirect(change_url(obj))
+        unsaved = self.unsaved_connection_fields(request, obj)
+        if unsaved:
+            messages.error(
+                request,
+                f"{obj.name}: not tested, because the form has unsaved changes to: "
+                f"{', '.join(unsaved)}. Test connection uses the saved settings and stored "
+                "credentials only; save first, then test. Your unsaved changes were discarded.",
+            )
+            return back
+        report(request, check_schedulers([obj]))
+        return back
+
+    def unsaved_connection_fields(self, request: HttpRequest, obj: Scheduler) -> list[str]:
+        """Labels of the connection fields that the posted change form would change."""
+        if not any(key in request.POST for key in ("host", *SENSITIVE_PARAMETERS)):
+            return []  # a bare POST (the action-style button): nothing unsaved
+        form_class = self.get_form(request, obj, change=True)
+        form = form_class(request.POST, request.FILES, instance=obj)
+        return [
+            str(form.fields[name].label or name)
+            for name in form.changed_data
+            if name not in _NOT_CONNECTION_FIELDS
+        ]
+
+
+@admin.register(CondorScheduler)
+class CondorSchedulerAdmin(KindAdmin):
+    """Add and change pages of HTCondor schedulers, with write-only secrets."""
+
+    form = CondorSchedulerForm
+    # The secret inputs are the form's own write-only fields; the model's
+    # (non-editable) secret fields must stay out of the generated form.
+    exclude = CondorScheduler.SECRET_FIELDS
+    fieldsets = (
+        (None, {"fields": ("name", "description")}),
+        ("Submit host", {"fields": ("host", "port", "host_key")}),
+        (
+            "Log in",
+            {
+                "description": "Secrets are never shown. Leave a field empty to keep the "
+                "stored value; tick its 'clear' box to remove it.",
+                "fields": (
+                    "username",
+                    "password",
+                    clear_field_name("password"),
+                    "private_key_path",
+                    "private_key",
+                    clear_field_name("private_key"),
+                    "private_key_pass",
+                    clear_field_name("private_key_pass"),
+                ),
+            },
+        ),
+        ("Last connection test", {"fields": ("health", "checked_at", "check_details")}),
+    )
+
+
+@admin.register(DaskScheduler)
+class DaskSchedulerAdmin(KindAdmin):
+    """Add and change pages of Dask schedulers, with a link to the dashboard."""
+
+    form = DaskSchedulerForm
+    fieldsets = (
+        (None, {"fields": ("name", "description")}),
+        ("Scheduler", {"fields": ("host", "timeout", "heartbeat_interval")}),
+        ("Dashboard", {"fields": ("dashboard", "dashboard_link")}),
+        ("Last connection test", {"fields": ("health", "checked_at", "check_details")}),
+    )
+    health_fields = ("health", "checked_at", "check_details", "dashboard_link")
+
+    def dashboard_url(self, obj: Scheduler) -> str | None:
+        """The dashboard's URL from stored data only (no network while rendering).
+
+        The ``dashboard`` field wins; otherwise the link the last connection
+        test learnt from the scheduler (its details' ``dashboard_link``).
+        """
+        stored = getattr(obj, "dashboard", "") or ""
+        if stored:
+            return stored if "://" in stored else f"http://{stored}/status"
+        details = (obj.last_check_details or {}).get("details") or {}
+        learnt = details.get("dashboard_link") or details.get("dashboard") or ""
+        if isinstance(learnt, str) and urlsplit(learnt).scheme in ("http", "https"):
+            return learnt
+        return None
+
+    @admin.display(description="dashboard link")
+    def dashboard_link(self, obj: DaskScheduler) -> SafeString | str:
+        url = self.dashboard_url(obj)
+        if not url:
+            return "- (set the dashboard field, or test the connection to learn it)"
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, url)

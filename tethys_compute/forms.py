@@ -1,0 +1,128 @@
+"""Admin forms of tethys-compute, with write-only secret fields.
+
+A secret (a Condor scheduler's password, private key text and key passphrase)
+is never written into a page, not even masked: its input is always rendered
+empty.  On saving, an empty input keeps the stored value, a typed value
+replaces it, and a separate *clear* checkbox removes it.  Beside each input the
+form says whether a value is stored, learnt from
+:meth:`~tethys_compute.models.CondorScheduler.has_secret` (nothing is
+decrypted to say so).
+
+Validation is the models' own (``full_clean``), so the admin shows the same
+messages as the Python API and the command line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.db import models
+
+from tethys_compute.models import CondorScheduler, DaskScheduler
+
+#: Widget attributes that keep browsers from filling in saved passwords.
+_NO_AUTOFILL = {"autocomplete": "new-password", "spellcheck": "false"}
+
+
+class WriteOnlyTextarea(forms.Textarea):
+    """A textarea that never renders a value (neither stored nor posted)."""
+
+    def format_value(self, value: Any) -> str | None:
+        return None
+
+
+def clear_field_name(secret: str) -> str:
+    """Name of the *clear* checkbox that goes with the secret field ``secret``."""
+    return f"clear_{secret}"
+
+
+class CondorSchedulerForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Add/change form of a Condor scheduler; the secrets are write-only.
+
+    The ``password``, ``private_key`` and ``private_key_pass`` inputs are empty
+    on every page.  Leaving one empty keeps the stored value; ticking its
+    ``clear_*`` box removes the stored value.
+    """
+
+    password = forms.CharField(
+        label="Password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs=_NO_AUTOFILL),
+    )
+    clear_password = forms.BooleanField(label="Clear the stored password", required=False)
+    private_key = forms.CharField(
+        label="Private key",
+        required=False,
+        widget=WriteOnlyTextarea(attrs={**_NO_AUTOFILL, "rows": 4, "cols": 70}),
+    )
+    clear_private_key = forms.BooleanField(label="Clear the stored private key", required=False)
+    private_key_pass = forms.CharField(
+        label="Private key passphrase",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs=_NO_AUTOFILL),
+    )
+    clear_private_key_pass = forms.BooleanField(label="Clear the stored passphrase", required=False)
+
+    #: Secret form fields; each has a model field of the same name.
+    SECRET_FIELDS: tuple[str, ...] = CondorScheduler.SECRET_FIELDS
+
+    class Meta:
+        model = CondorScheduler
+        fields = ("name", "host", "port", "username", "private_key_path", "host_key", "description")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        instance: CondorScheduler = self.instance
+        for name in self.SECRET_FIELDS:
+            if name not in self.fields:
+                continue
+            model_field = CondorScheduler._meta.get_field(name)
+            assert isinstance(model_field, models.Field)
+            label = model_field.verbose_name
+            stored = instance.pk is not None and instance.has_secret(name)
+            state = f"A {label} is stored." if stored else f"No {label} is stored."
+            action = (
+                "Leave empty to keep it; type a new value to replace it."
+                if stored
+                else "Type one to store it."
+            )
+            self.fields[name].help_text = f"{state} {action} {model_field.help_text}"
+            clear = clear_field_name(name)
+            if clear in self.fields and not stored:
+                self.fields[clear].disabled = True
+                self.fields[clear].help_text = "Nothing to clear."
+
+    def secret_state(self, name: str) -> bool:
+        """True when the record has the secret ``name`` stored (not decrypted)."""
+        return self.instance.pk is not None and self.instance.has_secret(name)
+
+    def clean(self) -> dict[str, Any]:
+        """Apply the secret inputs to the record before the model validates it."""
+        cleaned = super().clean() or {}
+        for name in self.SECRET_FIELDS:
+            if name not in self.fields:
+                continue
+            new_value = cleaned.get(name) or ""
+            clear = bool(cleaned.get(clear_field_name(name)))
+            if new_value and clear:
+                self.add_error(
+                    clear_field_name(name),
+                    "Either type a new value or tick 'clear', not both.",
+                )
+            elif new_value:
+                setattr(self.instance, name, new_value)
+            elif clear:
+                setattr(self.instance, name, None)
+            # Empty and not cleared: the stored ciphertext stays as it is.
+        return cleaned
+
+
+class DaskSchedulerForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Add/change form of a Dask scheduler (no secrets)."""
+
+    class Meta:
+        model = DaskScheduler
+        fields = ("name", "host", "timeout", "heartbeat_interval", "dashboard", "description")
