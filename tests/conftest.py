@@ -6,4 +6,4 @@ registered here.
 
 from __future__ import annotations
 
-pytest_plugins: list[str] = ["tests.fixtures.sshd"]
+pytest_plugins: list[str] = ["tests.fixtures.sshd", "tests.fixtures.dask"]

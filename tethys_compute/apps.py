@@ -14,3 +14,4 @@ class TethysComputeConfig(AppConfig):
 
     def ready(self) -> None:
         from tethys_compute import checks, signals  # noqa: F401 - registers checks and receivers
+        from tethys_compute import dask_client  # noqa: F401 - closes clients of changed records

@@ -63,7 +63,6 @@ from distributed.comm.addressing import parse_address
 from distributed.comm.core import Comm
 from distributed.comm.registry import get_backend
 from distributed.security import Security
-from distributed.utils import LoopRunner
 from distributed.versions import get_versions
 from django.core.exceptions import ValidationError
 
@@ -96,6 +95,9 @@ _RESERVED_OPTIONS = frozenset(
 )
 
 _DEFAULT_SCHEME = "tcp"
+
+#: Name of this module's event loop thread (one per process).
+LOOP_THREAD_NAME = "tethys-dask-loop"
 
 
 # ----------------------------------------------------------------------
@@ -271,35 +273,59 @@ def key_for_scheduler(scheduler: DaskScheduler, **overrides: Any) -> ClientKey:
 # The shared event loop
 # ----------------------------------------------------------------------
 class _SharedLoop:
-    """One background event loop (a ``distributed`` LoopRunner) per process."""
+    """One background event loop thread per process, started on first use.
+
+    A plain asyncio loop in a daemon thread named :data:`LOOP_THREAD_NAME`;
+    clients created on it (``asynchronous=True`` inside the loop) are used
+    synchronously from any other thread, as ``distributed`` allows.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._runner: LoopRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
-        runner = self._runner
-        if runner is None:
+        loop = self._loop
+        if loop is None:
             with self._lock:
-                if self._runner is None:
-                    new_runner = LoopRunner(asynchronous=False)
-                    new_runner.start()
-                    self._runner = new_runner
-                runner = self._runner
-        return runner.loop.asyncio_loop  # type: ignore[no-any-return]
+                if self._loop is None:
+                    self._start()
+                loop = self._loop
+        assert loop is not None
+        return loop
+
+    def _start(self) -> None:
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            try:
+                loop.run_forever()
+            finally:
+                pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    loop.run_until_complete(asyncio.wait(pending, timeout=5))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        thread = threading.Thread(target=run, name=LOOP_THREAD_NAME, daemon=True)
+        thread.start()
+        if not ready.wait(timeout=10):  # pragma: no cover - a thread that cannot start
+            raise RuntimeError("The Dask client event loop thread did not start")
+        self._loop, self._thread = loop, thread
 
     @property
     def running(self) -> bool:
-        return self._runner is not None
+        return self._loop is not None
 
     def in_loop_thread(self) -> bool:
-        if self._runner is None:
-            return False
-        try:
-            return asyncio.get_running_loop() is self.loop
-        except RuntimeError:
-            return False
+        return self._thread is not None and threading.current_thread() is self._thread
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
         """Run ``coro`` on the loop and wait at most ``timeout`` seconds for it."""
@@ -316,15 +342,17 @@ class _SharedLoop:
             future.cancel()
             raise TimeoutError(f"did not finish within {timeout:g} s") from None
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
         with self._lock:
-            runner, self._runner = self._runner, None
-        if runner is not None:
-            runner.stop()
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
 
     def forget(self) -> None:
         """Drop the loop without stopping it (in a forked child it does not exist)."""
-        self._runner = None
+        self._loop = self._thread = None
         self._lock = threading.Lock()
 
 
@@ -898,7 +926,24 @@ def _package_versions(versions: Any) -> dict[str, str | None]:
     return {name: packages.get(name) for name in VERSION_PACKAGES}
 
 
-def _mismatches(sides: Mapping[str, Mapping[str, str | None]]) -> list[str]:
+def version_warnings(sides: Mapping[str, Mapping[str, str | None]]) -> list[str]:
+    """One warning per package whose version differs between sides.
+
+    Parameters
+    ----------
+    sides : mapping
+        Side name (``"client"``, ``"scheduler"``, ``"worker tcp://..."``) to
+        ``{package: version}``.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> version_warnings({"client": {"dask": "2026.8.0"}, "scheduler": {"dask": "2026.7.0"}})
+    ['dask versions differ: client 2026.8.0, scheduler 2026.7.0']
+    """
     warnings: list[str] = []
     for package in VERSION_PACKAGES:
         seen = {side: versions.get(package) for side, versions in sides.items()}
@@ -1025,7 +1070,7 @@ def check_scheduler(
         "scheduler": versions["scheduler"],
     }
     sides.update({f"worker {addr}": v for addr, v in versions["workers"].items()})
-    mismatches = _mismatches(sides)
+    mismatches = version_warnings(sides)
     result.warnings.extend(mismatches)
     if mismatches:
         result.passed("versions", f"{len(mismatches)} packages differ (see warnings)")

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import logging
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
 
 from django.db import models
 
+from tethys_compute.health import HealthResult
 from tethys_compute.models.scheduler import Scheduler
 from tethys_compute.validators import validate_dashboard, validate_dask_address
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+logger = logging.getLogger(__name__)
 
 
 class DaskScheduler(Scheduler):
@@ -19,6 +27,18 @@ class DaskScheduler(Scheduler):
     **milliseconds**, the units ``distributed.Client`` gives plain numbers;
     leave either empty (or 0) for the defaults.  ``dashboard`` is the
     dashboard's ``host:port`` or URL.
+
+    :attr:`client` is a connected ``distributed.Client`` shared by every
+    caller in the process (see :mod:`tethys_compute.dask_client` for the
+    caching and closing rules); :meth:`test_connection` reports reachability,
+    latency, workers and version skew.
+
+    Examples
+    --------
+    >>> from tethys_sdk.compute import get_scheduler
+    >>> scheduler = get_scheduler("Default")  # doctest: +SKIP
+    >>> scheduler.client.submit(sum, [1, 2, 3]).result()  # doctest: +SKIP
+    6
     """
 
     KIND: ClassVar[str] = "dask"
@@ -69,3 +89,143 @@ class DaskScheduler(Scheduler):
             errors["timeout"] = ["The timeout is in seconds and cannot be negative."]
         if errors:
             raise ValidationError(errors)
+
+    # ------------------------------------------------------------------
+    # Connecting
+    # ------------------------------------------------------------------
+    @property
+    def client(self) -> Client:
+        """The process's shared, connected ``distributed.Client`` for this scheduler.
+
+        The first access connects within the record's ``timeout`` (seconds;
+        default ``TETHYS_COMPUTE['DASK_CONNECT_TIMEOUT']``); later accesses
+        return the same client without a network round trip.  Do not close
+        it: other callers share it.
+
+        Raises
+        ------
+        SchedulerTimeoutError
+            The scheduler did not answer in time (also a ``TimeoutError``).
+        SchedulerConnectionError
+            It could not be reached (also a ``ConnectionError``).
+
+        Examples
+        --------
+        >>> scheduler.client.submit(pow, 2, 10).result()  # doctest: +SKIP
+        1024
+        """
+        return self.get_client()
+
+    @overload
+    def get_client(self, asynchronous: Literal[False] = ..., **kw: Any) -> Client: ...
+
+    @overload
+    def get_client(self, asynchronous: Literal[True], **kw: Any) -> Coroutine[Any, Any, Client]: ...
+
+    def get_client(
+        self, asynchronous: bool = False, **kw: Any
+    ) -> Client | Coroutine[Any, Any, Client]:
+        """Return a ``distributed.Client`` for this scheduler.
+
+        Parameters
+        ----------
+        asynchronous : bool
+            False (default): the shared, cached client, usable from any
+            thread.  True: a coroutine that connects a **new** asynchronous
+            client on the caller's event loop; the caller owns it and closes
+            it (``async with``).
+        **kw
+            ``timeout`` (seconds) and ``heartbeat_interval`` (milliseconds)
+            override the record's values; ``cached=False`` returns a new
+            synchronous client that the caller closes; anything else is passed
+            to ``distributed.Client`` (and is part of the cache key).
+
+        Returns
+        -------
+        distributed.Client or coroutine
+
+        Raises
+        ------
+        SchedulerConnectionError, SchedulerTimeoutError
+            As for :attr:`client`.
+        InvalidArgumentError
+            For an invalid address or keyword argument.
+
+        Examples
+        --------
+        >>> client = scheduler.get_client(timeout=2)  # doctest: +SKIP
+        >>> async def run(scheduler):  # doctest: +SKIP
+        ...     async with await scheduler.get_client(asynchronous=True) as client:
+        ...         return await client.submit(sum, [1, 2])
+        """
+        from tethys_compute import dask_client
+
+        cached = kw.pop("cached", True)
+        timeout = kw.pop("timeout", None)
+        heartbeat = kw.pop("heartbeat_interval", None)
+        settings: dict[str, Any] = {
+            "timeout": self.timeout if timeout is None else timeout,
+            "heartbeat_interval": self.heartbeat_interval if heartbeat is None else heartbeat,
+            "label": self.name,
+        }
+        if asynchronous:
+            return dask_client.open_async_client(self.host, **settings, **kw)
+        if not cached:
+            return dask_client.new_client(self.host, **settings, **kw)
+        return dask_client.get_client(self.host, record_id=self.pk, **settings, **kw)
+
+    # ------------------------------------------------------------------
+    # Health and dashboard
+    # ------------------------------------------------------------------
+    def test_connection(self) -> HealthResult:
+        """Connect and report latency, workers, threads, memory and version skew.
+
+        Bounded by ``TETHYS_COMPUTE['HEALTH_CHECK_TIMEOUT']``; never raises
+        for an unreachable scheduler (the result says what failed).
+
+        Returns
+        -------
+        HealthResult
+            See :func:`tethys_compute.dask_client.check_scheduler`.
+
+        Examples
+        --------
+        >>> result = scheduler.test_connection()  # doctest: +SKIP
+        >>> result.ok, result.details["n_workers"], result.warnings  # doctest: +SKIP
+        (True, 2, [])
+        """
+        from tethys_compute.dask_client import check_scheduler
+
+        return check_scheduler(
+            self.host,
+            label=self.name,
+            timeout=self.timeout,
+            heartbeat_interval=self.heartbeat_interval,
+        )
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The dashboard URL: the ``dashboard`` field, else the scheduler's own link.
+
+        ``host:port`` in the field becomes ``http://host:port/status``; a URL
+        is returned as it is.  Without the field, the link the scheduler
+        reports through the (cached, or newly connected) client; None when it
+        has no dashboard or cannot be reached.
+
+        Examples
+        --------
+        >>> DaskScheduler(name="d", host="localhost:8786",
+        ...               dashboard="localhost:8787").dashboard_link
+        'http://localhost:8787/status'
+        """
+        from tethys_compute import dask_client
+        from tethys_compute.exceptions import SchedulerConnectionError
+
+        if self.dashboard:
+            return dask_client.dashboard_url(self.dashboard)
+        try:
+            client = self.client
+        except SchedulerConnectionError as exc:
+            logger.info("No dashboard link for %r: %s", self, exc)
+            return None
+        return dask_client.scheduler_dashboard_link(client)
