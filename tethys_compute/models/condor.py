@@ -2,18 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from tethys_compute.fields import EncryptedTextField, has_secret
+from tethys_compute.health import HealthResult
 from tethys_compute.models.scheduler import Scheduler
 from tethys_compute.validators import (
     validate_absolute_path,
     validate_port,
     validate_private_key_text,
     validate_ssh_host,
+)
+
+if TYPE_CHECKING:
+    from tethys_compute.condor import (
+        ActionResult,
+        CondorVersion,
+        DagStatus,
+        JobInfo,
+        SubmitResult,
+    )
+    from tethys_compute.remote import RemoteHost
+
+#: Fields that decide where and how the scheduler connects (the remote host cache key).
+_CONNECTION_FIELDS = (
+    "host",
+    "port",
+    "username",
+    "private_key_path",
+    "host_key",
+    "password",
+    "private_key",
+    "private_key_pass",
 )
 
 
@@ -117,3 +143,182 @@ class CondorScheduler(Scheduler):
     def has_secret(self, name: str) -> bool:
         """True when the secret field ``name`` holds a value (it is not decrypted)."""
         return has_secret(self, name)
+
+    # ------------------------------------------------------------------
+    # Reaching the submit host
+    # ------------------------------------------------------------------
+    def _connection_key(self) -> tuple[Any, ...]:
+        # Raw values: stored secrets stay encrypted (StoredSecret compares by ciphertext).
+        return tuple(self.__dict__.get(name) for name in _CONNECTION_FIELDS)
+
+    def get_remote_host(self) -> RemoteHost:
+        """The submit host as a :class:`~tethys_compute.remote.RemoteHost` (SSH).
+
+        The object is kept on the record until a connection field changes; the
+        SSH layer behind it keeps one connection per target per process.
+
+        Examples
+        --------
+        >>> scheduler.get_remote_host().run(["condor_version"]).ok  # doctest: +SKIP
+        True
+        """
+        key = self._connection_key()
+        cached = self.__dict__.get("_remote_host_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]  # type: ignore[no-any-return]
+        from tethys_compute.ssh import get_remote_host
+
+        host = get_remote_host(self)
+        self.__dict__["_remote_host_cache"] = (key, host)
+        return host
+
+    @property
+    def remote(self) -> RemoteHost:
+        """Shortcut for :meth:`get_remote_host`."""
+        return self.get_remote_host()
+
+    def test_connection(self) -> HealthResult:
+        """Check SSH (reachable, host key, authentication), ``condor_version`` and the schedd.
+
+        The SSH steps come from :func:`tethys_compute.ssh.ssh_health`; then one
+        round trip runs ``condor_version`` and ``condor_q -total``.  Bounded by
+        ``TETHYS_COMPUTE['HEALTH_CHECK_TIMEOUT']``; never raises for a failed step.
+
+        Returns
+        -------
+        HealthResult
+            ``versions['htcondor']`` holds HTCondor's version when it answered.
+
+        Examples
+        --------
+        >>> scheduler.test_connection().summary  # doctest: +SKIP
+        'OK (0.9 ms)'
+        """
+        from tethys_compute import condor
+        from tethys_compute.conf import compute_settings
+        from tethys_compute.exceptions import CondorNotInstalledError, TethysComputeError
+        from tethys_compute.ssh import SSHTarget, ssh_health
+
+        bound = float(compute_settings.HEALTH_CHECK_TIMEOUT)
+        started = time.monotonic()
+        result = HealthResult(target=f"Condor scheduler {self.name!r}")
+        try:
+            target = SSHTarget.from_scheduler(self)
+        except TethysComputeError as exc:
+            result.failed("credentials", str(exc))
+            return result.finish()
+        host = ssh_health(target, result)
+        if host is None:
+            return result.finish()
+        remaining = bound - (time.monotonic() - started)
+        if remaining <= 0.5:
+            result.failed("condor_version", f"no time left within {bound:g} s")
+            return result.finish()
+        try:
+            version, queue = condor.check_condor(host, timeout=remaining)
+        except CondorNotInstalledError as exc:
+            result.failed("condor_version", str(exc))
+            return result.finish()
+        except TethysComputeError as exc:
+            result.failed("condor_version", str(exc))
+            return result.finish()
+        detail = f"HTCondor {version.version}"
+        if version.platform:
+            detail += f" on {version.platform}"
+        result.passed("condor_version", detail)
+        result.versions["htcondor"] = version.version
+        if queue.ok:
+            result.passed("schedd answering", "condor_q -total exited 0")
+        else:
+            message = " ".join(queue.stderr.split())[:300] or "no message"
+            result.failed("schedd answering", f"condor_q exited {queue.exit_status}: {message}")
+        return result.finish()
+
+    # ------------------------------------------------------------------
+    # HTCondor operations (see tethys_compute.condor)
+    # ------------------------------------------------------------------
+    def condor_version(self) -> CondorVersion:
+        """HTCondor's version on the submit host."""
+        from tethys_compute import condor
+
+        return condor.condor_version(self.get_remote_host())
+
+    def submit(
+        self,
+        description: str | Mapping[str, Any] | Any,
+        input_files: Any = (),
+        remote_dir: str | None = None,
+    ) -> SubmitResult:
+        """Submit a job; see :func:`tethys_compute.condor.submit`."""
+        from tethys_compute import condor
+
+        return condor.submit(self.get_remote_host(), description, input_files, remote_dir)
+
+    def submit_dag(
+        self,
+        dag: str | Any,
+        files: Mapping[str, Any] | None = None,
+        input_files: Any = (),
+        remote_dir: str | None = None,
+    ) -> SubmitResult:
+        """Submit a DAG; see :func:`tethys_compute.condor.submit_dag`."""
+        from tethys_compute import condor
+
+        return condor.submit_dag(self.get_remote_host(), dag, files, input_files, remote_dir)
+
+    def job_statuses(self, ids: Iterable[str | int]) -> dict[str, JobInfo]:
+        """Status of many jobs in one round trip; see :func:`tethys_compute.condor.job_statuses`."""
+        from tethys_compute import condor
+
+        return condor.job_statuses(self.get_remote_host(), ids)
+
+    def dag_status(self, dag_id: str | int) -> DagStatus:
+        """A DAG's DAGMan job and node jobs; see :func:`tethys_compute.condor.dag_status`."""
+        from tethys_compute import condor
+
+        return condor.dag_status(self.get_remote_host(), dag_id)
+
+    def wait(self, ids: str | int | Iterable[str | int], timeout: float) -> dict[str, JobInfo]:
+        """Wait, bounded, for jobs to finish; see :func:`tethys_compute.condor.wait`."""
+        from tethys_compute import condor
+
+        return condor.wait(self.get_remote_host(), ids, timeout)
+
+    def remove(
+        self, ids: str | int | Iterable[str | int], reason: str | None = None
+    ) -> ActionResult:
+        """Remove jobs (``condor_rm``); see :func:`tethys_compute.condor.remove`."""
+        from tethys_compute import condor
+
+        return condor.remove(self.get_remote_host(), ids, reason=reason)
+
+    def hold(self, ids: str | int | Iterable[str | int], reason: str | None = None) -> ActionResult:
+        """Hold jobs (``condor_hold``); see :func:`tethys_compute.condor.hold`."""
+        from tethys_compute import condor
+
+        return condor.hold(self.get_remote_host(), ids, reason=reason)
+
+    def release(
+        self, ids: str | int | Iterable[str | int], reason: str | None = None
+    ) -> ActionResult:
+        """Release held jobs (``condor_release``); see :func:`tethys_compute.condor.release`."""
+        from tethys_compute import condor
+
+        return condor.release(self.get_remote_host(), ids, reason=reason)
+
+    def fetch_outputs(
+        self, remote_dir: str, names: Iterable[str] | None, local_dir: str | Path
+    ) -> list[Path]:
+        """Copy output files back; see :func:`tethys_compute.condor.fetch_outputs`."""
+        from tethys_compute import condor
+
+        return condor.fetch_outputs(self.get_remote_host(), remote_dir, names, local_dir)
+
+    def clean_remote_dir(self, remote_dir: str) -> None:
+        """Delete a job's remote working directory; see :func:`tethys_compute.condor.clean`.
+
+        (Not ``clean``: that name is Django's model validation.)
+        """
+        from tethys_compute import condor
+
+        condor.clean(self.get_remote_host(), remote_dir)

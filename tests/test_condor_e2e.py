@@ -1,0 +1,321 @@
+"""End to end: a Condor scheduler record, a real SSH connection, the HTCondor stand-in.
+
+Every test talks to the loopback ``sshd`` fixture as its test account, whose
+PATH starts with the HTCondor stand-in's ``bin`` directory (the stand-in
+really runs the jobs as local processes, one slot).  Every wait is bounded;
+jobs that could block the slot are removed when a test ends.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import condorpy
+import pytest
+
+from tests.fixtures.sshd import SSHD, start_sshd
+from tethys_compute import condor
+from tethys_compute.condor import ActionOutcome, JobInfo, JobStatus
+from tethys_compute.exceptions import (
+    CondorError,
+    CondorJobNotFoundError,
+    CondorNotInstalledError,
+    CondorSubmitError,
+    CondorTimeoutError,
+    RemoteCommandNotFoundError,
+)
+from tethys_compute.models import CondorScheduler
+from tethys_compute.remote import CommandResult, RemoteHost
+
+pytestmark = [pytest.mark.sshd, pytest.mark.django_db]
+
+STEP = 0.05
+
+
+class CountingHost:
+    """Passes every call to a real RemoteHost and counts the remote commands."""
+
+    def __init__(self, inner: RemoteHost) -> None:
+        self.inner = inner
+        self.label = inner.label
+        self.runs = 0
+
+    def run(self, argv: Sequence[str], **kwargs: Any) -> CommandResult:
+        self.runs += 1
+        return self.inner.run(argv, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def make_scheduler(server: SSHD, name: str) -> CondorScheduler:
+    return CondorScheduler.objects.create(
+        name=name,
+        host=server.host,
+        port=server.port,
+        username=server.username,
+        password=server.password,
+        host_key=server.host_key_line,
+    )
+
+
+@pytest.fixture
+def scheduler(sshd_running: SSHD) -> CondorScheduler:
+    return make_scheduler(sshd_running, "condor-e2e")
+
+
+@pytest.fixture
+def host(scheduler: CondorScheduler) -> Iterator[RemoteHost]:
+    remote = scheduler.get_remote_host()
+    submitted: list[int] = []
+    remote.submitted = submitted  # type: ignore[attr-defined]
+    yield remote
+    if submitted:  # never leave a job holding the stand-in's only slot
+        condor.remove(remote, [str(c) for c in submitted])
+
+
+def submit(host: RemoteHost, *args: Any, **kwargs: Any) -> condor.SubmitResult:
+    result = condor.submit(host, *args, **kwargs)
+    host.submitted.append(result.cluster_id)  # type: ignore[attr-defined]
+    return result
+
+
+def status_of(host: RemoteHost, job_id: str) -> JobInfo | None:
+    return condor.job_statuses(host, [job_id]).get(job_id)
+
+
+def wait_for(
+    host: RemoteHost, job_id: str, wanted: set[JobStatus], timeout: float = 15.0
+) -> JobInfo:
+    deadline = time.monotonic() + timeout
+    info = None
+    while time.monotonic() < deadline:
+        info = status_of(host, job_id)
+        if info is not None and info.status in wanted:
+            return info
+        time.sleep(STEP)
+    pytest.fail(f"job {job_id} did not reach {wanted} within {timeout} s (last: {info})")
+
+
+@pytest.fixture(scope="module")
+def sshd_without_condor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHD]:
+    """A second sshd whose account PATH has no HTCondor at all."""
+    import shutil
+    import tempfile
+
+    workdir = Path(tempfile.mkdtemp(prefix="tethys-sshd-nocondor-"))
+    try:
+        server = start_sshd(workdir, path_prepend=[])
+    except Exception as exc:  # noqa: BLE001 - the fixture must say why it cannot start
+        pytest.fail(f"Cannot start the sshd without HTCondor: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# Connection test
+# --------------------------------------------------------------------------
+def test_test_connection_reports_ssh_htcondor_version_and_schedd(
+    scheduler: CondorScheduler,
+) -> None:
+    result = scheduler.test_connection()
+    assert result.ok, result.summary
+    names = [c.name for c in result.checks]
+    assert {"TCP reachable", "host key", "authenticated", "condor_version"} <= set(names)
+    assert names[-1] == "schedd answering"
+    assert result.versions["htcondor"] == "25.14.0"
+    assert result.latency_ms is not None and result.duration_s is not None
+    assert result.duration_s < 10.0
+    assert condor.condor_version(scheduler.get_remote_host()).version_tuple >= (25, 13, 2)
+    assert condor.schedd_ok(scheduler.get_remote_host())
+
+
+def test_htcondor_not_installed_gives_a_clear_error(sshd_without_condor: SSHD) -> None:
+    scheduler = make_scheduler(sshd_without_condor, "no-condor")
+    result = scheduler.test_connection()
+    assert not result.ok
+    failed = [c for c in result.checks if not c.ok]
+    assert [c.name for c in failed] == ["condor_version"]
+    assert "not found" in failed[0].detail and "PATH" in failed[0].detail
+    assert [c.name for c in result.checks if c.ok][-1] == "command runs"  # SSH itself works
+    host = scheduler.get_remote_host()
+    with pytest.raises(CondorNotInstalledError) as info:
+        condor.job_statuses(host, ["1"])
+    assert isinstance(info.value, RemoteCommandNotFoundError)
+    assert "condor_q" in str(info.value) and "no-condor" in str(info.value)
+    with pytest.raises(RemoteCommandNotFoundError, match="condor_submit"):
+        condor.submit(host, {"executable": "/bin/true"})
+
+
+# --------------------------------------------------------------------------
+# A job's life
+# --------------------------------------------------------------------------
+def test_job_goes_idle_running_completed_and_its_output_comes_back(
+    host: RemoteHost, tmp_path: Path
+) -> None:
+    script = tmp_path / "work.sh"
+    script.write_text(
+        "#!/bin/sh\nsleep 1\nprintf 'result of %s\\n' \"$1\" > result.txt\necho stdout-$2\n"
+    )
+    script.chmod(0o755)
+    job = submit(
+        host,
+        {
+            "executable": "work.sh",
+            "arguments": ["alpha beta", "x"],
+            "output": "job.out",
+            "error": "job.err",
+            "log": "job.log",
+        },
+        input_files=[script],
+    )
+    assert job.num_jobs == 1 and job.job_ids == (f"{job.cluster_id}.0",)
+    assert job.remote_dir.startswith("/")
+    seen: list[JobStatus] = []
+    job_id = f"{job.cluster_id}.0"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        info = status_of(host, job_id)
+        assert info is not None
+        if info.status is not None and (not seen or seen[-1] != info.status):
+            seen.append(info.status)
+        if info.done:
+            break
+        time.sleep(STEP)
+    assert seen == [JobStatus.IDLE, JobStatus.RUNNING, JobStatus.COMPLETED]
+    assert info.succeeded and not info.in_queue and info.exit_code == 0
+
+    fetched = condor.fetch_outputs(host, job.remote_dir, ["result.txt", "job.out"], tmp_path / "o")
+    assert [p.name for p in fetched] == ["result.txt", "job.out"]
+    assert (tmp_path / "o" / "result.txt").read_text() == "result of alpha beta\n"
+    assert (tmp_path / "o" / "job.out").read_text() == "stdout-x\n"
+    with pytest.raises(CondorError, match="nosuch.txt"):
+        condor.fetch_outputs(host, job.remote_dir, ["nosuch.txt"], tmp_path / "o")
+    everything = condor.fetch_outputs(host, job.remote_dir, None, tmp_path / "all")
+    assert {"job.sub", "work.sh", "job.log", "result.txt"} <= {p.name for p in everything}
+
+    condor.clean(host, job.remote_dir)
+    with pytest.raises(OSError):
+        host.list_dir(job.remote_dir)
+
+
+def test_failing_job_reports_its_exit_code(host: RemoteHost) -> None:
+    job = submit(
+        host,
+        "executable = /bin/sh\narguments = \"-c 'echo failing >&2; exit 3'\"\n"
+        "error = err.txt\nqueue\n",
+    )
+    final = condor.wait(host, job.cluster_id, timeout=15)
+    info = final[f"{job.cluster_id}.0"]
+    assert info.status is JobStatus.COMPLETED
+    assert info.exit_code == 3 and not info.succeeded and info.exit_by_signal is False
+
+
+def test_remove_a_running_job(host: RemoteHost) -> None:
+    job = submit(host, {"executable": "/bin/sleep", "arguments": "60"})
+    job_id = f"{job.cluster_id}.0"
+    wait_for(host, job_id, {JobStatus.RUNNING})
+    removed = condor.remove(host, job.cluster_id, reason="e2e removal")
+    assert removed.ok and removed.outcomes == {str(job.cluster_id): ActionOutcome.DONE}
+    final = condor.wait(host, job_id, timeout=15)
+    assert final[job_id].status is JobStatus.REMOVED
+    assert "e2e removal" in (final[job_id].remove_reason or "")
+    again = condor.remove(host, job_id)
+    assert again.outcomes[job_id] is ActionOutcome.NOT_FOUND and not again.ok
+    with pytest.raises(CondorError, match=job_id):
+        again.raise_for_failure()
+    again.raise_for_failure(allow=[ActionOutcome.NOT_FOUND])
+
+
+def test_hold_and_release(host: RemoteHost) -> None:
+    job = submit(host, {"executable": "/bin/sleep", "arguments": "60"})
+    job_id = f"{job.cluster_id}.0"
+    held = condor.hold(host, job_id, reason="e2e hold")
+    assert held.outcomes == {job_id: ActionOutcome.DONE}
+    info = wait_for(host, job_id, {JobStatus.HELD})
+    assert info.hold_reason is not None and info.hold_reason.startswith("e2e hold")
+    # A held job does not finish: wait returns as soon as everything left is held.
+    assert condor.wait(host, job_id, timeout=10)[job_id].status is JobStatus.HELD
+    with pytest.raises(CondorTimeoutError, match=job_id):
+        condor.wait(host, job_id, timeout=0.3, until_held=False)
+    again = condor.hold(host, job_id)
+    assert (
+        again.outcomes[job_id] is ActionOutcome.ALREADY and "already held" in again.messages[job_id]
+    )
+    released = condor.release(host, job_id)
+    assert released.ok
+    info = wait_for(host, job_id, {JobStatus.IDLE, JobStatus.RUNNING})
+    assert condor.release(host, job_id).outcomes[job_id] is ActionOutcome.ALREADY
+    assert condor.remove(host, job_id).ok
+
+
+def test_submit_error_shows_htcondors_error_line(host: RemoteHost) -> None:
+    with pytest.raises(CondorSubmitError) as info:
+        condor.submit(host, {"executable": "/no/such/program"})
+    assert "ERROR: Can't access executable file /no/such/program" in str(info.value)
+    assert "condor_watch_q" not in str(info.value)
+
+
+def test_wait_on_an_unknown_job_fails_fast(host: RemoteHost) -> None:
+    started = time.monotonic()
+    with pytest.raises(CondorJobNotFoundError, match="987654"):
+        condor.wait(host, "987654", timeout=30)
+    assert time.monotonic() - started < 5
+
+
+# --------------------------------------------------------------------------
+# DAG
+# --------------------------------------------------------------------------
+def test_dag_of_two_nodes_runs_in_order(host: RemoteHost, tmp_path: Path) -> None:
+    a = condorpy.Job(
+        "A", executable="/bin/sh", arguments="\"-c 'echo from-A > a.txt'\"", output="A.out"
+    )
+    b = condorpy.Job(
+        "B", executable="/bin/sh", arguments="\"-c 'cat a.txt > b.txt; echo B >> b.txt'\""
+    )
+    workflow = condorpy.Workflow("two", config=None, max_jobs={})
+    workflow.add_node(condorpy.Node(b, parents={condorpy.Node(a)}))
+    dag = condor.submit_dag(host, workflow)
+    host.submitted.append(dag.cluster_id)  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    status = condor.dag_status(host, dag.cluster_id)
+    while not status.done and time.monotonic() < deadline:
+        time.sleep(0.1)
+        status = condor.dag_status(host, dag.cluster_id)
+    assert status.done, status
+    assert status.succeeded
+    assert set(status.nodes) == {"A", "B"}
+    node_a, node_b = status.nodes["A"], status.nodes["B"]
+    assert node_a.succeeded and node_b.succeeded
+    assert node_a.dagman_job_id == node_b.dagman_job_id == dag.cluster_id
+    assert node_a.cluster_id < node_b.cluster_id
+    condor.fetch_outputs(host, dag.remote_dir, ["b.txt"], tmp_path)
+    assert (tmp_path / "b.txt").read_text() == "from-A\nB\n"
+
+
+# --------------------------------------------------------------------------
+# Many jobs, one round trip
+# --------------------------------------------------------------------------
+def test_status_of_many_jobs_in_one_round_trip(host: RemoteHost) -> None:
+    done = submit(host, {"executable": "/bin/true"})
+    condor.wait(host, done.cluster_id, timeout=20)  # left the queue: in the history now
+    blocker = submit(host, {"executable": "/bin/sleep", "arguments": "30"})
+    many = submit(host, {"executable": "/bin/true", "queue": 25})
+    single = submit(host, {"executable": "/bin/true"})
+    assert condor.hold(host, str(single.cluster_id)).ok
+    counting = CountingHost(host)
+    ids = [str(many.cluster_id), f"{single.cluster_id}.0", str(done.cluster_id), "999999"]
+    infos = condor.job_statuses(counting, ids)
+    assert counting.runs == 1
+    assert len([i for i in infos.values() if i.cluster_id == many.cluster_id]) == 25
+    assert infos[f"{single.cluster_id}.0"].status is JobStatus.HELD
+    assert infos[f"{done.cluster_id}.0"].status is JobStatus.COMPLETED
+    assert not infos[f"{done.cluster_id}.0"].in_queue
+    assert not any(i.cluster_id == 999999 for i in infos.values())
+    assert condor.remove(host, [blocker.cluster_id, many.cluster_id, single.cluster_id]).ok
