@@ -24,7 +24,6 @@ history entries name changed fields, never their values.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -41,6 +40,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from tethys_compute.forms import CondorSchedulerForm, DaskSchedulerForm, clear_field_name
 from tethys_compute.health_runner import SchedulerCheck, check_schedulers
 from tethys_compute.models import CondorScheduler, DaskScheduler, Scheduler
+from tethys_compute.validators import split_host_port
 
 #: POST parameters hidden from Django's error reports on every view below.
 SENSITIVE_PARAMETERS: tuple[str, ...] = CondorScheduler.SECRET_FIELDS
@@ -370,17 +370,31 @@ class DaskSchedulerAdmin(KindAdmin):
     def dashboard_url(self, obj: Scheduler) -> str | None:
         """The dashboard's URL from stored data only (no network while rendering).
 
-        The ``dashboard`` field wins; otherwise the link the last connection
-        test learnt from the scheduler (its details' ``dashboard_link``).
+        The ``dashboard`` field wins (``host:port`` becomes
+        ``http://host:port/status``).  Otherwise the dashboard port that the
+        last successful connection test learnt from the scheduler, on the
+        scheduler's host.  (``DaskScheduler.dashboard_link`` may ask the
+        scheduler over the network, so a page never calls it.)
         """
+        # Imported here: dask_client loads distributed, which the admin's other
+        # pages do not need.
+        from tethys_compute.dask_client import dashboard_url
+
         stored = getattr(obj, "dashboard", "") or ""
         if stored:
-            return stored if "://" in stored else f"http://{stored}/status"
+            return dashboard_url(stored)
         details = (obj.last_check_details or {}).get("details") or {}
-        learnt = details.get("dashboard_link") or details.get("dashboard") or ""
-        if isinstance(learnt, str) and urlsplit(learnt).scheme in ("http", "https"):
-            return learnt
-        return None
+        port = details.get("dashboard_port")
+        if not isinstance(port, int) or isinstance(port, bool):
+            return None
+        address = obj.host.split("://", 1)[-1]
+        try:
+            host, _port = split_host_port(address)
+        except ValueError:
+            return None
+        if ":" in host:
+            host = f"[{host}]"
+        return dashboard_url(f"{host}:{port}")
 
     @admin.display(description="dashboard link")
     def dashboard_link(self, obj: DaskScheduler) -> SafeString | str:
