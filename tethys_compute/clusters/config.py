@@ -60,8 +60,13 @@ Deliberate differences from TethysCluster 0.1.6
    and it must list at least ``CLUSTER_SIZE`` hosts -- repeat a host to run
    several nodes on it), ``SSH_HOST_KEY_CHECK`` (bool, True), ``SSH_PORT``
    (int, 22; the port for hosts given without one) and ``WORKER_THREADS``
-   (int, 1; threads per Dask worker for local and ssh); ``[aws info]``
-   ``AWS_ENDPOINT_URL``.  ``[azure info]`` is read and checked
+   (int, 1; threads per Dask worker for local and ssh), ``REMOTE_PYTHON``
+   (str, ``python3``; the Python that runs Dask on ssh and cloud nodes),
+   ``SCHEDULER_PORT`` and ``DASHBOARD_PORT`` (int; default 8786/8787 on
+   remote nodes, free ports for local clusters), ``START_TIMEOUT`` (int, 300;
+   seconds a start or resize may take) and ``SKIP_SETUP`` (bool, False; do
+   not run plugins, for test clouds whose machines run nothing);
+   ``[aws info]`` ``AWS_ENDPOINT_URL``.  ``[azure info]`` is read and checked
    (``SUBSCRIPTION_ID`` and ``CERTIFICATE_PATH`` required) although the Azure
    provider itself is not available yet.
 6. ``CLUSTER_USER = root`` is rejected when the file is read, not when the
@@ -304,6 +309,12 @@ CLUSTER_SETTINGS: dict[str, Setting] = {
     "ssh_host_key_check": Setting(bool, default=True),
     "ssh_port": Setting(int, default=22, minimum=1, maximum=65535),
     "worker_threads": Setting(int, default=1, minimum=1),
+    # New for the cluster manager's providers and plugins (docs/clusters.rst).
+    "remote_python": Setting(str, default="python3", example="a Python such as python3"),
+    "scheduler_port": Setting(int, minimum=1, maximum=65535),
+    "dashboard_port": Setting(int, minimum=1, maximum=65535),
+    "start_timeout": Setting(int, default=300, minimum=1),
+    "skip_setup": Setting(bool, default=False),
 }
 
 #: Settings that only the cloud providers require.

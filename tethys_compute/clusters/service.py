@@ -1,0 +1,325 @@
+"""Cluster operations off the request thread, with their status recorded.
+
+The admin page, the ``clusters`` command and app code call these functions;
+each checks its arguments at once (so a bad template or size fails in the
+caller), marks the row busy with one conditional UPDATE (so two operations
+never run on one cluster at the same time), then does the work in a
+background thread that records progress, and ``RUN``/``STP``/``ERR`` at the
+end, on the row (TethysCluster's codes).  Nothing here runs in a model
+``save()`` or a signal.
+
+Every wait is bounded: a start or resize gives up after the template's
+``START_TIMEOUT``, and :func:`refresh_cluster` marks a cluster whose
+operation was interrupted (its process died) as ``ERR`` once that time has
+passed without progress.
+
+Examples
+--------
+>>> from tethys_compute.clusters import service
+>>> record = service.start_cluster("dev", "c1", config_path="/etc/tc/config")  # doctest: +SKIP
+>>> service.wait(record.name, timeout=120).status  # doctest: +SKIP
+'RUN'
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.db import connections
+from django.utils import timezone
+
+from tethys_compute.clusters.cluster import Cluster, strip_tag
+from tethys_compute.clusters.exceptions import ClusterExists, InvalidOperation
+from tethys_compute.clusters.manager import ClusterManager, get_cluster_manager
+from tethys_compute.exceptions import InvalidArgumentError
+from tethys_compute.models import Cluster as ClusterRecord
+from tethys_compute.models.cluster import ClusterStatus
+
+__all__ = [
+    "is_working",
+    "refresh_cluster",
+    "resize_cluster",
+    "start_cluster",
+    "stop_cluster",
+    "terminate_cluster",
+    "wait",
+]
+
+logger = logging.getLogger(__name__)
+
+_threads: dict[str, threading.Thread] = {}
+_threads_lock = threading.Lock()
+
+
+def _manager_for(config_path: str | None) -> ClusterManager:
+    return get_cluster_manager(config_path or None)
+
+
+def _record(name: str) -> ClusterRecord:
+    from tethys_compute.clusters.exceptions import ClusterDoesNotExist
+
+    try:
+        return ClusterRecord.objects.get(name=strip_tag(name))
+    except ClusterRecord.DoesNotExist:
+        raise ClusterDoesNotExist(strip_tag(name)) from None
+
+
+def is_working(name: str) -> bool:
+    """True while this process runs an operation on cluster ``name``."""
+    with _threads_lock:
+        thread = _threads.get(strip_tag(name))
+        return thread is not None and thread.is_alive()
+
+
+def _claim(record: ClusterRecord, status: str, message: str, allowed: tuple[str, ...]) -> None:
+    """Move the row to the busy ``status`` if it is in one of ``allowed``; else refuse."""
+    now = timezone.now()
+    changed = ClusterRecord.objects.filter(pk=record.pk, status__in=allowed).update(
+        status=status, status_message=message, status_changed=now, modified=now
+    )
+    if not changed:
+        record.refresh_from_db()
+        raise InvalidOperation(
+            f"cluster {record.name!r} is {record.get_status_display().lower()}"
+            f"{': ' + record.status_message if record.status_message else ''}; "
+            "this operation is not possible now."
+        )
+    record.refresh_from_db()
+
+
+def _spawn(name: str, work: Callable[[], Any], background: bool) -> None:
+    def target() -> None:
+        try:
+            work()
+        except Exception:  # noqa: BLE001 - the cluster recorded ERR with the reason
+            logger.info("cluster %s: background operation failed", name, exc_info=True)
+        finally:
+            connections.close_all()
+
+    if not background:
+        work()
+        return
+    with _threads_lock:
+        current = _threads.get(name)
+        if current is not None and current.is_alive():
+            raise InvalidOperation(f"an operation on cluster {name!r} is already running.")
+        thread = threading.Thread(target=target, name=f"tethys-cluster-{name}", daemon=True)
+        _threads[name] = thread
+    thread.start()
+
+
+def start_cluster(
+    template: str | None,
+    name: str,
+    *,
+    config_path: str | None = None,
+    size: int | None = None,
+    overrides: dict[str, Any] | None = None,
+    credentials: dict[str, str] | None = None,
+    background: bool = True,
+) -> ClusterRecord:
+    """Start a new cluster from ``template`` (or start a stopped or failed one again).
+
+    Parameters
+    ----------
+    template : str or None
+        The template; None: the row's template for an existing cluster, else
+        the config file's DEFAULT_TEMPLATE.
+    name : str
+        The cluster's name.
+    config_path : str, optional
+        The config file (default: ``$TETHYSCLUSTER_CONFIG``, then
+        ``~/.tethyscluster/config``).
+    size : int, optional
+        Nodes, the master included (default: the template's CLUSTER_SIZE).
+    overrides : dict, optional
+        Other template settings (``node_instance_type``...).
+    credentials : dict, optional
+        ``aws_access_key_id``/``aws_secret_access_key`` for this cluster,
+        stored encrypted on the row.
+    background : bool
+        Return at once and work in a thread (default), or work in the caller.
+
+    Returns
+    -------
+    tethys_compute.models.Cluster
+        The row, status ``STR``.
+
+    Raises
+    ------
+    ConfigError, ClusterTemplateDoesNotExist, ClusterValidationError
+        Bad config, template or settings; nothing was created.
+    ClusterExists
+        A cluster of this name exists and is not stopped or failed.
+    """
+    name = strip_tag(name)
+    existing = ClusterRecord.objects.filter(name=name).first()
+    if existing is not None:
+        if template and existing.template and template != existing.template:
+            raise ClusterExists(
+                name,
+                msg=f"cluster {name!r} exists with template {existing.template!r}; "
+                "choose another name or terminate it first.",
+            )
+        manager = _manager_for(existing.config_path or config_path)
+        cluster = manager._from_record(existing)
+        if size is not None:
+            cluster.update({"cluster_size": size})
+            ClusterRecord.objects.filter(pk=existing.pk).update(size=size)
+        cluster.validate()
+        _claim(
+            existing,
+            ClusterStatus.STARTING,
+            "queued: starting",
+            (ClusterStatus.STOPPED, ClusterStatus.ERROR),
+        )
+    else:
+        manager = _manager_for(config_path)
+        settings = dict(overrides or {})
+        if size is not None:
+            settings["cluster_size"] = size
+        template = template or manager.get_default_cluster_template()
+        cluster = manager.get_cluster_template(template, name, **settings)
+        cluster.validate()
+        record = cluster._ensure_record()
+        if credentials:
+            for field, value in credentials.items():
+                if field not in ClusterRecord.SECRET_FIELDS:
+                    raise InvalidArgumentError(f"unknown credential {field!r}")
+                setattr(record, field, value or None)
+            record.save(update_fields=[f for f in credentials])
+            cluster = manager._from_record(ClusterRecord.objects.get(pk=record.pk))
+    _spawn(name, lambda: cluster.start(validate=False), background)
+    return _record(name)
+
+
+def _existing(name: str) -> tuple[ClusterRecord, Cluster]:
+    record = _record(name)
+    cluster = _manager_for(record.config_path)._from_record(record)
+    return record, cluster
+
+
+def resize_cluster(name: str, size: int, *, background: bool = True) -> ClusterRecord:
+    """Grow or shrink a running cluster to ``size`` nodes (status ``UPD``, then ``RUN``).
+
+    Raises
+    ------
+    InvalidArgumentError
+        ``size`` is not a whole number >= 1.
+    InvalidOperation
+        The cluster is not running (or failed).
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise InvalidArgumentError(
+            f"size must be a whole number >= 1 (master included), not {size!r}"
+        )
+    record, cluster = _existing(name)
+    _claim(
+        record,
+        ClusterStatus.UPDATING,
+        f"queued: resizing from {record.size} to {size}",
+        (ClusterStatus.RUNNING, ClusterStatus.ERROR),
+    )
+    _spawn(record.name, lambda: cluster.resize(size), background)
+    return _record(record.name)
+
+
+def stop_cluster(name: str, *, background: bool = True) -> ClusterRecord:
+    """Stop a running cluster (``UPD``, then ``STP``); :func:`start_cluster` resumes it."""
+    record, cluster = _existing(name)
+    _claim(
+        record,
+        ClusterStatus.UPDATING,
+        "queued: stopping",
+        (ClusterStatus.RUNNING, ClusterStatus.ERROR),
+    )
+    _spawn(record.name, lambda: cluster.stop_cluster(), background)
+    return _record(record.name)
+
+
+def terminate_cluster(name: str, *, force: bool = False, background: bool = True) -> ClusterRecord:
+    """Terminate a cluster (``DEL``); its row and scheduler record are deleted at the end.
+
+    Parameters
+    ----------
+    force : bool
+        Also while another operation is recorded as busy (after a crash), and
+        go on when plugins fail.
+    """
+    record, cluster = _existing(name)
+    allowed: tuple[str, ...] = (
+        ClusterStatus.RUNNING,
+        ClusterStatus.STOPPED,
+        ClusterStatus.ERROR,
+    )
+    if force and not is_working(record.name):
+        allowed = tuple(ClusterStatus.values)
+    _claim(record, ClusterStatus.DELETING, "queued: terminating", allowed)
+    _spawn(record.name, lambda: cluster.terminate_cluster(force=force), background)
+    record.refresh_from_db()
+    return record
+
+
+def refresh_cluster(name: str) -> ClusterRecord | None:
+    """Bring the row's status in line with the nodes; None when the row is gone.
+
+    A busy status whose operation no longer runs in this process and made no
+    progress for ``START_TIMEOUT`` seconds becomes ``ERR`` (interrupted).
+    """
+    try:
+        record, cluster = _existing(name)
+    except LookupError:
+        return None
+    if record.is_busy:
+        if is_working(record.name):
+            return record
+        limit = float(cluster.template.get("start_timeout") or 300)
+        changed = record.status_changed or record.modified
+        if changed is not None and timezone.now() - changed > timedelta(seconds=limit):
+            record.set_status(
+                ClusterStatus.ERROR,
+                f"the {record.get_status_display().lower()} operation was interrupted (no "
+                f"progress for {limit:g} s); start or terminate the cluster again.",
+            )
+        return record
+    cluster.refresh_status()
+    record.refresh_from_db()
+    return record
+
+
+def wait(name: str, timeout: float = 300.0) -> ClusterRecord | None:
+    """Wait (at most ``timeout`` seconds) for the current operation on ``name`` to end.
+
+    Returns
+    -------
+    tethys_compute.models.Cluster or None
+        The row afterwards, or None once it was deleted (terminated).
+
+    Raises
+    ------
+    TimeoutError
+        The operation still runs after ``timeout`` seconds.
+    """
+    name = strip_tag(name)
+    deadline = time.monotonic() + timeout
+    with _threads_lock:
+        thread = _threads.get(name)
+    if thread is not None:
+        thread.join(max(deadline - time.monotonic(), 0.0))
+        if thread.is_alive():
+            raise TimeoutError(f"cluster {name!r}: the operation still runs after {timeout:g} s")
+    while True:
+        record = ClusterRecord.objects.filter(name=name).first()
+        if record is None or not record.is_busy:
+            return record
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"cluster {name!r} is still {record.get_status_display().lower()} after "
+                f"{timeout:g} s: {record.status_message}"
+            )
+        time.sleep(0.2)
