@@ -1,0 +1,153 @@
+"""``make demo``: the example portal with a real local Dask cluster, on embedded defaults.
+
+1. SQLite database and an encryption key file under ``.demo/`` (made once, kept).
+2. Migrations; an ``admin`` superuser with a fresh password, printed.
+3. A real ``dask scheduler`` and ``dask worker`` on free loopback ports,
+   registered (or re-pointed) as the Dask scheduler named ``Default``.
+4. The Compute API at work: ``get_scheduler('Default').client`` runs a task,
+   and the scheduler's connection test is stored for the admin list.
+5. The portal with its admin on http://127.0.0.1:PORT/admin/ until Ctrl-C,
+   which stops everything the demo started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import socket
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PORTAL = ROOT / "tests" / "example_portal"
+DATA_DIR = Path(os.environ.get("PORTAL_DATA_DIR", ROOT / ".demo"))
+
+
+def say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def prepare_environment() -> None:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    key_file = DATA_DIR / "encryption.key"
+    if not key_file.exists():
+        from cryptography.fernet import Fernet
+
+        key_file.write_text(
+            "# tethys-compute demo key: encrypts scheduler secrets in .demo/db.sqlite3\n"
+            + Fernet.generate_key().decode()
+            + "\n"
+        )
+        key_file.chmod(0o600)
+    os.environ["PORTAL_DATA_DIR"] = str(DATA_DIR)
+    os.environ.setdefault("PORTAL_ENCRYPTION_KEY_FILE", str(key_file))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
+    # The example portal first: condorpy ships a stray top-level "tests" package.
+    sys.path.insert(0, str(PORTAL))
+    sys.path.insert(1, str(ROOT))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8000, help="port of the portal (8000)")
+    parser.add_argument("--workers", type=int, default=1, help="Dask worker processes (1)")
+    parser.add_argument(
+        "--no-serve", action="store_true", help="set everything up, run the check, then stop"
+    )
+    args = parser.parse_args()
+    if not args.no_serve and not port_is_free(args.port):
+        say(
+            f"Port {args.port} on 127.0.0.1 is in use. Stop what uses it, or run "
+            f"`make demo DEMO_PORT={args.port + 1}`."
+        )
+        return 2
+
+    prepare_environment()
+
+    def stop_on_sigterm(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # `kill` (SIGTERM) cleans up like Ctrl-C; Ctrl-C itself must work even when
+    # a parent shell started us with SIGINT ignored.
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from tethys_compute.dask_processes import LocalDaskCluster
+    from tethys_compute.models import DaskScheduler
+    from tethys_sdk.compute import get_scheduler
+
+    say(f"Database: {DATA_DIR / 'db.sqlite3'}")
+    call_command("migrate", verbosity=0)
+
+    password = secrets.token_urlsafe(12)
+    users = get_user_model()
+    admin = users.objects.filter(username="admin").first() or users(
+        username="admin", email="admin@example.com"
+    )
+    admin.is_staff = admin.is_superuser = True
+    admin.set_password(password)
+    admin.save()
+
+    say("Starting a local Dask scheduler and worker ...")
+    cluster = LocalDaskCluster(n_workers=args.workers, threads_per_worker=2, dashboard=True)
+    try:
+        cluster.start()
+        default = DaskScheduler.objects.filter(name="Default").first() or DaskScheduler(
+            name="Default", description="Local Dask cluster started by `make demo`."
+        )
+        default.host = cluster.address
+        default.dashboard = cluster.dashboard_link or ""
+        default.full_clean()
+        default.save()
+
+        scheduler = get_scheduler("Default")
+        assert scheduler is not None
+        answer = scheduler.client.submit(sum, [1, 2, 3]).result(timeout=30)
+        say(f"Dask scheduler 'Default' at {cluster.address}: sum([1, 2, 3]) = {answer}")
+        health = scheduler.check_health()
+        say(f"Test connection of 'Default': {health.summary}")
+        if args.no_serve:
+            return 0 if health.ok else 1
+
+        url = f"http://127.0.0.1:{args.port}/admin/"
+        say("")
+        say(f"  Admin:    {url}")
+        say("  User:     admin")
+        say(f"  Password: {password}")
+        if cluster.dashboard_link:
+            say(f"  Dask dashboard: {cluster.dashboard_link}")
+        say("  Ctrl-C stops the portal and the Dask processes.")
+        say("")
+        call_command("runserver", f"127.0.0.1:{args.port}", use_reloader=False, use_threading=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        # A second Ctrl-C must not cut the clean-up short and leave processes behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        from tethys_compute.dask_client import close_clients
+
+        close_clients()
+        cluster.stop()
+        say("Demo stopped: portal and Dask processes ended.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
