@@ -6,4 +6,4 @@ registered here.
 
 from __future__ import annotations
 
-pytest_plugins: list[str] = ["tests.fixtures.sshd", "tests.fixtures.dask"]
+pytest_plugins: list[str] = ["tests.fixtures.sshd", "tests.fixtures.dask", "tests.fixtures.browser"]

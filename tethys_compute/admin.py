@@ -33,8 +33,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.templatetags.static import static
 from django.urls import URLPattern, path, reverse
 from django.utils.decorators import method_decorator
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.text import Truncator
+from django.utils.timezone import localtime
 from django.views.decorators.debug import sensitive_post_parameters
 
 from tethys_compute.forms import CondorSchedulerForm, DaskSchedulerForm, clear_field_name
@@ -118,15 +121,26 @@ class KindFilter(admin.SimpleListFilter):
 class HealthColumns:
     """Columns and read-only fields that show the stored outcome of the last test."""
 
+    #: Characters of the last check's summary shown in a list row (all of it on hover).
+    summary_chars = 120
+
     @admin.display(description="last check", ordering="last_check_ok")
     def health(self, obj: Scheduler) -> SafeString:
         if obj.last_check_at is None:
             return format_html("{} never tested", health_icon(None))
-        return format_html("{} {}", health_icon(obj.last_check_ok), obj.last_check_summary)
+        summary = obj.last_check_summary
+        return format_html(
+            '<span title="{}">{} {}</span>',
+            summary,
+            health_icon(obj.last_check_ok),
+            Truncator(summary).chars(self.summary_chars),
+        )
 
     @admin.display(description="checked at", ordering="last_check_at")
-    def checked_at(self, obj: Scheduler) -> Any:
-        return obj.last_check_at
+    def checked_at(self, obj: Scheduler) -> str:
+        if obj.last_check_at is None:
+            return "-"
+        return date_format(localtime(obj.last_check_at), "DATETIME_FORMAT")
 
     @admin.display(description="what was checked")
     def check_details(self, obj: Scheduler) -> SafeString | str:

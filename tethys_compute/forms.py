@@ -72,6 +72,10 @@ class CondorSchedulerForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = CondorScheduler
         fields = ("name", "host", "port", "username", "private_key_path", "host_key", "description")
+        help_texts = {
+            "host": "Host name or IP address of the HTCondor submit host, without user or "
+            "port (e.g. condor.example.com or 10.0.0.5).",
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -126,3 +130,7 @@ class DaskSchedulerForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = DaskScheduler
         fields = ("name", "host", "timeout", "heartbeat_interval", "dashboard", "description")
+        help_texts = {
+            "host": "The scheduler's address: host:port, tcp://host:port or tls://host:port "
+            "(e.g. tcp://10.0.0.5:8786).",
+        }
