@@ -10,7 +10,9 @@ times, side by side:
   ``condor_history``, ``-json``) for all 100 ids;
 * ``job_statuses(host, [id])`` once per job: 100 remote commands.
 
-Prints the median time of each (over ``--repeat`` runs) and the ratio.  The
+Prints the median time of each (over ``--repeat``/``--repeat-each`` runs), the
+ratio, and for scale the time of 100 bare ``true`` commands over the same SSH
+connection.  The
 stand-in's tools are Python programs, so each remote command also pays a
 Python start-up on the far side, as a real HTCondor pays its tools' start-up
 and a schedd query.
@@ -51,7 +53,8 @@ def timed(fn: object, repeat: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each side (median)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of the one-trip side")
+    parser.add_argument("--repeat-each", type=int, default=1, help="runs of the per-job side")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="tethys-bench-sshd-"))
@@ -74,14 +77,18 @@ def main() -> int:
             assert len(answer) == JOBS, f"expected {JOBS} jobs, got {len(answer)}"
             one = timed(lambda: condor.job_statuses(host, ids), args.repeat)
             each = timed(
-                lambda: [condor.job_statuses(host, [job_id]) for job_id in ids], args.repeat
+                lambda: [condor.job_statuses(host, [job_id]) for job_id in ids], args.repeat_each
             )
+            transport = timed(lambda: [host.run(["true"]) for _ in ids], args.repeat_each)
         finally:
             condor.remove(host, [blocker.cluster_id, many.cluster_id])
         print(f"status of {JOBS} jobs over SSH ({server.host}:{server.port}, HTCondor stand-in)")
         print(f"  one round trip (condor_q + condor_history, -json): {one * 1000:9.1f} ms")
         print(f"  one command per job ({JOBS} round trips):            {each * 1000:9.1f} ms")
         print(f"  ratio: {each / one:.1f}x")
+        print(
+            f"  (for scale: {JOBS} bare 'true' commands over that SSH: {transport * 1000:.1f} ms)"
+        )
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -132,8 +132,11 @@ def test_test_connection_reports_ssh_htcondor_version_and_schedd(
     assert result.versions["htcondor"] == "25.14.0"
     assert result.latency_ms is not None and result.duration_s is not None
     assert result.duration_s < 10.0
-    assert condor.condor_version(scheduler.get_remote_host()).version_tuple >= (25, 13, 2)
+    assert scheduler.condor_version().version_tuple >= (25, 13, 2)
     assert condor.schedd_ok(scheduler.get_remote_host())
+    first = scheduler.get_remote_host()
+    scheduler.port = scheduler.port + 1  # a connection field changed: a new host object
+    assert scheduler.get_remote_host() is not first
 
 
 def test_htcondor_not_installed_gives_a_clear_error(sshd_without_condor: SSHD) -> None:
@@ -157,15 +160,15 @@ def test_htcondor_not_installed_gives_a_clear_error(sshd_without_condor: SSHD) -
 # A job's life
 # --------------------------------------------------------------------------
 def test_job_goes_idle_running_completed_and_its_output_comes_back(
-    host: RemoteHost, tmp_path: Path
+    scheduler: CondorScheduler, host: RemoteHost, tmp_path: Path
 ) -> None:
+    assert scheduler.get_remote_host() is host is scheduler.remote  # cached on the record
     script = tmp_path / "work.sh"
     script.write_text(
         "#!/bin/sh\nsleep 1\nprintf 'result of %s\\n' \"$1\" > result.txt\necho stdout-$2\n"
     )
     script.chmod(0o755)
-    job = submit(
-        host,
+    job = scheduler.submit(
         {
             "executable": "work.sh",
             "arguments": ["alpha beta", "x"],
@@ -175,14 +178,14 @@ def test_job_goes_idle_running_completed_and_its_output_comes_back(
         },
         input_files=[script],
     )
+    host.submitted.append(job.cluster_id)  # type: ignore[attr-defined]
     assert job.num_jobs == 1 and job.job_ids == (f"{job.cluster_id}.0",)
     assert job.remote_dir.startswith("/")
     seen: list[JobStatus] = []
     job_id = f"{job.cluster_id}.0"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        info = status_of(host, job_id)
-        assert info is not None
+        info = scheduler.job_statuses([job.cluster_id])[job_id]
         if info.status is not None and (not seen or seen[-1] != info.status):
             seen.append(info.status)
         if info.done:
@@ -190,17 +193,19 @@ def test_job_goes_idle_running_completed_and_its_output_comes_back(
         time.sleep(STEP)
     assert seen == [JobStatus.IDLE, JobStatus.RUNNING, JobStatus.COMPLETED]
     assert info.succeeded and not info.in_queue and info.exit_code == 0
+    assert scheduler.wait(job.cluster_id, timeout=5)[job_id].succeeded
 
-    fetched = condor.fetch_outputs(host, job.remote_dir, ["result.txt", "job.out"], tmp_path / "o")
+    out = tmp_path / "o"
+    fetched = scheduler.fetch_outputs(job.remote_dir, ["result.txt", "job.out"], out)
     assert [p.name for p in fetched] == ["result.txt", "job.out"]
-    assert (tmp_path / "o" / "result.txt").read_text() == "result of alpha beta\n"
-    assert (tmp_path / "o" / "job.out").read_text() == "stdout-x\n"
+    assert (out / "result.txt").read_text() == "result of alpha beta\n"
+    assert (out / "job.out").read_text() == "stdout-x\n"
     with pytest.raises(CondorError, match="nosuch.txt"):
-        condor.fetch_outputs(host, job.remote_dir, ["nosuch.txt"], tmp_path / "o")
+        scheduler.fetch_outputs(job.remote_dir, ["nosuch.txt"], out)
     everything = condor.fetch_outputs(host, job.remote_dir, None, tmp_path / "all")
     assert {"job.sub", "work.sh", "job.log", "result.txt"} <= {p.name for p in everything}
 
-    condor.clean(host, job.remote_dir)
+    scheduler.clean_remote_dir(job.remote_dir)
     with pytest.raises(OSError):
         host.list_dir(job.remote_dir)
 
