@@ -8,6 +8,7 @@ otherwise SQLite.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -73,7 +74,12 @@ else:
             "NAME": os.environ.get("TETHYS_TEST_SQLITE_FILE", str(BASE_DIR / "test.sqlite3")),
             "OPTIONS": {"timeout": 30},
             # A file, not memory: tests start other processes that use the database.
-            "TEST": {"NAME": str(BASE_DIR / "test-suite.sqlite3")},
+            # One file per test run, so that runs side by side do not share it.
+            "TEST": {
+                "NAME": os.path.join(
+                    tempfile.gettempdir(), f"tethys-compute-test-{os.getpid()}.sqlite3"
+                )
+            },
         }
     }
 

@@ -282,7 +282,7 @@ def create_dask_scheduler(
     >>> s = create_dask_scheduler('dask_a', 'localhost:8786', timeout=30,
     ...                           heartbeat_interval=2000, dashboard='localhost:8787')
     >>> s.timeout
-    30
+    30.0
     """
     given = {
         "timeout": timeout,
