@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from django.apps import AppConfig
 
 
@@ -12,6 +14,15 @@ class TethysComputeConfig(AppConfig):
     verbose_name = "Tethys Compute"
     default_auto_field = "django.db.models.BigAutoField"
 
+    #: Modules imported once the app registry is ready: system checks, signal
+    #: receivers, and connection caches that close when their records change.
+    #: Add a module here (one name a line) rather than another import statement.
+    ready_modules: tuple[str, ...] = (
+        "checks",
+        "signals",
+        "dask_client",
+    )
+
     def ready(self) -> None:
-        from tethys_compute import checks, signals  # noqa: F401 - registers checks and receivers
-        from tethys_compute import dask_client  # noqa: F401 - closes clients of changed records
+        for module in self.ready_modules:
+            import_module(f"{self.name}.{module}")
