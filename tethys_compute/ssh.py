@@ -690,7 +690,7 @@ def _start_transport(
         transport.start_client(timeout=banner_timeout + connect_timeout)
     except (paramiko.SSHException, EOFError, OSError) as exc:
         transport.close()
-        if isinstance(exc, TimeoutError | socket.timeout) or "timeout" in str(exc).lower():
+        if _is_timeout(exc):
             raise SSHTimeoutError(
                 f"SSH handshake with {target.display} timed out (settings "
                 "SSH_BANNER_TIMEOUT, SSH_CONNECT_TIMEOUT). Is an SSH server on that port?"
@@ -700,6 +700,18 @@ def _start_transport(
             "SSH server listening on that port?"
         ) from None
     return transport, tcp_ms
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    """True when ``exc`` (or what paramiko wrapped in it) is a timeout."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 5:
+        if isinstance(current, TimeoutError) or "timeout" in str(current).lower():
+            return True
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False
 
 
 def _authenticate(transport: paramiko.Transport, target: SSHTarget) -> str:
@@ -756,7 +768,7 @@ def _authenticate(transport: paramiko.Transport, target: SSHTarget) -> str:
 
 
 def _auth_transport_error(target: SSHTarget, exc: BaseException) -> SSHError:
-    if "timeout" in str(exc).lower() or isinstance(exc, TimeoutError | socket.timeout):
+    if _is_timeout(exc):
         return SSHTimeoutError(
             f"Logging in to {target.display} timed out (setting SSH_AUTH_TIMEOUT)."
         )
@@ -815,6 +827,11 @@ class _SessionLost(Exception):
 
 class _SessionTimeout(Exception):
     pass
+
+
+def _new_marker() -> str:
+    """A fresh, unguessable marker that frames one answer."""
+    return "TETHYS-" + secrets.token_hex(16)
 
 
 def _encode_printf(data: bytes) -> str:
@@ -946,7 +963,7 @@ class _Session:
 
     def execute(self, request: _Request, deadline: float) -> tuple[int | None, bytes, bytes]:
         """Run one request; the status is None when the loop itself timed the command out."""
-        marker = "TETHYS-" + secrets.token_hex(16)
+        marker = _new_marker()
         remaining = max(deadline - time.monotonic(), 0.001)
         line = self.request_line(marker, request, remaining)
         if self.kind == "py":
@@ -1077,6 +1094,9 @@ class _Connection:
             transport, generation = self.ensure_transport()
             timeout = max(min(deadline - time.monotonic(), _session_start_timeout()), 0.001)
             return _Session(transport, generation, timeout, self.target.driver)
+        except SSHError:
+            self._forget_one()
+            raise
         except _SessionTimeout:
             self._forget_one()
             raise SSHTimeoutError(
@@ -1405,8 +1425,9 @@ class SSHHost:
 
     def _upload_stdin(self, conn: _Connection, session: _Session, data: bytes) -> None:
         with conn.sftp_lock:
+            sftp = conn.sftp()
             try:
-                conn.sftp().putfo(io.BytesIO(data), f"{session.directory}/i")
+                sftp.putfo(io.BytesIO(data), f"{session.directory}/i")
             except OSError as exc:
                 raise _SessionLost(f"uploading stdin failed: {exc}", delivered=False) from None
 
