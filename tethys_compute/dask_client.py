@@ -857,13 +857,16 @@ def close_scheduler_clients(scheduler: Any) -> None:
 
     if not isinstance(scheduler, DaskScheduler) or scheduler.pk is None:
         return
+    with _cache_lock:
+        entries = [e for e in _cache.values() if scheduler.pk in e.record_ids]
+    if not entries:
+        return  # no client of this record: no query, nothing to do
+    # The same closer runs after saves and deletes: a deleted row is gone.
     deleted = not type(scheduler).objects.filter(pk=scheduler.pk).exists()
     try:
         current = None if deleted else key_for_scheduler(scheduler)
     except (InvalidArgumentError, ConfigurationError):
         current = None
-    with _cache_lock:
-        entries = [e for e in _cache.values() if scheduler.pk in e.record_ids]
     for entry in entries:
         same_settings = current is not None and (
             entry.key.address,
