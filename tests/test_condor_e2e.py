@@ -57,7 +57,8 @@ def make_scheduler(server: SSHD, name: str) -> CondorScheduler:
         host=server.host,
         port=server.port,
         username=server.username,
-        password=server.password,
+        # A key, not the password: every start_sshd() gives the account a new password.
+        private_key_path=str(server.keys["ed25519"]),
         host_key=server.host_key_line,
     )
 
@@ -108,7 +109,8 @@ def sshd_without_condor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SS
 
     workdir = Path(tempfile.mkdtemp(prefix="tethys-sshd-nocondor-"))
     try:
-        server = start_sshd(workdir, path_prepend=[])
+        # Its own account, so the session sshd's account is left alone.
+        server = start_sshd(workdir, username="tethys-nocondor", path_prepend=[])
     except Exception as exc:  # noqa: BLE001 - the fixture must say why it cannot start
         pytest.fail(f"Cannot start the sshd without HTCondor: {exc}", pytrace=False)
     try:
@@ -324,3 +326,79 @@ def test_status_of_many_jobs_in_one_round_trip(host: RemoteHost) -> None:
     assert not infos[f"{done.cluster_id}.0"].in_queue
     assert not any(i.cluster_id == 999999 for i in infos.values())
     assert condor.remove(host, [blocker.cluster_id, many.cluster_id, single.cluster_id]).ok
+
+
+def test_more_ids_than_one_query_takes_are_split_into_few_round_trips(
+    host: RemoteHost,
+) -> None:
+    from tethys_compute.condor.client import MAX_IDS_PER_QUERY
+
+    job = submit(host, {"executable": "/bin/true", "hold": True, "queue": 3})
+    ids = [f"{job.cluster_id}.{p}" for p in range(MAX_IDS_PER_QUERY + 50)]
+    counting = CountingHost(host)
+    infos = condor.job_statuses(counting, ids)
+    assert counting.runs == 2
+    assert list(infos) == list(job.job_ids)
+    assert {i.status for i in infos.values()} == {JobStatus.HELD}
+
+
+def test_statuses_from_several_threads_at_once_stay_apart(host: RemoteHost) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [submit(host, {"executable": "/bin/true", "hold": True}) for _ in range(4)]
+
+    def ask(index: int) -> set[str]:
+        job = jobs[index % len(jobs)]
+        return set(condor.job_statuses(host, [job.cluster_id]))
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(ask, range(24)))
+    for index, answer in enumerate(answers):
+        assert answer == {f"{jobs[index % len(jobs)].cluster_id}.0"}
+
+
+def test_inputs_from_bytes_and_a_condorpy_job_with_its_own_input_files(
+    host: RemoteHost, tmp_path: Path
+) -> None:
+    (tmp_path / "data.txt").write_text("payload\n")
+    job = condorpy.Job(
+        "copy",
+        executable="/bin/sh",
+        arguments="\"-c 'cat data.txt extra.txt > copy.txt'\"",
+        working_directory=str(tmp_path),
+    )
+    job.remote_input_files = ["data.txt"]
+    first = submit(host, job)
+    assert sorted(host.list_dir(first.remote_dir)) == ["data.txt", "job.sub"]
+    condor.remove(host, first.cluster_id)
+    second = submit(
+        host,
+        {"executable": "/bin/sh", "arguments": ["-c", "cat data.txt extra.txt > copy.txt"]},
+        input_files={"data.txt": tmp_path / "data.txt", "extra.txt": b"more\n"},
+    )
+    final = condor.wait(host, second.cluster_id, timeout=20)
+    assert final[f"{second.cluster_id}.0"].succeeded
+    condor.fetch_outputs(host, second.remote_dir, ["copy.txt"], tmp_path / "out")
+    assert (tmp_path / "out" / "copy.txt").read_text() == "payload\nmore\n"
+    condor.clean(host, second.remote_dir)
+    condor.clean(host, first.remote_dir)
+
+
+def test_failing_dag_node_is_reported_with_its_exit_code(host: RemoteHost) -> None:
+    dag = condor.submit_dag(
+        host,
+        "JOB F f.sub\nJOB G g.sub\nPARENT F CHILD G\n",
+        {
+            "f.sub": {"executable": "/bin/sh", "arguments": ["-c", "exit 4"]},
+            "g.sub": "executable = /bin/true\nqueue\n",
+        },
+    )
+    host.submitted.append(dag.cluster_id)  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    status = condor.dag_status(host, dag.cluster_id)
+    while not status.done and time.monotonic() < deadline:
+        time.sleep(0.1)
+        status = condor.dag_status(host, dag.cluster_id)
+    assert status.done and not status.succeeded
+    assert list(status.nodes) == ["F"]  # G never ran
+    assert status.nodes["F"].exit_code == 4

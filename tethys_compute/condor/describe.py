@@ -21,6 +21,7 @@ list in a mapping (rendered here in the new syntax).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -192,7 +193,12 @@ def render_submit(description: str | Mapping[str, Any] | Any) -> SubmitDescripti
         attributes = [(k, v) for k, v in description.attributes.items() if k != "job_name"]
         lines, executable = _render_commands([(k, v) for k, v in attributes if v != ""])
         lines.append(_queue_statement(int(description.num_jobs)))
-        inputs = tuple(str(p) for p in (description.remote_input_files or ()))
+        # condorpy: remote_input_files are relative to the Job's working_directory.
+        base = str(getattr(description, "_cwd", ".") or ".")
+        inputs = tuple(
+            str(p) if os.path.isabs(str(p)) else os.path.join(base, str(p))
+            for p in (description.remote_input_files or ())
+        )
         return SubmitDescription("\n".join(lines) + "\n", executable, inputs)
     raise InvalidArgumentError(
         "A submit description must be text, a mapping of submit commands or a "
