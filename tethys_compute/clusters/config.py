@@ -65,7 +65,9 @@ Deliberate differences from TethysCluster 0.1.6
    ``SCHEDULER_PORT`` and ``DASHBOARD_PORT`` (int; default 8786/8787 on
    remote nodes, free ports for local clusters), ``START_TIMEOUT`` (int, 300;
    seconds a start or resize may take) and ``SKIP_SETUP`` (bool, False; do
-   not run plugins, for test clouds whose machines run nothing);
+   not run plugins, for test clouds whose machines run nothing) and
+   ``KNOWN_HOSTS`` (path; the known_hosts file that verifies the nodes' host
+   keys, default ``TETHYS_COMPUTE['SSH_KNOWN_HOSTS']``);
    ``[aws info]`` ``AWS_ENDPOINT_URL``.  ``[azure info]`` is read and checked
    (``SUBSCRIPTION_ID`` and ``CERTIFICATE_PATH`` required) although the Azure
    provider itself is not available yet.
@@ -315,6 +317,7 @@ CLUSTER_SETTINGS: dict[str, Setting] = {
     "dashboard_port": Setting(int, minimum=1, maximum=65535),
     "start_timeout": Setting(int, default=300, minimum=1),
     "skip_setup": Setting(bool, default=False),
+    "known_hosts": Setting(str, path=True, example="the path of a known_hosts file"),
 }
 
 #: Settings that only the cloud providers require.
