@@ -255,6 +255,29 @@ def test_typing_a_new_password_replaces_it_and_clear_removes_it(
     assert fresh.private_key_path == "/k"
 
 
+def test_private_key_and_passphrase_are_write_only_and_clearable(
+    admin_client: Client, condor: CondorScheduler
+) -> None:
+    response = admin_client.post(
+        condor_url(condor.pk), condor_form(private_key=FAKE_KEY, private_key_pass=PASSPHRASE)
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    fresh = CondorScheduler.objects.get(pk=condor.pk)
+    assert fresh.private_key == FAKE_KEY and fresh.private_key_pass == PASSPHRASE
+    assert fresh.password == SECRET
+    html = admin_client.get(condor_url(condor.pk)).content.decode()
+    assert "A private key is stored." in html and "A private key passphrase is stored." in html
+    assert_no_secret(html, SECRET, PASSPHRASE, "b3BlbnNzaC1rZXktdjEAAAAA")
+    response = admin_client.post(
+        condor_url(condor.pk),
+        condor_form(clear_private_key="on", clear_private_key_pass="on"),
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    fresh = CondorScheduler.objects.get(pk=condor.pk)
+    assert fresh.private_key is None and fresh.private_key_pass is None
+    assert fresh.password == SECRET
+
+
 def test_a_new_value_and_clear_together_is_an_error(
     admin_client: Client, condor: CondorScheduler
 ) -> None:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import pty
+import select
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +18,7 @@ import pytest
 import yaml
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from tethys_compute.models import CondorScheduler, DaskScheduler, Scheduler
 
@@ -353,3 +360,87 @@ def test_unknown_action_and_missing_action_are_errors() -> None:
     assert "invalid choice" in str(fails("frobnicate"))
     with pytest.raises(CommandError):
         run()
+
+
+# ----------------------------------------------------------------------
+# As a real process: exit statuses and the password prompt
+# ----------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def command_env() -> dict[str, str]:
+    """Environment for a ``django-admin`` process that uses this test's database."""
+    db = connection.settings_dict
+    env = dict(os.environ, PYTHONPATH=str(ROOT), DJANGO_SETTINGS_MODULE="tests.settings")
+    if db["ENGINE"].endswith("sqlite3"):
+        env["TETHYS_TEST_SQLITE_FILE"] = str(db["NAME"])
+    else:
+        env["PGDATABASE"] = str(db["NAME"])
+    return env
+
+
+def django_admin(*args: str) -> list[str]:
+    return [sys.executable, "-m", "django", "schedulers", *args]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_command_exits_non_zero_with_the_message_on_stderr() -> None:
+    DaskScheduler.objects.create(name="Down", host=f"tcp://127.0.0.1:{closed_port()}", timeout=2)
+    done = subprocess.run(
+        django_admin("test"), env=command_env(), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Down" in done.stdout and "FAILED" in done.stdout
+    assert "CommandError: 1 of 1 scheduler(s) failed: Down." in done.stderr
+    done = subprocess.run(
+        django_admin("show", "Nobody"),
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "No scheduler named 'Nobody'" in done.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_create_condor_prompts_for_the_password_in_a_terminal() -> None:
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        django_admin("create-condor", "Prompted", "127.0.0.1", "--username", "u"),
+        env=command_env(),
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        start_new_session=True,
+    )
+    os.close(follower)
+    seen = read_until(leader, b"SSH password for u@127.0.0.1: ", process)
+    os.write(leader, SECRET.encode() + b"\n")
+    seen += read_until(leader, b"is saved.", process)
+    assert process.wait(timeout=60) == 0, seen.decode(errors="replace")
+    os.close(leader)
+    assert SECRET.encode() not in seen  # not echoed
+    assert CondorScheduler.objects.get(name="Prompted").password == SECRET
+
+
+def read_until(
+    fd: int, marker: bytes, process: subprocess.Popen[bytes], limit: float = 60
+) -> bytes:
+    """Read a pty until ``marker`` appears (bounded in time)."""
+    seen = b""
+    deadline = time.monotonic() + limit
+    while marker not in seen:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            process.kill()
+            raise AssertionError(f"{marker!r} never came; the process wrote {seen!r}")
+        ready, _, _ = select.select([fd], [], [], min(remaining, 1.0))
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the process closed the terminal
+                chunk = b""
+            if not chunk:
+                raise AssertionError(f"{marker!r} never came; the process wrote {seen!r}")
+            seen += chunk
+    return seen

@@ -37,6 +37,23 @@ def clear_field_name(secret: str) -> str:
     return f"clear_{secret}"
 
 
+def secret_field(
+    label: str, widget: forms.Widget | None = None, *, strip: bool = False
+) -> forms.CharField:
+    """A write-only input: a password box (or ``widget``) that never shows a value."""
+    return forms.CharField(
+        label=label,
+        required=False,
+        strip=strip,
+        widget=widget or forms.PasswordInput(render_value=False, attrs=_NO_AUTOFILL),
+    )
+
+
+def clear_box(what: str) -> forms.BooleanField:
+    """The explicit checkbox that removes a stored secret."""
+    return forms.BooleanField(label=f"Clear the stored {what}", required=False)
+
+
 class CondorSchedulerForm(forms.ModelForm):  # type: ignore[type-arg]
     """Add/change form of a Condor scheduler; the secrets are write-only.
 
@@ -45,26 +62,14 @@ class CondorSchedulerForm(forms.ModelForm):  # type: ignore[type-arg]
     ``clear_*`` box removes the stored value.
     """
 
-    password = forms.CharField(
-        label="Password",
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs=_NO_AUTOFILL),
+    password = secret_field("Password")
+    clear_password = clear_box("password")
+    private_key = secret_field(
+        "Private key", WriteOnlyTextarea(attrs={**_NO_AUTOFILL, "rows": 4, "cols": 70}), strip=True
     )
-    clear_password = forms.BooleanField(label="Clear the stored password", required=False)
-    private_key = forms.CharField(
-        label="Private key",
-        required=False,
-        widget=WriteOnlyTextarea(attrs={**_NO_AUTOFILL, "rows": 4, "cols": 70}),
-    )
-    clear_private_key = forms.BooleanField(label="Clear the stored private key", required=False)
-    private_key_pass = forms.CharField(
-        label="Private key passphrase",
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs=_NO_AUTOFILL),
-    )
-    clear_private_key_pass = forms.BooleanField(label="Clear the stored passphrase", required=False)
+    clear_private_key = clear_box("private key")
+    private_key_pass = secret_field("Private key passphrase")
+    clear_private_key_pass = clear_box("passphrase")
 
     #: Secret form fields; each has a model field of the same name.
     SECRET_FIELDS: tuple[str, ...] = CondorScheduler.SECRET_FIELDS
