@@ -265,8 +265,12 @@ def test_hold_and_release(host: RemoteHost) -> None:
 def test_submit_error_shows_htcondors_error_line(host: RemoteHost) -> None:
     with pytest.raises(CondorSubmitError) as info:
         condor.submit(host, {"executable": "/no/such/program"})
-    assert "ERROR: Can't access executable file /no/such/program" in str(info.value)
-    assert "condor_watch_q" not in str(info.value)
+    message = str(info.value)
+    assert "ERROR: Can't access executable file /no/such/program" in message
+    assert "condor_watch_q" not in message
+    directory = message.rsplit("(in ", 1)[1].rstrip(")")
+    with pytest.raises(OSError):  # the fresh directory went away with the failure
+        host.list_dir(directory)
 
 
 def test_wait_on_an_unknown_job_fails_fast(host: RemoteHost) -> None:

@@ -9,12 +9,13 @@ unless given).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import posixpath
 import stat
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -238,7 +239,8 @@ def submit(
         base names, or under the mapping's names.  Files executable here are
         made executable there, and so is an uploaded ``executable``.
     remote_dir : str, optional
-        An existing directory on the host to use instead of a fresh one.
+        An existing directory on the host to use instead of a fresh one.  A
+        fresh directory is deleted again when the submission fails.
     timeout : float, optional
         Seconds for ``condor_submit``.
 
@@ -267,14 +269,29 @@ def submit(
     if any(name == SUBMIT_FILE for name, _ in items):
         raise InvalidArgumentError(f"An input file cannot be named {SUBMIT_FILE!r}.")
     directory = remote_dir or host.make_temp_dir(prefix="tethys-condor-")
-    executable = _upload(host, directory, items)
-    if rendered.executable and rendered.executable in {name for name, _ in items}:
-        executable.add(rendered.executable)
-    host.put_bytes(rendered.text.encode("utf-8"), posixpath.join(directory, SUBMIT_FILE))
-    result = _submit_in_dir(
-        host, directory, ["condor_submit", "-terse", SUBMIT_FILE], executable, timeout
-    )
-    return submit_result(result, directory, host.label)
+    with _removed_on_failure(host, directory, created=remote_dir is None):
+        executable = _upload(host, directory, items)
+        if rendered.executable and rendered.executable in {name for name, _ in items}:
+            executable.add(rendered.executable)
+        host.put_bytes(rendered.text.encode("utf-8"), posixpath.join(directory, SUBMIT_FILE))
+        result = _submit_in_dir(
+            host, directory, ["condor_submit", "-terse", SUBMIT_FILE], executable, timeout
+        )
+        return submit_result(result, directory, host.label)
+
+
+@contextlib.contextmanager
+def _removed_on_failure(host: RemoteHost, directory: str, *, created: bool) -> Iterator[None]:
+    """Delete a working directory this call created when the submission fails."""
+    try:
+        yield
+    except BaseException:
+        if created:
+            try:
+                host.remove_tree(directory)
+            except Exception:  # noqa: BLE001 - the submission's own error matters more
+                logger.warning("Could not remove %s on %s", directory, host.label, exc_info=True)
+        raise
 
 
 def submit_result(result: CommandResult, directory: str, label: str) -> SubmitResult:
@@ -298,7 +315,7 @@ def submit_result(result: CommandResult, directory: str, label: str) -> SubmitRe
     if not result.ok:
         raise CondorSubmitError(
             f"{result.argv[0]} on {label} failed (exit status {result.exit_status}): "
-            f"{submit_error_message(result.stderr, result.stdout)} (remote directory {directory})"
+            f"{submit_error_message(result.stderr, result.stdout)} (in {directory})"
         )
     ranges = parse_terse_submit(result.stdout)
     if ranges:
@@ -358,10 +375,13 @@ def submit_dag(
         raise InvalidArgumentError(f"Input files {sorted(clash)} clash with the DAG's own files.")
     directory = remote_dir or host.make_temp_dir(prefix="tethys-dag-")
     generated = [(name, text.encode("utf-8")) for name, text in rendered.submit_files.items()]
-    executable = _upload(host, directory, [*items, *generated])
-    host.put_bytes(rendered.dag_text.encode("utf-8"), posixpath.join(directory, dag_name))
-    result = _submit_in_dir(host, directory, ["condor_submit_dag", dag_name], executable, timeout)
-    return submit_result(result, directory, host.label)
+    with _removed_on_failure(host, directory, created=remote_dir is None):
+        executable = _upload(host, directory, [*items, *generated])
+        host.put_bytes(rendered.dag_text.encode("utf-8"), posixpath.join(directory, dag_name))
+        result = _submit_in_dir(
+            host, directory, ["condor_submit_dag", dag_name], executable, timeout
+        )
+        return submit_result(result, directory, host.label)
 
 
 # --------------------------------------------------------------------------
