@@ -22,13 +22,15 @@ from tethys_compute.testing import DaskSchedulerTestMixin, dask_scheduler
 @pytest.mark.dask
 @pytest.mark.django_db
 def test_context_manager_starts_registers_and_tears_everything_down() -> None:
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
     with dask_scheduler("Helper", n_workers=2, threads_per_worker=1) as record:
         assert isinstance(record, DaskScheduler) and record.pk is not None
         client = get_scheduler("Helper").client
         assert client.submit(operator.add, 20, 22).result(timeout=10) == 42
         assert len(client.scheduler_info()["workers"]) == 2
         address = record.host
-        pids = [p.pid for p in psutil.Process().children(recursive=True)]
+        pids = [p.pid for p in psutil.Process().children(recursive=True) if p.pid not in before]
+        assert sum(_is_dask(pid) for pid in pids) == 3  # a scheduler and two workers
     assert not DaskScheduler.objects.filter(name="Helper").exists()
     assert client.status == "closed"
     assert cached_client(address) is None
