@@ -113,7 +113,8 @@ def main() -> int:
             started = time.perf_counter()
             host.run(COMMAND, check=True)  # connect, authenticate, start the session
             first = time.perf_counter() - started
-            layers[driver] = (first, timed(lambda h=host: h.run(COMMAND, check=True), count, rounds))
+            steady = timed(lambda h=host: h.run(COMMAND, check=True), count, rounds)
+            layers[driver] = (first, steady)
         client = new_client(server)
         transport = client.get_transport()
         assert transport is not None

@@ -37,7 +37,7 @@ from tethys_compute.exceptions import (
 )
 from tethys_compute.health import HealthResult
 from tethys_compute.models import CondorScheduler
-from tethys_compute.ssh import SSHHost, SSHTarget
+from tethys_compute.ssh import SSHHost, SSHTarget, connect, pool, session
 
 pytestmark = pytest.mark.sshd
 
@@ -115,8 +115,8 @@ def test_key_login_with_every_key_type(server: SSHD, key: str) -> None:
         private_key_pass=server.key_passphrase if key.endswith("_pass") else None,
     )
     assert SSHHost(target).run(["id", "-un"]).stdout == f"{server.username}\n"
-    assert ssh._connection_for(target).auth_method.endswith(
-        ssh._load_private_key(target).fingerprint
+    assert pool.connection_for(target).auth_method.endswith(
+        connect.load_private_key(target).fingerprint
     )
 
 
@@ -270,7 +270,7 @@ def test_hashed_known_hosts_entry_with_port_matches(server: SSHD, tmp_path: Path
     known = server.write_known_hosts(tmp_path / "kh", [f"{name} {server.host_keys['rsa']}"])
     host = SSHHost(make_target(server, known_hosts=str(known)))
     assert host.run(["true"]).ok
-    assert "known_hosts" in ssh._connection_for(host.target).host_key_status
+    assert "known_hosts" in pool.connection_for(host.target).host_key_status
 
 
 @pytest.mark.parametrize("key_type", ["ed25519", "ecdsa", "rsa"])
@@ -280,7 +280,7 @@ def test_pinned_host_key_is_the_only_key_accepted(
     empty = str(server.write_known_hosts(tmp_path / "kh", []))
     pinned = make_target(server, known_hosts=empty, host_key=server.host_keys[key_type])
     assert SSHHost(pinned).run(["true"]).ok
-    assert "pinned" in ssh._connection_for(pinned).host_key_status
+    assert "pinned" in pool.connection_for(pinned).host_key_status
     wrong = make_target(server, host_key=other_ed25519_key(tmp_path))  # known_hosts would pass
     with pytest.raises(HostKeyMismatchError, match="pinned") as info:
         SSHHost(wrong).run(["true"])
@@ -329,7 +329,7 @@ def test_trust_on_first_use_pins_the_key_on_the_record(
     ssh.close_connections()
     host = ssh.get_remote_host(scheduler)
     assert host.run(["true"]).ok
-    assert "pinned" in ssh._connection_for(host.target).host_key_status
+    assert "pinned" in pool.connection_for(host.target).host_key_status
 
 
 def test_scan_host_key_matches_ssh_keygen(server: SSHD) -> None:
@@ -375,7 +375,7 @@ def test_output_that_contains_the_markers_cannot_confuse_framing(
     host: SSHHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     marker = "TETHYS-" + "ab" * 16
-    monkeypatch.setattr(ssh, "_new_marker", lambda: marker)
+    monkeypatch.setattr(session, "new_marker", lambda: marker)
     fake = f"{marker} 0\n0 o\n0 e\n0 total\n{marker}\n"
     result = host.run(["printf", "%s", fake + fake])
     assert result.stdout == fake + fake
@@ -550,7 +550,7 @@ def test_reconnects_after_sshd_restart(server: SSHD) -> None:
 def test_reconnects_after_the_transport_drops(server: SSHD) -> None:
     host = SSHHost(make_target(server, driver="sh"))
     assert host.run(["true"]).ok
-    conn = ssh._connection_for(host.target)
+    conn = pool.connection_for(host.target)
     assert conn.transport is not None
     conn.transport.close()
     assert host.run(["echo", "again"]).stdout == "again\n"
