@@ -6,4 +6,9 @@ registered here.
 
 from __future__ import annotations
 
-pytest_plugins: list[str] = ["tests.fixtures.sshd", "tests.fixtures.dask", "tests.fixtures.browser"]
+pytest_plugins: list[str] = [
+    "tests.fixtures.sshd",
+    "tests.fixtures.dask",
+    "tests.fixtures.browser",
+    "tests.fixtures.moto",
+]

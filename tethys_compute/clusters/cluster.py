@@ -912,14 +912,24 @@ class Cluster:
                 if not force:
                     raise
                 logger.exception("cluster %s: plugins at shutdown", self.cluster_tag)
-            nodes = self.nodes
-            if nodes:
-                self._progress(ClusterStatus.DELETING, f"terminating {len(nodes)} node(s)")
-                self.provider.terminate_nodes(self.cluster_tag, [n.info for n in nodes])
+            try:
+                nodes = self.nodes
+                if nodes:
+                    self._progress(ClusterStatus.DELETING, f"terminating {len(nodes)} node(s)")
+                    self.provider.terminate_nodes(self.cluster_tag, [n.info for n in nodes])
+                    self.save_state()
+                self._progress(ClusterStatus.DELETING, "removing the cluster's resources")
+                self.provider.delete_group(self.cluster_tag)
                 self.save_state()
-            self._progress(ClusterStatus.DELETING, "removing the cluster's resources")
-            self.provider.delete_group(self.cluster_tag)
-            self.save_state()
+            except ProviderError as exc:
+                if not force:
+                    raise
+                logger.warning(
+                    "cluster %s: the provider's resources could not be removed (%s); the "
+                    "record is removed anyway (force): check the provider by hand.",
+                    self.cluster_tag,
+                    exc,
+                )
             from tethys_compute.clusters.schedulers import unregister_scheduler
 
             unregister_scheduler(self)
@@ -927,7 +937,8 @@ class Cluster:
             self._fail(exc, "terminate")
             raise
         finally:
-            self.provider.close()
+            if self._provider is not None:
+                self._provider.close()
         if record is not None:
             type(record).objects.filter(pk=record.pk).delete()
             self._record = None

@@ -203,6 +203,46 @@ class ClusterManager:
             for r in rows
         ]
 
+    # ------------------------------------------------------ AWS security groups
+    def _aws_provider(self) -> Any:
+        """An AWS provider for the config file's credentials (any AWS template)."""
+        from tethys_compute.clusters.providers import get_provider
+
+        names = sorted(n for n, t in self.config.clusters.items() if t["cloud_provider"] == "aws")
+        default = self.config.globals.get("default_template")
+        if default in names:
+            names.insert(0, default)
+        if not names:
+            raise ConfigError(
+                f"{self.config.path}: no template has CLOUD_PROVIDER = AWS, so there are no "
+                "AWS credentials to look for security groups with."
+            )
+        return get_provider("aws", self.config, self.config.get_cluster_template(names[0]), {})
+
+    def get_cluster_security_groups(self) -> list[dict[str, Any]]:
+        """Every ``@tc-*`` security group of the AWS account, with its decoded receipt.
+
+        Finds clusters TethysCluster (or another portal) started too.  Each
+        item is ``{"tag", "group_id", "version", "core", "user"}``.
+        """
+        groups: list[dict[str, Any]] = self._aws_provider().find_groups()
+        return groups
+
+    def get_cluster_group_or_none(self, cluster_name: str) -> dict[str, Any] | None:
+        """The security group of cluster ``cluster_name`` (see above), or None."""
+        tag = strip_tag(cluster_name)
+        return next((g for g in self.get_cluster_security_groups() if g["tag"] == tag), None)
+
+    def get_cluster_security_group(self, cluster_name: str) -> dict[str, Any]:
+        """Like :meth:`get_cluster_group_or_none`; :class:`ClusterDoesNotExist` if absent."""
+        group = self.get_cluster_group_or_none(cluster_name)
+        if group is None:
+            raise ClusterDoesNotExist(
+                strip_tag(cluster_name),
+                msg=f"there is no security group {TAG_PREFIX}{strip_tag(cluster_name)}",
+            )
+        return group
+
     def get_tag_from_sg(self, sg_name: str) -> str:
         """``@tc-name`` -> ``name``; :class:`ValueError` for other names."""
         if not sg_name.startswith(TAG_PREFIX):
