@@ -23,6 +23,7 @@ from distributed.client import FutureCancelledError
 from tethys_compute import dask_client
 from tethys_compute.dask_processes import LocalDaskCluster, start_scheduler, start_worker
 from tethys_compute.exceptions import (
+    ConfigurationError,
     InvalidArgumentError,
     SchedulerConnectionError,
     SchedulerTimeoutError,
@@ -241,6 +242,32 @@ def test_empty_address_never_starts_a_local_cluster() -> None:
     with pytest.raises(InvalidArgumentError):
         dask_client.get_client("")
     assert io_loop_threads() <= 1
+
+
+def test_tls_address_connects_with_the_certificate_settings(
+    dask_tls_files: tuple[str, str, str], settings: Any
+) -> None:
+    ca_file, cert_file, key_file = dask_tls_files
+    settings.TETHYS_COMPUTE = {
+        **settings.TETHYS_COMPUTE,
+        "DASK_TLS_CA_FILE": ca_file,
+        "DASK_TLS_CERT_FILE": cert_file,
+        "DASK_TLS_KEY_FILE": key_file,
+    }
+    with LocalDaskCluster(n_workers=1, dashboard=False, tls=dask_tls_files) as cluster:
+        assert cluster.address.startswith("tls://127.0.0.1:")
+        record = create_dask_scheduler("Secure", cluster.address)
+        try:
+            assert record.client.submit(operator.add, 1, 2).result(timeout=10) == 3
+            assert record.test_connection().ok
+        finally:
+            dask_client.close_clients(cluster.address)
+
+
+def test_tls_address_without_certificate_settings_says_which_setting() -> None:
+    record = create_dask_scheduler("Unsure", "tls://127.0.0.1:8786")
+    with pytest.raises(ConfigurationError, match="DASK_TLS_CA_FILE"):
+        record.client  # noqa: B018
 
 
 # ----------------------------------------------------------------------

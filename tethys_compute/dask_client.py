@@ -131,13 +131,39 @@ class ClientKey:
         """The :class:`distributed.security.Security` for this address, or None."""
         if self.tls_files is None:
             return None
-        ca_file, cert_file, key_file = self.tls_files
-        return Security(
-            tls_ca_file=ca_file,
-            tls_client_cert=cert_file,
-            tls_client_key=key_file,
-            require_encryption=True,
-        )
+        return tls_security(*self.tls_files)
+
+
+def tls_security(
+    ca_file: str | None, cert_file: str | None, key_file: str | None = None
+) -> Security:
+    """A ``distributed`` :class:`~distributed.security.Security` for ``tls://`` addresses.
+
+    Parameters
+    ----------
+    ca_file : str
+        The CA certificate(s) that signed the other side's certificate.
+    cert_file : str
+        Our certificate (``distributed`` needs one on both sides).
+    key_file : str, optional
+        Our private key, when it is not in ``cert_file``.
+
+    Returns
+    -------
+    distributed.security.Security
+        With encryption required.
+
+    Examples
+    --------
+    >>> tls_security("/etc/dask/ca.pem", "/etc/dask/portal.pem").require_encryption
+    True
+    """
+    return Security(
+        tls_ca_file=ca_file,
+        tls_client_cert=cert_file,
+        tls_client_key=key_file,
+        require_encryption=True,
+    )
 
 
 def normalize_address(address: str) -> str:
@@ -241,12 +267,14 @@ def make_key(
             compute_settings.DASK_TLS_CERT_FILE,
             compute_settings.DASK_TLS_KEY_FILE,
         )
-        if not tls_files[0]:
+        names = ("DASK_TLS_CA_FILE", "DASK_TLS_CERT_FILE")
+        missing = [name for name, value in zip(names, tls_files[:2], strict=True) if not value]
+        if missing:
             raise ConfigurationError(
-                f"{address} is a tls:// address but TETHYS_COMPUTE['DASK_TLS_CA_FILE'] is "
-                "not set; set it to the CA certificate that signed the scheduler's "
-                "certificate (and DASK_TLS_CERT_FILE/DASK_TLS_KEY_FILE if the scheduler "
-                "requires client certificates)."
+                f"{address} is a tls:// address but TETHYS_COMPUTE[{missing[0]!r}] is not "
+                "set. Set DASK_TLS_CA_FILE to the CA certificate that signed the scheduler's "
+                "certificate and DASK_TLS_CERT_FILE (with DASK_TLS_KEY_FILE unless the key is "
+                "in the same file) to the portal's certificate: Dask's TLS needs both."
             )
     return ClientKey(
         address=address,

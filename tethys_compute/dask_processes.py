@@ -62,6 +62,10 @@ STOP_TIMEOUT: float = 5.0
 START_TIMEOUT: float = 30.0
 
 _POLL = 0.05
+
+#: ``(ca_file, cert_file, key_file)`` for ``tls://`` clusters; the key may be
+#: None when it is in the certificate file.
+TLSFiles = tuple[str, str, str | None]
 _LOG_TAIL_LINES = 30
 
 
@@ -318,6 +322,7 @@ def start_scheduler(
     timeout: float = START_TIMEOUT,
     env: Mapping[str, str] | None = None,
     extra_args: Sequence[str] = (),
+    tls: TLSFiles | None = None,
 ) -> DaskProcess:
     """Start a ``dask scheduler`` process and wait until it answers.
 
@@ -344,6 +349,9 @@ def start_scheduler(
         Extra environment variables (``DASK_...`` configuration, say).
     extra_args : sequence of str
         More ``dask scheduler`` options.
+    tls : tuple, optional
+        ``(ca_file, cert_file, key_file)``: listen on ``tls://`` and require
+        certificates signed by that CA from clients and workers.
 
     Returns
     -------
@@ -381,7 +389,7 @@ def start_scheduler(
         command += ["--dashboard-address", f"{host}:{dashboard_port}"]
     else:
         command += ["--no-dashboard"]
-    command += list(extra_args)
+    command += _tls_args(tls) + list(extra_args)
     process = _launch("scheduler", command, directory, "scheduler.log", env, detached)
     deadline = time.monotonic() + timeout
     info: dict[str, Any] | None = None
@@ -399,7 +407,7 @@ def start_scheduler(
     if dashboard_port_used:
         process.dashboard_address = f"{host}:{dashboard_port_used}"
     try:
-        _identity(process.address, max(deadline - time.monotonic(), 1.0))
+        _identity(process.address, max(deadline - time.monotonic(), 1.0), tls)
     except SchedulerConnectionError as exc:
         raise _fail(process, f"The dask scheduler at {process.address} does not answer: {exc}")
     logger.info("Dask scheduler pid %d listens at %s", process.pid, process.address)
@@ -415,10 +423,19 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _identity(address: str, timeout: float) -> dict[str, Any]:
-    from tethys_compute.dask_client import scheduler_identity
+def _identity(address: str, timeout: float, tls: TLSFiles | None = None) -> dict[str, Any]:
+    from tethys_compute.dask_client import scheduler_identity, tls_security
 
-    return scheduler_identity(address, timeout)
+    security = tls_security(*tls) if tls else None
+    return scheduler_identity(address, timeout, security=security)
+
+
+def _tls_args(tls: TLSFiles | None) -> list[str]:
+    if not tls:
+        return []
+    ca_file, cert_file, key_file = tls
+    args = ["--protocol", "tls", "--tls-ca-file", ca_file, "--tls-cert", cert_file]
+    return args + (["--tls-key", key_file] if key_file else [])
 
 
 def start_worker(
@@ -435,6 +452,7 @@ def start_worker(
     timeout: float = START_TIMEOUT,
     env: Mapping[str, str] | None = None,
     extra_args: Sequence[str] = (),
+    tls: TLSFiles | None = None,
 ) -> DaskProcess:
     """Start one ``dask worker`` process for the scheduler at ``address``.
 
@@ -465,6 +483,8 @@ def start_worker(
         Extra environment variables.
     extra_args : sequence of str
         More ``dask worker`` options.
+    tls : tuple, optional
+        ``(ca_file, cert_file, key_file)`` for a ``tls://`` scheduler.
 
     Returns
     -------
@@ -500,13 +520,14 @@ def start_worker(
         str(directory),
         "--no-dashboard",
         "--nanny" if nanny else "--no-nanny",
+        *_tls_args(tls),
         *extra_args,
     ]
     process = _launch("worker", command, directory, f"{name}.log", env, detached)
     process.address = address
     process.name = name
     if wait:
-        wait_for_workers(address, names=[name], timeout=timeout, processes=[process])
+        wait_for_workers(address, names=[name], timeout=timeout, processes=[process], tls=tls)
     return process
 
 
@@ -517,6 +538,7 @@ def wait_for_workers(
     *,
     names: Sequence[str] = (),
     processes: Sequence[DaskProcess] = (),
+    tls: TLSFiles | None = None,
 ) -> dict[str, Any]:
     """Wait until the scheduler at ``address`` has ``n`` workers (or these names).
 
@@ -532,6 +554,8 @@ def wait_for_workers(
         Worker names that must all be connected.
     processes : sequence of DaskProcess
         Processes to watch: if one exits, waiting stops with its log.
+    tls : tuple, optional
+        ``(ca_file, cert_file, key_file)`` for a ``tls://`` scheduler.
 
     Returns
     -------
@@ -563,7 +587,7 @@ def wait_for_workers(
         if remaining <= 0:
             break
         try:
-            info = _identity(address, min(remaining, 5.0))
+            info = _identity(address, min(remaining, 5.0), tls)
         except SchedulerConnectionError as exc:
             last_error = exc
         else:
@@ -612,6 +636,9 @@ class LocalDaskCluster:
         Seconds to wait for the scheduler and all workers.
     env : mapping, optional
         Extra environment variables for every process.
+    tls : tuple, optional
+        ``(ca_file, cert_file, key_file)``: every process talks ``tls://``
+        with certificates signed by that CA.
 
     Examples
     --------
@@ -636,6 +663,7 @@ class LocalDaskCluster:
         workdir: str | os.PathLike[str] | None = None,
         timeout: float = START_TIMEOUT,
         env: Mapping[str, str] | None = None,
+        tls: TLSFiles | None = None,
     ) -> None:
         if n_workers < 0 or threads_per_worker < 1:
             raise ValueError("n_workers must be >= 0 and threads_per_worker >= 1")
@@ -649,6 +677,7 @@ class LocalDaskCluster:
         self.host = host
         self.timeout = timeout
         self.env = dict(env or {})
+        self.tls = tls
         self._own_workdir = workdir is None
         self.workdir = _workdir(workdir, "tethys-dask-")
         self.scheduler: DaskProcess | None = None
@@ -690,6 +719,7 @@ class LocalDaskCluster:
                 detached=self.detached,
                 timeout=self.timeout,
                 env=self.env,
+                tls=self.tls,
             )
             for _ in range(self.n_workers):
                 self.add_worker(wait=False)
@@ -699,6 +729,7 @@ class LocalDaskCluster:
                     names=[w.name for w in self.workers if w.name],
                     timeout=self.timeout,
                     processes=self.workers,
+                    tls=self.tls,
                 )
         except BaseException:
             self.stop()
@@ -718,6 +749,7 @@ class LocalDaskCluster:
             wait=wait,
             timeout=self.timeout,
             env=self.env,
+            tls=self.tls,
         )
         self.workers.append(worker)
         return worker
