@@ -79,9 +79,11 @@ def secrets_of(server: SSHD) -> list[str]:
     return [server.password, server.key_passphrase]
 
 
-def assert_names_target_without_secrets(exc: BaseException, server: SSHD, port: int = 0) -> None:
+def assert_names_target_without_secrets(
+    exc: BaseException, server: SSHD, port: int = 0, host: str = ""
+) -> None:
     message = str(exc)
-    assert str(port or server.port) in message
+    assert f"{host or server.host}:{port or server.port}" in message
     for secret in secrets_of(server):
         assert secret not in message
         assert secret not in repr(exc)
@@ -188,6 +190,12 @@ def test_unreadable_key_file_is_a_key_error(server: SSHD, tmp_path: Path) -> Non
         SSHHost(target).run(["true"])
 
 
+def test_the_standin_comes_first_on_the_accounts_path(server: SSHD) -> None:
+    found = SSHHost(make_target(server)).run(["sh", "-c", "command -v condor_q"])
+    assert server.path_prepend, "tests.htcondor_standin.BIN_DIR was not found"
+    assert found.stdout == f"{server.path_prepend[0]}/condor_q\n"
+
+
 # ---------------------------------------------------------------------------
 # Reaching the host
 # ---------------------------------------------------------------------------
@@ -196,8 +204,8 @@ def test_unresolvable_host_is_unreachable(server: SSHD) -> None:
     with pytest.raises(SSHUnreachableError) as info:
         SSHHost(target).run(["true"])
     assert isinstance(info.value, SchedulerConnectionError)
-    assert "no-such-host.invalid" in str(info.value)
-    assert_names_target_without_secrets(info.value, server)
+    assert "test-condor" in str(info.value)
+    assert_names_target_without_secrets(info.value, server, host="no-such-host.invalid")
 
 
 def test_closed_port_is_connection_refused(server: SSHD) -> None:
