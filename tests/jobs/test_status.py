@@ -1,0 +1,106 @@
+"""The state model: every transition, versioned updates, resets."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from tethys_compute.exceptions import InvalidArgumentError, InvalidStatusTransition
+from tethys_compute.jobs.manager import JobManager
+from tethys_compute.jobs.status import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    TRANSITIONS,
+    JobStatus,
+    apply_status,
+    can_transition,
+    parse_status,
+    reset,
+)
+from tethys_compute.models import BasicJob, Job
+
+pytestmark = pytest.mark.django_db
+
+ALL = [s.value for s in JobStatus]
+
+
+def job_in(status: str, manager: JobManager, user: Any) -> Job:
+    job = manager.create_job("j", user, "BASIC")
+    Job.objects.filter(pk=job.pk).update(status_code=status)
+    job.refresh_from_db()
+    return job
+
+
+@pytest.mark.parametrize(("current", "new"), list(itertools.permutations(ALL, 2)))
+def test_every_transition_is_allowed_or_refused_as_the_table_says(
+    current: str, new: str, manager: JobManager, user: Any
+) -> None:
+    job = job_in(current, manager, user)
+    version = job.status_version
+    if new in TRANSITIONS[current]:
+        change = job.set_status(new)
+        assert change.applied
+        job.refresh_from_db()
+        assert (job.status_code, job.status_version) == (new, version + 1)
+        assert job.status_changed_at is not None
+    else:
+        with pytest.raises(InvalidStatusTransition):
+            job.set_status(new)
+        job.refresh_from_db()
+        assert (job.status_code, job.status_version) == (current, version)
+
+
+def test_final_statuses_are_left_only_by_reset(manager: JobManager, user: Any) -> None:
+    for status in FINAL_STATUSES:
+        assert not TRANSITIONS[status]
+        job = job_in(status, manager, user)
+        reset(job)
+        job.refresh_from_db()
+        assert job.status_code == JobStatus.PENDING
+        assert job.completion_time is None
+
+
+def test_reset_refuses_an_active_job(manager: JobManager, user: Any) -> None:
+    for status in ACTIVE_STATUSES:
+        job = job_in(status, manager, user)
+        with pytest.raises(InvalidStatusTransition, match="stop"):
+            reset(job)
+
+
+def test_stale_poll_never_overwrites_a_newer_push(manager: JobManager, user: Any) -> None:
+    job = job_in(JobStatus.RUNNING, manager, user)
+    snapshot = Job.objects.get(pk=job.pk)  # what a poll read before its round trip
+    # A push lands meanwhile: the job is complete.
+    assert apply_status(Job.objects.get(pk=job.pk), JobStatus.COMPLETE).applied
+    # The poll's answer (still running at the time it asked) is stale.
+    change = apply_status(snapshot, JobStatus.VARIOUS, expected_version=snapshot.status_version)
+    assert not change.applied and change.reason == "stale"
+    assert Job.objects.get(pk=job.pk).status_code == JobStatus.COMPLETE
+
+
+def test_times_follow_the_status(manager: JobManager, user: Any) -> None:
+    job = manager.create_job("j", user, "BASIC")
+    job.execute()
+    assert job.status == "Submitted" and job.execute_time is not None
+    job.set_status("Running")
+    assert job.start_time is not None and job.completion_time is None
+    started = job.start_time
+    job.set_status("Various")
+    assert job.start_time == started
+    job.set_status("Complete")
+    job.refresh_from_db()
+    assert job.completion_time is not None and job.start_time == started
+    assert job.run_time is not None
+
+
+def test_status_reads_are_stored_values_and_names_work(manager: JobManager, user: Any) -> None:
+    job = manager.create_job("j", user, "BASIC")
+    assert job.status == "Pending"
+    job.status = "SUB"
+    assert BasicJob.objects.get(pk=job.pk).status == "Submitted"
+    assert parse_status("results-ready") is JobStatus.RESULTS_READY
+    with pytest.raises(InvalidArgumentError, match="not a job status"):
+        parse_status("finished-ish")
+    assert can_transition("PEN", "SUB") and not can_transition("PEN", "RUN")

@@ -1,0 +1,214 @@
+"""The :class:`JobManager`: an app's way to create, list and find its jobs.
+
+Keeps Tethys Platform's names (``create_job``, ``list_jobs``, ``get_job``);
+the differences are on purpose:
+
+* a job manager is made from a ``label`` and a ``workspace`` (not from an app
+  object), so any Django app can use it;
+* ``get_job`` raises :class:`~tethys_compute.exceptions.JobNotFoundError`
+  (a ``LookupError``) instead of returning None;
+* ``list_jobs`` also filters by ``groups`` and accepts status names.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.db.models import Q
+
+from tethys_compute.exceptions import InvalidArgumentError, JobNotFoundError
+from tethys_compute.jobs.status import parse_status
+from tethys_compute.models.job import Job, JobQuerySet, job_types
+
+__all__ = ["JobManager"]
+
+
+class JobManager:
+    """Create, list and find the jobs of one app (its ``label``).
+
+    Parameters
+    ----------
+    label : str
+        Namespace of the app's jobs (Tethys Platform uses the app's package name).
+    workspace : str or path
+        Directory for job files; each job's ``workspace`` defaults to a
+        sub-directory named after the user.
+    callback_base_url : str, optional
+        The portal's address as jobs reach it (``https://portal.example.com``).
+        Jobs then push their status changes to a signed URL under it (the
+        portal's URLconf must include ``tethys_compute.urls``); without it the
+        refresher polls.
+
+    Examples
+    --------
+    >>> from tethys_sdk.jobs import JobManager
+    >>> manager = JobManager("my_app", "/var/lib/portal/my_app")
+    >>> job = manager.create_job("hello", user, "BASIC")  # doctest: +SKIP
+    >>> manager.get_job(job.id, user=user) == job  # doctest: +SKIP
+    True
+    """
+
+    def __init__(
+        self,
+        label: str,
+        workspace: str | os.PathLike[str] = "",
+        *,
+        callback_base_url: str = "",
+    ) -> None:
+        if not isinstance(label, str) or not label.strip():
+            raise InvalidArgumentError("A JobManager needs a non-empty label (the app's name).")
+        self.label = label.strip()
+        self.workspace = os.fspath(workspace)
+        self.callback_base_url = callback_base_url
+
+    def __repr__(self) -> str:
+        return f"<JobManager {self.label!r}>"
+
+    def _user_workspace(self, user: Any) -> str:
+        if not self.workspace:
+            return ""
+        name = getattr(user, "get_username", lambda: "")() if user is not None else ""
+        return os.path.join(self.workspace, name or "_shared")
+
+    def create_job(
+        self, name: str, user: Any, job_type: str | type[Job] = "BASIC", **kwargs: Any
+    ) -> Job:
+        """Create a job of ``job_type`` (saved, status Pending; call ``execute()``).
+
+        Parameters
+        ----------
+        name : str
+        user : User or None
+            Who owns the job.
+        job_type : str or Job subclass
+            ``'BASIC'``, ``'CONDOR'`` (or ``'CONDORJOB'``), ``'CONDORWORKFLOW'``
+            or ``'DASK'``.
+        **kwargs
+            Fields of the kind: ``scheduler`` (a record), ``description``,
+            ``groups``, ``extended_properties``, ``process_results_function``
+            (an import path or a function); Condor: ``description`` (mapping,
+            text or condorpy.Job; Tethys' ``attributes`` works too),
+            ``input_files``, ``output_files``; workflows: ``max_jobs``; Dask:
+            ``function`` (import path), ``args``, ``kwargs``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            For an unknown job type or keyword.
+        """
+        kind = self._kind(job_type)
+        groups = kwargs.pop("groups", None)
+        fields: dict[str, Any] = {
+            "name": name,
+            "user": user,
+            "label": self.label,
+            "workspace": kwargs.pop("workspace", None) or self._user_workspace(user),
+            "callback_base_url": kwargs.pop("callback_base_url", self.callback_base_url),
+        }
+        results = kwargs.pop("process_results_function", None)
+        if results is not None:
+            fields["process_results_function"] = _import_path(results)
+        submit = kwargs.pop("description", None) if kind.KIND == "condor" else None
+        if kind.KIND == "condor":
+            submit = kwargs.pop("attributes", submit)
+            submit = kwargs.pop("condorpy_job", submit)
+        if kind.KIND == "dask" and callable(kwargs.get("function")):
+            kwargs["function"] = _import_path(kwargs["function"])
+        known = {f.name for f in kind._meta.get_fields() if getattr(f, "concrete", False)}
+        unknown = set(kwargs) - known
+        if unknown:
+            raise InvalidArgumentError(
+                f"create_job() got unknown keyword(s) {sorted(unknown)} for a {kind.__name__}."
+            )
+        fields.update(kwargs)
+        job = kind(**fields)
+        if submit is not None:
+            job.set_description(submit)  # type: ignore[attr-defined]
+        job.save()
+        if groups:
+            job.groups.set(list(groups))
+        return job
+
+    @staticmethod
+    def _kind(job_type: str | type[Job]) -> type[Job]:
+        if isinstance(job_type, type) and issubclass(job_type, Job):
+            return job_type
+        kinds = job_types()
+        kind = kinds.get(str(job_type).upper())
+        if kind is None:
+            raise InvalidArgumentError(
+                f"Unknown job_type {job_type!r}; use one of {', '.join(sorted(kinds))}."
+            )
+        return kind
+
+    def list_jobs(
+        self,
+        user: Any = None,
+        groups: Iterable[Any] | None = None,
+        order_by: str = "id",
+        filters: Mapping[str, Any] | None = None,
+    ) -> JobQuerySet:
+        """The app's jobs, each as its own kind, in one query (no remote call).
+
+        Parameters
+        ----------
+        user : User, optional
+            Only this user's jobs.
+        groups : iterable of Group, optional
+            Only jobs shared with one of these groups (with ``user``: the
+            user's jobs *or* those).
+        order_by : str
+        filters : mapping, optional
+            More ``filter()`` keywords; ``status`` takes codes or names.
+        """
+        query = Job.objects.filter(label=self.label)
+        who = Q()
+        if user is not None:
+            who |= Q(user=user)
+        if groups is not None:
+            who |= Q(groups__in=list(groups))
+        if who:
+            query = query.filter(who)
+            if groups is not None:
+                query = query.distinct()
+        extra = dict(filters or {})
+        if "status" in extra:
+            value = extra.pop("status")
+            if isinstance(value, (list, tuple, set)):
+                extra["status_code__in"] = [parse_status(v).value for v in value]
+            else:
+                extra["status_code"] = parse_status(value).value
+        if extra:
+            query = query.filter(**extra)
+        return query.order_by(order_by).select_related("user").select_subclasses()  # type: ignore[return-value]
+
+    def get_job(self, job_id: int | str, user: Any = None) -> Job:
+        """The job ``job_id`` of this app (and ``user``), as its own kind.
+
+        Raises
+        ------
+        JobNotFoundError
+            When there is no such job (for this label and user).
+        """
+        filters: dict[str, Any] = {"pk": job_id, "label": self.label}
+        if user is not None:
+            filters["user"] = user
+        try:
+            return Job.objects.get_subclass(**filters)  # type: ignore[no-any-return]
+        except (Job.DoesNotExist, ValueError):
+            who = f" of user {user}" if user is not None else ""
+            raise JobNotFoundError(f"No job {job_id!r} in {self.label!r}{who}.")
+
+
+def _import_path(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    module = getattr(value, "__module__", None)
+    name = getattr(value, "__qualname__", None)
+    if not module or not name or "<" in name:
+        raise InvalidArgumentError(
+            f"{value!r} cannot be named by an import path; give a module-level function."
+        )
+    return f"{module}.{name}"

@@ -1,0 +1,1162 @@
+"""Jobs: the base :class:`Job` record and its kinds (basic, HTCondor, DAG, Dask).
+
+One table holds what every job has (who, which app, which scheduler, status,
+timestamps, cached logs); each kind adds its own table (multi-table
+inheritance).  ``Job.objects.select_subclasses()`` returns each row as its
+own kind in one query (django-model-utils' ``InheritanceManager``).
+
+Reading a status never contacts a scheduler: :attr:`Job.status` is the
+stored value.  Statuses change through :mod:`tethys_compute.jobs.status`
+(conditional, versioned updates), fed by pushes from the jobs themselves
+(:mod:`tethys_compute.jobs.callbacks`) and by the batched refresher
+(:mod:`tethys_compute.jobs.refresh`).
+
+Deleting a scheduler
+--------------------
+``Job.scheduler`` uses :func:`protect_active_jobs`: deleting a scheduler that
+still has active jobs (submitted, running, paused, ...) is refused with
+Django's :class:`~django.db.models.ProtectedError` (the admin lists those jobs
+on its confirmation page); finished jobs keep their row, with ``scheduler``
+set to NULL and the scheduler's name kept in ``scheduler_name``.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import re
+import secrets
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models.deletion import Collector, ProtectedError
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from model_utils.managers import InheritanceManager, InheritanceQuerySet
+
+from tethys_compute.exceptions import (
+    InvalidArgumentError,
+    InvalidStatusTransition,
+    TethysComputeError,
+)
+from tethys_compute.jobs.status import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    FINISHED_STATUSES,
+    JobStatus,
+    StatusChange,
+    apply_status,
+    parse_status,
+    reset,
+)
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+    from tethys_compute.models.condor import CondorScheduler
+    from tethys_compute.models.dask import DaskScheduler
+    from tethys_compute.models.scheduler import Scheduler
+    from tethys_compute.remote import RemoteHost
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "BasicJob",
+    "job_types",
+    "parse_status",
+    "CondorJob",
+    "CondorWorkflow",
+    "CondorWorkflowNode",
+    "DaskJob",
+    "Job",
+    "JobQuerySet",
+    "JobRecordManager",
+    "protect_active_jobs",
+]
+
+
+def protect_active_jobs(collector: Collector, field: Any, sub_objs: Any, using: str) -> None:
+    """``on_delete`` of ``Job.scheduler``: refuse while jobs are active, else SET_NULL.
+
+    Raises
+    ------
+    django.db.models.ProtectedError
+        Listing the active jobs; nothing is deleted.
+    """
+    active = [job for job in sub_objs if job.status_code in ACTIVE_STATUSES]
+    if active:
+        names = ", ".join(f"{job.pk} ({job.name})" for job in active[:10])
+        raise ProtectedError(
+            f"Cannot delete the scheduler: {len(active)} job(s) are still active on it "
+            f"({names}). Stop them (or wait until they finish) first; finished jobs keep "
+            "their history.",
+            set(active),
+        )
+    collector.add_field_update(field, None, sub_objs)
+
+
+class JobQuerySet(InheritanceQuerySet):  # type: ignore[type-arg]
+    """Querysets of jobs: :meth:`typed`, :meth:`active`, :meth:`for_label`."""
+
+    def typed(self) -> JobQuerySet:
+        """Every row as its own kind (BasicJob, CondorJob, ...), one SQL query."""
+        return self.select_subclasses()  # type: ignore[return-value]
+
+    def active(self) -> JobQuerySet:
+        """Jobs on a scheduler that have not finished (what the refresher polls)."""
+        return self.filter(status_code__in=ACTIVE_STATUSES)
+
+    def for_label(self, label: str) -> JobQuerySet:
+        return self.filter(label=label)
+
+
+class JobRecordManager(InheritanceManager):  # type: ignore[type-arg]
+    """``Job.objects``: an InheritanceManager returning :class:`JobQuerySet`."""
+
+    _queryset_class = JobQuerySet
+
+    def get_queryset(self) -> JobQuerySet:
+        return JobQuerySet(self.model, using=self._db)
+
+    def typed(self) -> JobQuerySet:
+        return self.get_queryset().typed()
+
+    def active(self) -> JobQuerySet:
+        return self.get_queryset().active()
+
+
+class Job(models.Model):
+    """A unit of work an app runs on a scheduler; the base of every job kind.
+
+    Create jobs with :meth:`tethys_compute.jobs.JobManager.create_job`.  The
+    kinds are :class:`BasicJob`, :class:`CondorJob`, :class:`CondorWorkflow`
+    and :class:`DaskJob`.
+
+    Examples
+    --------
+    >>> job = manager.create_job("sum", user, "DASK", scheduler=scheduler,
+    ...                          function="operator.add", args=[1, 2])  # doctest: +SKIP
+    >>> job.execute()  # doctest: +SKIP
+    >>> job.status  # doctest: +SKIP
+    'Submitted'
+    """
+
+    #: The kind's name ("basic", "condor", "condorworkflow", "dask"); set by each kind.
+    KIND: ClassVar[str] = ""
+    #: The ``job_type`` of :meth:`JobManager.create_job` (Tethys Platform's names).
+    JOB_TYPE: ClassVar[str] = ""
+
+    label = models.CharField(
+        "label", max_length=255, db_index=True, help_text="The app's namespace for its jobs."
+    )
+    name = models.CharField("name", max_length=1024)
+    description = models.TextField("description", blank=True, default="")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="user",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tethys_compute_jobs",
+    )
+    groups = models.ManyToManyField(
+        "auth.Group", verbose_name="groups", blank=True, related_name="tethys_compute_jobs"
+    )
+    workspace = models.CharField(
+        "workspace",
+        max_length=1024,
+        blank=True,
+        default="",
+        help_text="Local directory for the job's files (results are fetched here).",
+    )
+    scheduler = models.ForeignKey(
+        "tethys_compute.Scheduler",
+        verbose_name="scheduler",
+        null=True,
+        blank=True,
+        on_delete=protect_active_jobs,
+        related_name="jobs",
+    )
+    scheduler_name = models.CharField(
+        "scheduler name",
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="Name of the scheduler when the job was created (kept after it is deleted).",
+    )
+    status_code = models.CharField(
+        "status",
+        max_length=3,
+        choices=JobStatus.choices,
+        default=JobStatus.PENDING,
+        db_index=True,
+    )
+    status_message = models.TextField("status message", blank=True, default="")
+    status_version = models.PositiveIntegerField(
+        "status version",
+        default=0,
+        editable=False,
+        help_text="Incremented by every status change; updates are conditional on it.",
+    )
+    status_changed_at = models.DateTimeField(
+        "status changed", null=True, blank=True, editable=False
+    )
+    last_refresh_ok_at = models.DateTimeField(
+        "last good refresh", null=True, blank=True, editable=False
+    )
+    refresh_error = models.TextField(
+        "last refresh problem",
+        blank=True,
+        default="",
+        editable=False,
+        help_text="Why the last refresh could not reach the scheduler (empty when it could).",
+    )
+    extended_properties = models.JSONField("extended properties", default=dict, blank=True)
+    process_results_function = models.CharField(
+        "results callback",
+        max_length=1024,
+        blank=True,
+        default="",
+        help_text="Import path of a function called with the job once it has finished well.",
+    )
+    callback_base_url = models.CharField(
+        "callback base URL",
+        max_length=1024,
+        blank=True,
+        default="",
+        help_text="Where the job reports its status, e.g. https://portal.example.com/compute/. "
+        "Empty: no pushes; the refresher polls.",
+    )
+    callback_key = models.CharField(
+        "callback key", max_length=64, blank=True, default="", editable=False
+    )
+    callback_seqs = models.JSONField(
+        "callback sequence numbers", default=dict, blank=True, editable=False
+    )
+    creation_time = models.DateTimeField("created", auto_now_add=True)
+    execute_time = models.DateTimeField("submitted", null=True, blank=True)
+    start_time = models.DateTimeField("started", null=True, blank=True)
+    completion_time = models.DateTimeField("completed", null=True, blank=True)
+    logs = models.JSONField(
+        "cached logs",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="stdout/stderr kept once the job has finished.",
+    )
+
+    objects = JobRecordManager()
+
+    class Meta:
+        verbose_name = "job"
+        verbose_name_plural = "jobs"
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["label", "status_code"], name="tc_job_label_status"),
+            models.Index(fields=["scheduler", "status_code"], name="tc_job_sched_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_status_code_display()})"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.pk}: {self.name!r} {self.status_code}>"
+
+    def __lt__(self, other: Job) -> bool:
+        return (self.pk or 0) < (other.pk or 0)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.scheduler_id is not None and not self.scheduler_name:
+            self.scheduler_name = self.scheduler.name if self.scheduler else ""
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "scheduler_name"}
+        super().save(*args, **kwargs)
+
+    # ------------------------------------------------------------------
+    # Status (never a remote call)
+    # ------------------------------------------------------------------
+    @property
+    def status(self) -> str:
+        """The stored status, as Tethys Platform's display name (``"Running"``).
+
+        Reading it never contacts the scheduler.  Assigning a status (code or
+        name) is :meth:`set_status`.
+        """
+        return JobStatus(self.status_code).label
+
+    @status.setter
+    def status(self, value: str) -> None:
+        self.set_status(value)
+
+    @property
+    def type(self) -> str:
+        """The kind's class name (Tethys Platform's ``job.type``)."""
+        return type(self).__name__
+
+    @property
+    def kind(self) -> str:
+        return self.KIND
+
+    @property
+    def is_active(self) -> bool:
+        """True while the job is on its scheduler and not finished."""
+        return self.status_code in ACTIVE_STATUSES
+
+    @property
+    def is_finished(self) -> bool:
+        """True once the job has finished on its scheduler (well or not)."""
+        return self.status_code in FINISHED_STATUSES
+
+    @property
+    def run_time(self) -> Any:
+        """Time from start (or submission) to completion (or now); None before submission."""
+        start = self.start_time or self.execute_time
+        if start is None:
+            return None
+        return (self.completion_time or timezone.now()) - start
+
+    def set_status(self, status: str | JobStatus, message: str | None = None) -> StatusChange:
+        """Move the job to ``status`` (an app's own report, e.g. for a BasicJob).
+
+        Raises
+        ------
+        InvalidStatusTransition
+            For a move the state model does not allow (a finished job stays
+            finished until :meth:`resubmit`).
+        """
+        if self.pk is None:
+            self.save()
+        return apply_status(self, status, message=message, strict=True)
+
+    def update_status(self, status: str | None = None, *args: Any, **kwargs: Any) -> None:
+        """Tethys Platform's name: with a status, :meth:`set_status`; without, nothing.
+
+        Statuses are refreshed in batches by ``manage.py compute_refresh``;
+        this never contacts the scheduler.
+        """
+        if status:
+            self.set_status(status, kwargs.get("message"))
+
+    # ------------------------------------------------------------------
+    # Scheduler
+    # ------------------------------------------------------------------
+    def get_scheduler(self) -> Scheduler | None:
+        """The job's scheduler as its own kind (CondorScheduler, DaskScheduler)."""
+        if self.scheduler_id is None:
+            return None
+        cached = self.__dict__.get("_typed_scheduler")
+        if cached is not None and cached.pk == self.scheduler_id:
+            return cached  # type: ignore[no-any-return]
+        from tethys_compute.models.scheduler import Scheduler
+
+        typed = Scheduler.objects.get_subclass(pk=self.scheduler_id)
+        self.__dict__["_typed_scheduler"] = typed
+        return typed  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------------
+    # Callbacks
+    # ------------------------------------------------------------------
+    def get_callback_url(self) -> str | None:
+        """This run's signed, expiring status URL; None without ``callback_base_url``."""
+        from tethys_compute.jobs.callbacks import callback_url
+
+        return callback_url(self)
+
+    # ------------------------------------------------------------------
+    # Life cycle
+    # ------------------------------------------------------------------
+    def execute(self, *args: Any, **kwargs: Any) -> None:
+        """Submit the job to its scheduler; the status becomes Submitted.
+
+        A failed submission leaves the job in Error with the reason in
+        ``status_message`` and raises.
+
+        Raises
+        ------
+        InvalidStatusTransition
+            When the job is not Pending (call :meth:`resubmit`).
+        TethysComputeError
+            When the scheduler refused the job or could not be reached.
+        """
+        if self.pk is None:
+            self.save()
+        if self.status_code != JobStatus.PENDING:
+            raise InvalidStatusTransition(
+                f"Job {self.pk} ({self.name!r}) is {self.status}, not Pending; call "
+                "resubmit() to run it again."
+            )
+        self.callback_key = secrets.token_urlsafe(18)
+        self.callback_seqs = {}
+        self.save(update_fields=["callback_key", "callback_seqs"])
+        version = self.status_version
+        try:
+            changed = self._execute(*args, **kwargs) or []
+        except Exception as exc:
+            apply_status(self, JobStatus.ERROR, message=f"Submission failed: {exc}"[:2000])
+            logger.warning("Job %s: submission failed: %s", self.pk, exc)
+            raise
+        self.execute_time = timezone.now()
+        self.save(update_fields=["execute_time", *changed])
+        # A push may already have moved the job on: then it is newer than "submitted".
+        apply_status(self, JobStatus.SUBMITTED, message="", expected_version=version)
+
+    def stop(self) -> None:
+        """Stop the job (``condor_rm``, cancel the Dask task); the status becomes Aborted.
+
+        A finished job is left as it is.
+        """
+        if self.status_code in FINISHED_STATUSES:
+            return
+        if self.status_code in ACTIVE_STATUSES:
+            self._stop()
+        apply_status(self, JobStatus.ABORTED, message="Stopped.")
+
+    def pause(self) -> None:
+        """Hold the job (``condor_hold``); the status becomes Paused.
+
+        Raises
+        ------
+        InvalidStatusTransition
+            When the job is not active, or its kind cannot pause.
+        """
+        self._require_active("pause")
+        self._pause()
+        apply_status(self, JobStatus.PAUSED, message="Paused.", strict=True)
+
+    def resume(self) -> None:
+        """Release a paused job (``condor_release``); the status becomes Submitted."""
+        if self.status_code != JobStatus.PAUSED:
+            raise InvalidStatusTransition(f"Job {self.pk} is {self.status}, not Paused.")
+        self._resume()
+        apply_status(self, JobStatus.SUBMITTED, message="Resumed.", strict=True)
+
+    def resubmit(self, *args: Any, **kwargs: Any) -> None:
+        """Start over: stop the job if active, clean its remote files, reset to Pending, execute."""
+        self.stop()
+        try:
+            self.clean()
+        except TethysComputeError as exc:
+            logger.warning("Job %s: cleaning before resubmit failed: %s", self.pk, exc)
+        reset(self, fields=self._reset_fields())
+        for name, value in self._reset_fields().items():
+            setattr(self, name, value)
+        self.execute(*args, **kwargs)
+
+    def get_logs(self) -> dict[str, Any]:
+        """The job's stdout and stderr: ``{"stdout": ..., "stderr": ...}``.
+
+        Fetched from the scheduler while the job runs; once it has finished,
+        fetched once and then served from the database.
+        """
+        if self.logs is not None and self.is_finished:
+            return dict(self.logs)
+        logs = self._fetch_logs()
+        if self.is_finished:
+            self.logs = logs
+            type(self).objects.filter(pk=self.pk).update(logs=logs)
+        return logs
+
+    def process_results(self) -> None:
+        """Run the results callback of a Results-Ready job; Complete, or Error if it raises.
+
+        The callback (``process_results_function``, an import path) is called
+        with the job.  Without one the job simply becomes Complete.
+        """
+        if self.status_code != JobStatus.RESULTS_READY:
+            raise InvalidStatusTransition(
+                f"Job {self.pk} is {self.status}; results are processed once it is Results-Ready."
+            )
+        if self.process_results_function:
+            try:
+                func = import_string(self.process_results_function)
+                self._before_results()
+                func(self)
+            except Exception as exc:
+                logger.exception("Job %s: results callback failed", self.pk)
+                apply_status(
+                    self, JobStatus.ERROR, message=f"Processing results failed: {exc}"[:2000]
+                )
+                return
+        apply_status(self, JobStatus.COMPLETE, message="")
+
+    def clean(self) -> None:  # type: ignore[override]
+        """Delete the job's files on the scheduler (nothing for a basic job).
+
+        (Django's model validation hook has this name too; jobs are not
+        validated with ``full_clean``.)
+        """
+        self._clean()
+
+    def delete(self, *args: Any, clean: bool = True, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        """Delete the job: stop it if active, clean its remote files (best effort), drop the row."""
+        if self.is_active:
+            try:
+                self.stop()
+            except TethysComputeError as exc:
+                logger.warning("Job %s: stopping before delete failed: %s", self.pk, exc)
+        if clean:
+            try:
+                self._clean()
+            except TethysComputeError as exc:
+                logger.warning("Job %s: remote clean-up failed: %s", self.pk, exc)
+        return super().delete(*args, **kwargs)
+
+    # ------------------------------------------------------------------
+    # What each kind implements
+    # ------------------------------------------------------------------
+    def _require_active(self, action: str) -> None:
+        if self.status_code not in ACTIVE_STATUSES:
+            raise InvalidStatusTransition(
+                f"Job {self.pk} is {self.status}; only an active job can {action}."
+            )
+
+    def _execute(self, *args: Any, **kwargs: Any) -> list[str] | None:
+        """Submit; return names of kind fields to save.  Basic jobs have nothing to submit."""
+        return None
+
+    def _stop(self) -> None:
+        return None
+
+    def _pause(self) -> None:
+        return None
+
+    def _resume(self) -> None:
+        return None
+
+    def _fetch_logs(self) -> dict[str, Any]:
+        return {"stdout": "", "stderr": ""}
+
+    def _before_results(self) -> None:
+        return None
+
+    def _clean(self) -> None:
+        return None
+
+    def _reset_fields(self) -> dict[str, Any]:
+        return {}
+
+
+class BasicJob(Job):
+    """A job the app runs itself and reports on (``set_status`` or the callback URL).
+
+    Examples
+    --------
+    >>> job = manager.create_job("import", user, "BASIC")  # doctest: +SKIP
+    >>> job.execute(); job.set_status("Running"); job.set_status("Complete")  # doctest: +SKIP
+    """
+
+    KIND: ClassVar[str] = "basic"
+    JOB_TYPE: ClassVar[str] = "BASIC"
+
+    class Meta:
+        verbose_name = "basic job"
+        verbose_name_plural = "basic jobs"
+
+
+# ----------------------------------------------------------------------
+# HTCondor
+# ----------------------------------------------------------------------
+_OUTPUT_LINE = re.compile(r"^\s*(output|error|log)\s*=\s*(.*?)\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+def _condor_scheduler(job: Job) -> CondorScheduler:
+    from tethys_compute.models.condor import CondorScheduler
+
+    scheduler = job.get_scheduler()
+    if not isinstance(scheduler, CondorScheduler):
+        raise InvalidArgumentError(
+            f"Job {job.pk} ({job.name!r}) needs a CondorScheduler; it has "
+            + (f"the {scheduler.KIND} scheduler {scheduler.name!r}." if scheduler else "none.")
+            + " Pass scheduler=get_scheduler('<name>') to create_job()."
+        )
+    return scheduler
+
+
+def _expand_macros(value: str, cluster_id: int | None, proc: int) -> str:
+    cluster = "" if cluster_id is None else str(cluster_id)
+    for macro, replacement in (
+        ("$(ClusterId)", cluster),
+        ("$(Cluster)", cluster),
+        ("$(ProcId)", str(proc)),
+        ("$(Process)", str(proc)),
+        ("$(Step)", "0"),
+    ):
+        value = value.replace(macro, replacement)
+    return value
+
+
+def _output_names(description: Any) -> dict[str, str]:
+    """``output``/``error``/``log`` file names of a submit description (mapping or text)."""
+    names: dict[str, str] = {}
+    if isinstance(description, Mapping):
+        for key, value in description.items():
+            if str(key).lower() in ("output", "error", "log") and value:
+                names[str(key).lower()] = str(value)
+    elif isinstance(description, str):
+        for match in _OUTPUT_LINE.finditer(description):
+            names[match.group(1).lower()] = match.group(2)
+    return names
+
+
+def _read_remote_text(host: RemoteHost, path: str, limit: int = 1_000_000) -> str:
+    with tempfile.TemporaryDirectory(prefix="tethys-logs-") as tmp:
+        local = Path(tmp) / "file"
+        try:
+            host.get_file(path, str(local))
+        except (OSError, TethysComputeError):
+            return ""
+        data = local.read_bytes()[-limit:]
+    return data.decode("utf-8", "replace")
+
+
+def _condor_logs(
+    host: RemoteHost,
+    remote_dir: str,
+    description: Any,
+    cluster_id: int | None,
+    procs: int,
+) -> dict[str, Any]:
+    names = _output_names(description)
+    logs: dict[str, Any] = {"stdout": "", "stderr": ""}
+    if not remote_dir:
+        return logs
+    per_proc: dict[str, dict[str, str]] = {}
+    for proc in range(max(procs, 1)):
+        entry = {}
+        for key, field in (("stdout", "output"), ("stderr", "error")):
+            name = names.get(field)
+            if not name:
+                entry[key] = ""
+                continue
+            path = _expand_macros(name, cluster_id, proc)
+            if not path.startswith("/"):
+                path = posixpath.join(remote_dir, path)
+            entry[key] = _read_remote_text(host, path)
+        per_proc[str(proc)] = entry
+    logs.update(per_proc["0"])
+    if procs > 1:
+        logs["procs"] = per_proc
+    return logs
+
+
+def _description_from(value: Any) -> tuple[Any, list[str], int]:
+    """Normalise a submit description for storage: (JSON value, input files, procs)."""
+    from tethys_compute.condor.describe import _is_condorpy_job
+
+    if _is_condorpy_job(value):
+        attributes = {k: v for k, v in value.attributes.items() if k != "job_name" and v != ""}
+        procs = int(value.num_jobs or 1)
+        attributes["queue"] = procs
+        inputs = [str(p) for p in (value.remote_input_files or ())]
+        return attributes, inputs, procs
+    if isinstance(value, Mapping):
+        data = dict(value)
+        queue = next((v for k, v in data.items() if str(k).lower() == "queue"), None)
+        return data, [], int(queue) if isinstance(queue, int) and queue > 0 else 1
+    if isinstance(value, str):
+        return value, [], 1
+    raise InvalidArgumentError(
+        "A Condor job's description must be a mapping of submit commands, submit text or a "
+        f"condorpy.Job, not {type(value).__name__}."
+    )
+
+
+class CondorJob(Job):
+    """A job run by HTCondor on a :class:`~tethys_compute.models.CondorScheduler`.
+
+    ``submit_description`` is a mapping of submit commands (``executable``,
+    ``arguments`` as a list, ``output``, ``error``, ``queue``...), submit text,
+    or was given as a :class:`condorpy.Job`.  ``input_files`` are uploaded to a
+    fresh remote directory; ``output_files`` are fetched into the workspace
+    before the results callback runs.
+
+    With a ``callback_base_url`` and a mapping description, the executable
+    runs under a small wrapper that reports "running" and the exit code to
+    the job's signed callback URL.
+
+    Examples
+    --------
+    >>> job = manager.create_job(
+    ...     "echo", user, "CONDOR", scheduler=condor_scheduler,
+    ...     description={"executable": "/bin/echo", "arguments": ["hi"],
+    ...                  "output": "out.txt", "error": "err.txt"})  # doctest: +SKIP
+    >>> job.execute()  # doctest: +SKIP
+    """
+
+    KIND: ClassVar[str] = "condor"
+    JOB_TYPE: ClassVar[str] = "CONDOR"
+
+    submit_description = models.JSONField(
+        "submit description", default=dict, blank=True, help_text="Submit commands, or text."
+    )
+    input_files = models.JSONField("input files", default=list, blank=True)
+    output_files = models.JSONField("output files", default=list, blank=True)
+    remote_dir = models.CharField("remote directory", max_length=1024, blank=True, default="")
+    cluster_id = models.PositiveIntegerField("cluster id", null=True, blank=True)
+    num_jobs = models.PositiveIntegerField("procs", default=1)
+
+    class Meta:
+        verbose_name = "Condor job"
+        verbose_name_plural = "Condor jobs"
+
+    def set_description(self, value: Any) -> None:
+        """Store a mapping, text or :class:`condorpy.Job` as the submit description."""
+        data, inputs, procs = _description_from(value)
+        self.submit_description = data
+        self.num_jobs = procs
+        if inputs and not self.input_files:
+            self.input_files = inputs
+
+    @property
+    def condor_host(self) -> RemoteHost:
+        return _condor_scheduler(self).get_remote_host()
+
+    def _execute(self, *args: Any, **kwargs: Any) -> list[str]:
+        from tethys_compute import condor
+        from tethys_compute.jobs.callbacks import wrap_condor_description
+
+        host = self.condor_host
+        description, extra = wrap_condor_description(self, self.submit_description, "proc")
+        inputs: Any = self.input_files
+        if extra:
+            inputs = _merge_inputs(self.input_files, extra)
+        result = condor.submit(host, description, inputs)
+        self.remote_dir = result.remote_dir
+        self.cluster_id = result.cluster_id
+        self.num_jobs = result.num_jobs
+        return ["remote_dir", "cluster_id", "num_jobs"]
+
+    def _stop(self) -> None:
+        from tethys_compute import condor
+
+        if self.cluster_id is not None:
+            # NOT_FOUND (already left the queue) is fine: it is not running either way.
+            condor.remove(self.condor_host, self.cluster_id, reason="stopped by the portal")
+
+    def _pause(self) -> None:
+        from tethys_compute import condor
+        from tethys_compute.condor import ActionOutcome
+
+        if self.cluster_id is None:
+            raise InvalidStatusTransition(f"Job {self.pk} has no HTCondor cluster to hold.")
+        condor.hold(self.condor_host, self.cluster_id).raise_for_failure(
+            allow=[ActionOutcome.ALREADY]
+        )
+
+    def _resume(self) -> None:
+        from tethys_compute import condor
+        from tethys_compute.condor import ActionOutcome
+
+        if self.cluster_id is None:
+            raise InvalidStatusTransition(f"Job {self.pk} has no HTCondor cluster to release.")
+        condor.release(self.condor_host, self.cluster_id).raise_for_failure(
+            allow=[ActionOutcome.ALREADY]
+        )
+
+    def _fetch_logs(self) -> dict[str, Any]:
+        return _condor_logs(
+            self.condor_host,
+            self.remote_dir,
+            self.submit_description,
+            self.cluster_id,
+            self.num_jobs,
+        )
+
+    def _before_results(self) -> None:
+        if self.output_files and self.remote_dir:
+            from tethys_compute import condor
+
+            condor.fetch_outputs(
+                self.condor_host, self.remote_dir, self.output_files, self.workspace or "."
+            )
+
+    def _clean(self) -> None:
+        if self.remote_dir and self.scheduler_id is not None:
+            from tethys_compute import condor
+
+            condor.clean(self.condor_host, self.remote_dir)
+            type(self).objects.filter(pk=self.pk).update(remote_dir="")
+            self.remote_dir = ""
+
+    def _reset_fields(self) -> dict[str, Any]:
+        return {}
+
+    def resubmit(self, *args: Any, **kwargs: Any) -> None:
+        self.cluster_id = None
+        super().resubmit(*args, **kwargs)
+
+
+def _merge_inputs(inputs: Any, extra: Mapping[str, bytes]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    if isinstance(inputs, Mapping):
+        merged.update(inputs)
+    else:
+        for path in inputs or ():
+            merged[Path(str(path)).name] = str(path)
+    merged.update(extra)
+    return merged
+
+
+class CondorWorkflow(Job):
+    """A DAG of HTCondor jobs (:class:`CondorWorkflowNode`) run by DAGMan.
+
+    Add nodes with :meth:`add_node` (or create them with ``workflow=``), give
+    parents with :meth:`CondorWorkflowNode.add_parent`, then :meth:`execute`.
+    ``cluster_id`` is the DAGMan job's; each node records its own.
+
+    Examples
+    --------
+    >>> wf = manager.create_job("dag", user, "CONDORWORKFLOW", scheduler=s)  # doctest: +SKIP
+    >>> a = wf.add_node("a", {"executable": "/bin/true"})  # doctest: +SKIP
+    >>> b = wf.add_node("b", {"executable": "/bin/true"}, parents=[a])  # doctest: +SKIP
+    >>> wf.execute()  # doctest: +SKIP
+    """
+
+    KIND: ClassVar[str] = "condorworkflow"
+    JOB_TYPE: ClassVar[str] = "CONDORWORKFLOW"
+
+    input_files = models.JSONField("input files", default=list, blank=True)
+    output_files = models.JSONField("output files", default=list, blank=True)
+    remote_dir = models.CharField("remote directory", max_length=1024, blank=True, default="")
+    cluster_id = models.PositiveIntegerField("DAGMan cluster id", null=True, blank=True)
+    max_jobs = models.PositiveIntegerField(
+        "max jobs", null=True, blank=True, help_text="DAGMan's -maxjobs; empty: no limit."
+    )
+
+    class Meta:
+        verbose_name = "Condor workflow"
+        verbose_name_plural = "Condor workflows"
+
+    @property
+    def condor_host(self) -> RemoteHost:
+        return _condor_scheduler(self).get_remote_host()
+
+    @property
+    def nodes(self) -> models.QuerySet[CondorWorkflowNode]:
+        return self.node_set.order_by("id")
+
+    def add_node(
+        self,
+        name: str,
+        description: Any,
+        parents: Iterable[CondorWorkflowNode] = (),
+        *,
+        retry: int | None = None,
+    ) -> CondorWorkflowNode:
+        """Add a node (a job of the DAG) and return it."""
+        if self.pk is None:
+            self.save()
+        node = CondorWorkflowNode(workflow=self, name=name, retry=retry)
+        node.set_description(description)
+        node.save()
+        for parent in parents:
+            node.add_parent(parent)
+        return node
+
+    def get_node(self, name: str) -> CondorWorkflowNode | None:
+        """The node called ``name`` (Tethys Platform's ``get_job``), or None."""
+        return self.node_set.filter(name=name).first()
+
+    def render_dag(self) -> tuple[str, dict[str, Any]]:
+        """The DAG file's text and each node's submit description by file name."""
+        from tethys_compute.condor.describe import check_relative_name
+        from tethys_compute.jobs.callbacks import wrap_condor_description
+
+        nodes = list(self.node_set.order_by("id").prefetch_related("parent_nodes"))
+        if not nodes:
+            raise InvalidArgumentError(f"Workflow {self.pk} ({self.name!r}) has no nodes.")
+        lines: list[str] = []
+        files: dict[str, Any] = {}
+        for node in nodes:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", node.name):
+                raise InvalidArgumentError(
+                    f"Node name {node.name!r} must be letters, digits, '_', '-' or '.'."
+                )
+            sub = check_relative_name(f"{node.name}.sub", "node submit file")
+            description, _ = wrap_condor_description(self, node.submit_description, node.name)
+            files[sub] = description
+            lines.append(f"JOB {node.name} {sub}")
+            if node.retry:
+                lines.append(f"RETRY {node.name} {int(node.retry)}")
+        for node in nodes:
+            parents = sorted(p.name for p in node.parent_nodes.all())
+            if parents:
+                lines.append(f"PARENT {' '.join(parents)} CHILD {node.name}")
+        return "\n".join(lines) + "\n", files
+
+    def _execute(self, *args: Any, **kwargs: Any) -> list[str]:
+        from tethys_compute import condor
+        from tethys_compute.jobs.callbacks import wrapper_files
+
+        dag_text, files = self.render_dag()
+        inputs: Any = self.input_files
+        if self.get_callback_url():
+            inputs = _merge_inputs(self.input_files, wrapper_files())
+        result = condor.submit_dag(self.condor_host, dag_text, files, inputs)
+        self.remote_dir = result.remote_dir
+        self.cluster_id = result.cluster_id
+        self.node_set.update(
+            status_code=JobStatus.SUBMITTED, cluster_id=None, exit_code=None, status_message=""
+        )
+        return ["remote_dir", "cluster_id"]
+
+    def _stop(self) -> None:
+        from tethys_compute import condor
+
+        if self.cluster_id is not None:
+            condor.remove(self.condor_host, self.cluster_id, reason="stopped by the portal")
+        self.node_set.exclude(status_code__in=FINAL_STATUSES).update(status_code=JobStatus.ABORTED)
+
+    def _pause(self) -> None:
+        from tethys_compute import condor
+        from tethys_compute.condor import ActionOutcome
+
+        if self.cluster_id is None:
+            raise InvalidStatusTransition(f"Workflow {self.pk} has no DAGMan job to hold.")
+        condor.hold(self.condor_host, self.cluster_id).raise_for_failure(
+            allow=[ActionOutcome.ALREADY]
+        )
+
+    def _resume(self) -> None:
+        from tethys_compute import condor
+        from tethys_compute.condor import ActionOutcome
+
+        if self.cluster_id is None:
+            raise InvalidStatusTransition(f"Workflow {self.pk} has no DAGMan job to release.")
+        condor.release(self.condor_host, self.cluster_id).raise_for_failure(
+            allow=[ActionOutcome.ALREADY]
+        )
+
+    def _fetch_logs(self) -> dict[str, Any]:
+        host = self.condor_host
+        logs: dict[str, Any] = {"stdout": "", "stderr": "", "nodes": {}}
+        for node in self.node_set.order_by("id"):
+            logs["nodes"][node.name] = _condor_logs(
+                host, self.remote_dir, node.submit_description, node.cluster_id, 1
+            )
+        if self.remote_dir:
+            dag_out = posixpath.join(self.remote_dir, "workflow.dag.dagman.out")
+            logs["stdout"] = _read_remote_text(host, dag_out, limit=200_000)
+        return logs
+
+    def _before_results(self) -> None:
+        if self.output_files and self.remote_dir:
+            from tethys_compute import condor
+
+            condor.fetch_outputs(
+                self.condor_host, self.remote_dir, self.output_files, self.workspace or "."
+            )
+
+    def _clean(self) -> None:
+        if self.remote_dir and self.scheduler_id is not None:
+            from tethys_compute import condor
+
+            condor.clean(self.condor_host, self.remote_dir)
+            type(self).objects.filter(pk=self.pk).update(remote_dir="")
+            self.remote_dir = ""
+
+    def resubmit(self, *args: Any, **kwargs: Any) -> None:
+        self.cluster_id = None
+        self.node_set.update(status_code=JobStatus.PENDING, cluster_id=None, exit_code=None)
+        super().resubmit(*args, **kwargs)
+
+
+class CondorWorkflowNode(models.Model):
+    """One job of a :class:`CondorWorkflow` (Tethys Platform's ``CondorWorkflowJobNode``).
+
+    Its status uses the same codes as jobs; it is written by the refresher
+    and by the node's pushes, and shown on the workflow's admin page.
+    """
+
+    workflow = models.ForeignKey(
+        CondorWorkflow, verbose_name="workflow", on_delete=models.CASCADE, related_name="node_set"
+    )
+    name = models.CharField("name", max_length=255)
+    submit_description = models.JSONField("submit description", default=dict, blank=True)
+    parent_nodes = models.ManyToManyField(
+        "self", verbose_name="parents", symmetrical=False, blank=True, related_name="children"
+    )
+    retry = models.PositiveSmallIntegerField("retries", null=True, blank=True)
+    cluster_id = models.PositiveIntegerField("cluster id", null=True, blank=True)
+    status_code = models.CharField(
+        "status", max_length=3, choices=JobStatus.choices, default=JobStatus.PENDING
+    )
+    status_message = models.TextField("status message", blank=True, default="")
+    exit_code = models.IntegerField("exit code", null=True, blank=True)
+    updated_at = models.DateTimeField("updated", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "workflow node"
+        verbose_name_plural = "workflow nodes"
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "name"], name="tc_node_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_status_code_display()})"
+
+    @property
+    def status(self) -> str:
+        return JobStatus(self.status_code).label
+
+    @property
+    def parents(self) -> models.QuerySet[CondorWorkflowNode]:
+        return self.parent_nodes.all()
+
+    def add_parent(self, parent: CondorWorkflowNode) -> None:
+        """Make ``parent`` run before this node."""
+        if parent.workflow_id != self.workflow_id:
+            raise InvalidArgumentError("A node's parent must belong to the same workflow.")
+        self.parent_nodes.add(parent)
+
+    def set_description(self, value: Any) -> None:
+        data, _inputs, _procs = _description_from(value)
+        self.submit_description = data
+
+
+# ----------------------------------------------------------------------
+# Dask
+# ----------------------------------------------------------------------
+#: Futures of Dask jobs submitted by this process, kept until their done callback ran.
+_live_futures: dict[str, Future] = {}
+
+
+def _dask_scheduler(job: Job) -> DaskScheduler:
+    from tethys_compute.models.dask import DaskScheduler
+
+    scheduler = job.get_scheduler()
+    if not isinstance(scheduler, DaskScheduler):
+        raise InvalidArgumentError(
+            f"Dask job {job.pk} ({job.name!r}) needs a DaskScheduler; it has "
+            + (f"the {scheduler.KIND} scheduler {scheduler.name!r}." if scheduler else "none.")
+            + " A Dask job never starts a local cluster: pass "
+            "scheduler=get_scheduler('<name>') to create_job()."
+        )
+    return scheduler
+
+
+class DaskJob(Job):
+    """A Python callable run on a :class:`~tethys_compute.models.DaskScheduler`.
+
+    ``function`` is the callable's import path (the workers must be able to
+    import it too); ``args`` and ``kwargs`` are JSON.  :meth:`execute` may
+    instead be given a ``distributed.Future`` or a ``dask.delayed`` object.
+    The result stays on the scheduler (published as a dataset named
+    ``key``) until :meth:`clean`; :meth:`result` fetches it.
+
+    Examples
+    --------
+    >>> job = manager.create_job("add", user, "DASK", scheduler=scheduler,
+    ...                          function="operator.add", args=[1, 2])  # doctest: +SKIP
+    >>> job.execute()  # doctest: +SKIP
+    >>> job.result(timeout=10)  # doctest: +SKIP
+    3
+    """
+
+    KIND: ClassVar[str] = "dask"
+    JOB_TYPE: ClassVar[str] = "DASK"
+
+    function = models.CharField("callable", max_length=1024, blank=True, default="")
+    args = models.JSONField("positional arguments", default=list, blank=True)
+    kwargs = models.JSONField("keyword arguments", default=dict, blank=True)
+    key = models.CharField("task key", max_length=255, blank=True, default="", db_index=True)
+
+    class Meta:
+        verbose_name = "Dask job"
+        verbose_name_plural = "Dask jobs"
+
+    @property
+    def client(self) -> Client:
+        """The scheduler's shared, cached ``distributed.Client``."""
+        return _dask_scheduler(self).get_client()
+
+    def _execute(self, *args: Any, **kwargs: Any) -> list[str]:
+        from tethys_compute.jobs.callbacks import watch_dask_future
+
+        client = self.client
+        work = args[0] if args else kwargs.pop("future", None)
+        key = f"tethys-job-{self.pk}-{self.callback_key[:8]}"
+        if work is not None and hasattr(work, "key") and hasattr(work, "add_done_callback"):
+            future = work
+        elif work is not None and hasattr(work, "dask"):
+            future = client.compute(work)
+        else:
+            if not self.function:
+                raise InvalidArgumentError(
+                    f"Dask job {self.pk} has no function: give function='package.module.name'."
+                )
+            func = import_string(self.function)
+            future = client.submit(func, *self.args, key=key, pure=False, **self.kwargs)
+        self.key = str(future.key)
+        client.publish_dataset(future, name=self.key, override=True)
+        _live_futures[self.key] = future
+        watch_dask_future(self, future)
+        return ["key"]
+
+    def _future(self) -> Future:
+        from distributed import Future
+
+        return Future(self.key, client=self.client)
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The callable's return value (fetched from the scheduler)."""
+        from tethys_compute.conf import compute_settings
+
+        if not self.key:
+            raise InvalidStatusTransition(f"Dask job {self.pk} has not been executed.")
+        wait = timeout if timeout is not None else float(compute_settings.DASK_CONNECT_TIMEOUT)
+        future = self.client.get_dataset(self.key, default=None)
+        if future is None:
+            raise InvalidStatusTransition(
+                f"Dask job {self.pk}: the scheduler no longer holds the result of {self.key}."
+            )
+        return future.result(timeout=wait)
+
+    def _stop(self) -> None:
+        if self.key:
+            client = self.client
+            client.cancel([self._future()], force=True)
+            self._unpublish(client)
+
+    def _pause(self) -> None:
+        raise InvalidStatusTransition("Dask jobs cannot be paused; stop() and resubmit() instead.")
+
+    def _resume(self) -> None:
+        raise InvalidStatusTransition("Dask jobs cannot be paused or resumed.")
+
+    def _fetch_logs(self) -> dict[str, Any]:
+        text = self.status_message if self.status_code == JobStatus.ERROR else ""
+        return {"stdout": "", "stderr": text}
+
+    def _unpublish(self, client: Client) -> None:
+        try:
+            if self.key in client.list_datasets():
+                client.unpublish_dataset(self.key)
+        except (KeyError, OSError) as exc:
+            logger.info("Dask job %s: unpublishing %s: %s", self.pk, self.key, exc)
+        _live_futures.pop(self.key, None)
+
+    def _clean(self) -> None:
+        if self.key and self.scheduler_id is not None:
+            from tethys_compute.exceptions import SchedulerConnectionError
+
+            try:
+                self._unpublish(self.client)
+            except SchedulerConnectionError as exc:
+                logger.info("Dask job %s: scheduler unreachable for clean-up: %s", self.pk, exc)
+
+
+def job_types() -> dict[str, type[Job]]:
+    """``job_type`` names of :meth:`JobManager.create_job` to their kinds."""
+    return {
+        "BASIC": BasicJob,
+        "CONDOR": CondorJob,
+        "CONDORJOB": CondorJob,
+        "CONDORWORKFLOW": CondorWorkflow,
+        "DASK": DaskJob,
+    }
