@@ -7,6 +7,7 @@ pickled by value, so the dask processes never import this module.
 
 from __future__ import annotations
 
+import asyncio
 import operator
 import socket
 import sys
@@ -101,6 +102,46 @@ def test_records_with_the_same_settings_share_one_client(
 ) -> None:
     twin = create_dask_scheduler("Twin", tethys_dask_scheduler.host.replace("tcp://", ""))
     assert twin.client is tethys_dask_scheduler.client
+
+
+def test_timeout_and_heartbeat_of_the_record_reach_the_client(
+    tethys_dask_scheduler: DaskScheduler,
+) -> None:
+    slow = create_dask_scheduler(
+        "Slow", tethys_dask_scheduler.host, timeout=7, heartbeat_interval=2500
+    )
+    client = slow.client
+    assert client is not tethys_dask_scheduler.client  # other settings, other client
+    assert client._timeout == 7
+    assert client._periodic_callbacks["heartbeat"].callback_time == 2500
+    assert slow.get_client(timeout=7, heartbeat_interval=2500) is client
+    assert slow.get_client(timeout=8) is not client
+
+
+def test_uncached_and_asynchronous_clients_belong_to_the_caller(
+    tethys_dask_scheduler: DaskScheduler, silent_server: Any
+) -> None:
+    own = tethys_dask_scheduler.get_client(cached=False)
+    try:
+        assert own is not tethys_dask_scheduler.client
+        assert own.submit(operator.add, 1, 1).result(timeout=10) == 2
+    finally:
+        own.close()
+    assert tethys_dask_scheduler.client.status == "running"
+
+    silent = create_dask_scheduler("SilentAsync", silent_server.address, timeout=1)
+
+    async def use() -> int:
+        client = await tethys_dask_scheduler.get_client(asynchronous=True)
+        async with client:
+            result: int = await client.submit(operator.add, 2, 3)
+        started = time.monotonic()
+        with pytest.raises(SchedulerTimeoutError):
+            await silent.get_client(asynchronous=True)
+        assert time.monotonic() - started < 2
+        return result
+
+    assert asyncio.run(use()) == 5
 
 
 def test_two_threads_asking_at_once_get_one_client(

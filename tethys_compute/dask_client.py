@@ -426,11 +426,29 @@ def _connection_error(
             "another service) listens there and is not overloaded, or raise the record's "
             "timeout (seconds)."
         )
-    reason = str(exc) or type(exc).__name__
     return SchedulerConnectionError(
-        f"{where} could not be reached: {reason}. Check that the scheduler is running and "
+        f"{where} could not be reached: {_reason(exc)}. Check that the scheduler is running and "
         "that the record's host (host:port) is right."
     )
+
+
+def _reason(exc: BaseException) -> str:
+    """The operating system's words for a failure (``Connection refused``), if any.
+
+    ``distributed`` wraps them (``CommClosedError("in <TCPConnector ...>: ...")``);
+    the innermost ``OSError`` with a ``strerror`` says it best.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    best: OSError | None = None
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            best = current
+        current = current.__cause__ or current.__context__ or getattr(current, "real_error", None)
+    if best is not None:
+        return str(best.strerror)
+    return str(exc) or type(exc).__name__
 
 
 async def _identity_async(
