@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -139,6 +140,11 @@ def test_key_text_from_the_record_is_decrypted_and_used(server: SSHD) -> None:
     assert "key-text" in host.label and str(server.port) in host.label
     assert server.key_passphrase not in repr(host.target)
     assert "PRIVATE KEY" not in repr(host.target)
+
+
+def test_unknown_driver_is_rejected(server: SSHD) -> None:
+    with pytest.raises(ValueError, match="driver"):
+        make_target(server, driver="perl")
 
 
 def test_target_repr_and_str_hide_secrets(server: SSHD) -> None:
@@ -563,6 +569,16 @@ def test_reconnects_after_the_transport_drops(server: SSHD) -> None:
     conn.transport.close()
     assert host.run(["echo", "again"]).stdout == "again\n"
     assert conn.transport is not None and conn.transport.is_active()
+
+
+def test_a_dead_session_is_replaced(host: SSHHost) -> None:
+    assert host.run(["true"]).ok
+    conn = pool.connection_for(host.target)
+    (idle,) = conn._idle
+    os.kill(idle.pid, signal.SIGKILL)  # the remote loop dies; the connection stays up
+    assert wait_for(lambda: not idle.usable)
+    assert host.run(["echo", "fresh"]).stdout == "fresh\n"
+    assert conn._idle and conn._idle[0] is not idle
 
 
 def test_thousand_operations_keep_connections_threads_and_cwd_flat(

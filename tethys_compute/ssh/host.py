@@ -159,10 +159,11 @@ class SSHHost:
         limit = float(timeout if timeout is not None else compute_settings.SSH_COMMAND_TIMEOUT)
         argv = request.argv
         shell_word(request.script)  # rejects NUL early
-        conn = connection_for(self.target)
         started = time.monotonic()
         deadline = started + limit
         for attempt in (1, 2):
+            # Fetched per attempt: a record saved meanwhile closes (and replaces) it.
+            conn = connection_for(self.target)
             session = conn.acquire(deadline)
             try:
                 if session.needs_upload(request):

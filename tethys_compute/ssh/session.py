@@ -23,6 +23,8 @@ import paramiko
 
 logger = logging.getLogger(__name__)
 
+#: Standard input up to this many bytes travels inside the sh loop's request
+#: line; larger input is uploaded over SFTP into the session's directory first.
 INLINE_STDIN_LIMIT = 2048
 #: Seconds the client waits beyond a command's timeout for the python loop to
 #: kill the command and answer, before it kills the whole session.
