@@ -1,0 +1,315 @@
+"""Persistent queue/history state of the HTCondor test stand-in (not HTCondor).
+
+Everything lives in one directory (``$CONDOR_STANDIN_DIR``, default ``~/.condor_standin``):
+
+``queue.json``     the job queue (next cluster id and one record per job)
+``history.jsonl``  ads of jobs that left the queue, oldest first
+``state.lock``     ``fcntl`` lock serialising every read-modify-write of the two files above
+``schedd.lock``    held by the transient scheduler process while it runs
+``schedd.log``     what the scheduler process wrote on stdout/stderr
+``execute/``       scratch directories of jobs that use file transfer
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import pwd
+import socket
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from htcondor_standin import classad
+
+VERSION_LINE = "$CondorVersion: 25.14.0 2026-11-24 PRE-RELEASE-UWCS $"
+PLATFORM_LINE = "$CondorPlatform: X86_64-Debian_12 $"
+
+STATUS_IDLE = 1
+STATUS_RUNNING = 2
+STATUS_REMOVED = 3
+STATUS_COMPLETED = 4
+STATUS_HELD = 5
+STATUS_TRANSFERRING_OUTPUT = 6
+STATUS_SUSPENDED = 7
+
+UNIVERSE_VANILLA = 5
+# attributes the schedd keeps only while a job is in the queue
+QUEUE_ONLY_ATTRS = (
+    "AutoClusterAttrs",
+    "AutoClusterId",
+    "RemoteSlotID",
+    "ShadowBday",
+    "StartdIpAddr",
+    "ServerTime",
+)
+UNIVERSE_SCHEDULER = 7
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+BIN_DIR = os.path.join(PACKAGE_DIR, "bin")
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def _default_user() -> str:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return os.environ.get("USER", "nobody")
+
+
+@dataclass
+class Config:
+    """Settings of the stand-in, all taken from ``CONDOR_STANDIN_*`` environment variables."""
+
+    state_dir: str
+    start_delay: float
+    slots: int
+    poll: float
+    remove_linger: float
+    hostname: str
+    user: str
+    first_cluster: int
+
+    @classmethod
+    def from_env(cls) -> Config:
+        """Read the configuration from the environment."""
+        state_dir = os.environ.get("CONDOR_STANDIN_DIR") or os.path.join(
+            os.path.expanduser("~"), ".condor_standin"
+        )
+        return cls(
+            state_dir=os.path.abspath(state_dir),
+            start_delay=_env_float("CONDOR_STANDIN_START_DELAY", 0.5),
+            slots=max(1, int(_env_float("CONDOR_STANDIN_SLOTS", 1))),
+            poll=max(0.02, _env_float("CONDOR_STANDIN_POLL", 0.1)),
+            remove_linger=_env_float("CONDOR_STANDIN_REMOVE_LINGER", 1.0),
+            hostname=os.environ.get("CONDOR_STANDIN_HOSTNAME")
+            or socket.gethostname().split(".")[0],
+            user=os.environ.get("CONDOR_STANDIN_USER") or _default_user(),
+            first_cluster=int(_env_float("CONDOR_STANDIN_FIRST_CLUSTER", 1)),
+        )
+
+    @property
+    def schedd_port(self) -> int:
+        """A made-up, stable port number for the schedd's address."""
+        return 30000 + zlib.crc32(self.state_dir.encode()) % 20000
+
+    @property
+    def startd_port(self) -> int:
+        """A made-up port number for the startd's address."""
+        return self.schedd_port + 1
+
+    def sinful(self, port: int) -> str:
+        """A "sinful string" address as HTCondor prints it."""
+        return f"<127.0.0.1:{port}?addrs=127.0.0.1-{port}&alias={self.hostname}>"
+
+    @property
+    def schedd_sinful(self) -> str:
+        """Address of the (pretend) schedd."""
+        return self.sinful(self.schedd_port)
+
+    @property
+    def startd_sinful(self) -> str:
+        """Address of the (pretend) startd."""
+        return self.sinful(self.startd_port)
+
+    @property
+    def schedd_name(self) -> str:
+        """Name of the (pretend) schedd: ``user@host``."""
+        return f"{self.user}@{self.hostname}"
+
+    @property
+    def slot_name(self) -> str:
+        """Name of the dynamic slot jobs run in."""
+        return f"slot1_1@{self.hostname}"
+
+
+@dataclass
+class Job:
+    """One queued job: its ad plus the stand-in's private bookkeeping (``sys``)."""
+
+    ad: dict[str, Any]
+    sys: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cluster(self) -> int:
+        """ClusterId."""
+        return int(self.ad["ClusterId"])
+
+    @property
+    def proc(self) -> int:
+        """ProcId."""
+        return int(self.ad["ProcId"])
+
+    @property
+    def status(self) -> int:
+        """JobStatus."""
+        return int(self.ad.get("JobStatus", STATUS_IDLE))
+
+    @property
+    def job_id(self) -> str:
+        """``cluster.proc``."""
+        return f"{self.cluster}.{self.proc}"
+
+    @property
+    def universe(self) -> int:
+        """JobUniverse."""
+        return int(self.ad.get("JobUniverse", UNIVERSE_VANILLA))
+
+
+@dataclass
+class Queue:
+    """The loaded queue file."""
+
+    next_cluster: int
+    jobs: list[Job]
+
+    def find(self, cluster: int, proc: int) -> Job | None:
+        """The job ``cluster.proc`` or None."""
+        for job in self.jobs:
+            if job.cluster == cluster and job.proc == proc:
+                return job
+        return None
+
+
+class State:
+    """Access to the state directory with proper locking."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config or Config.from_env()
+        self.dir = self.config.state_dir
+        os.makedirs(self.dir, exist_ok=True)
+        self.queue_path = os.path.join(self.dir, "queue.json")
+        self.history_path = os.path.join(self.dir, "history.jsonl")
+        self.lock_path = os.path.join(self.dir, "state.lock")
+        self.schedd_lock_path = os.path.join(self.dir, "schedd.lock")
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the state lock."""
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _load(self) -> Queue:
+        try:
+            with open(self.queue_path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except FileNotFoundError:
+            return Queue(next_cluster=self.config.first_cluster, jobs=[])
+        jobs = [
+            Job(ad=classad.ad_from_storable(rec["ad"]), sys=rec.get("sys", {}))
+            for rec in data.get("jobs", [])
+        ]
+        return Queue(next_cluster=int(data.get("next_cluster", 1)), jobs=jobs)
+
+    def _save(self, queue: Queue) -> None:
+        data = {
+            "next_cluster": queue.next_cluster,
+            "jobs": [{"ad": classad.ad_to_storable(j.ad), "sys": j.sys} for j in queue.jobs],
+        }
+        tmp = self.queue_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, self.queue_path)
+
+    def read_queue(self) -> Queue:
+        """A consistent snapshot of the queue."""
+        with self.lock():
+            return self._load()
+
+    @contextlib.contextmanager
+    def modify(self) -> Iterator[Queue]:
+        """Load the queue under the lock and save it afterwards."""
+        with self.lock():
+            queue = self._load()
+            yield queue
+            self._save(queue)
+
+    def append_history(self, ads: list[dict[str, Any]]) -> None:
+        """Append finished job ads to the history file (call with the lock held)."""
+        with open(self.history_path, "a", encoding="utf-8") as fh:
+            for ad in ads:
+                for attr in QUEUE_ONLY_ATTRS:
+                    ad.pop(attr, None)
+                fh.write(json.dumps(classad.ad_to_storable(ad)) + "\n")
+
+    def read_history(self) -> list[dict[str, Any]]:
+        """All history ads, oldest first."""
+        with self.lock():
+            try:
+                with open(self.history_path, encoding="utf-8") as fh:
+                    lines = fh.readlines()
+            except FileNotFoundError:
+                return []
+        return [classad.ad_from_storable(json.loads(line)) for line in lines if line.strip()]
+
+    # ------------------------------------------------------------------ scheduler process
+
+    def scheduler_running(self) -> bool:
+        """Whether a scheduler process currently holds ``schedd.lock``."""
+        fd = os.open(self.schedd_lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        finally:
+            os.close(fd)
+
+    def ensure_scheduler(self) -> None:
+        """Start the detached scheduler process unless one is running."""
+        if self.scheduler_running():
+            return
+        log = os.open(os.path.join(self.dir, "schedd.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            subprocess.Popen(
+                [sys.executable, os.path.join(PACKAGE_DIR, "schedd.py"), self.dir],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                close_fds=True,
+                start_new_session=True,
+                cwd="/",
+                env=dict(os.environ, CONDOR_STANDIN_DIR=self.dir),
+            )
+        finally:
+            os.close(log)
+
+
+def now() -> float:
+    """Current time (one place to get it)."""
+    return time.time()
+
+
+def set_status(job: Job, status: int, when: float) -> None:
+    """Change JobStatus and the attributes HTCondor updates with it."""
+    old = job.status
+    if old != status:
+        job.ad["LastJobStatus"] = old
+    job.ad["JobStatus"] = status
+    job.ad["EnteredCurrentStatus"] = int(when)
+    job.sys["status_time"] = when
+
+
+def reason_by_user(reason: str | None, default_tool: str, user: str) -> str:
+    """``<reason> (by user <user>)`` as condor_rm/hold/release record it."""
+    text = reason if reason else f"via {default_tool}"
+    return f"{text} (by user {user})"

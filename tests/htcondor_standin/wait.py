@@ -1,0 +1,176 @@
+"""``condor_wait`` of the HTCondor test stand-in (not HTCondor).
+
+Supported: ``condor_wait [-wait S] [-num N] [-status] [-echo[:ISO_DATE]] [-debug] [-allevents]
+<log-file> [C | C.P | C.P.S]`` and ``-version``/``-help``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TextIO
+
+from htcondor_standin import events
+from htcondor_standin.state import PLATFORM_LINE, VERSION_LINE, State
+
+USAGE = """
+Use: condor_wait [options] <log-file> [job-number]
+Where options are:
+    -help             Display options
+    -version          Display Condor version
+    -debug            Show extra debugging info
+    -status           Show job start and terminate info
+    -echo[:<fmt>]     Echo log events relevant to [job-number]
+       optional <fmt> is one or more log format options:
+         ISO_DATE     date in Year-Month-Day form
+         UTC          echo time as UTC time
+         XML          echo in XML log format
+         JSON         echo in JSON log format
+    -num <number>     Wait for this many jobs to end
+                       (default is all jobs)
+    -wait <seconds>   Wait no more than this time
+                       (default is unlimited)
+    -allevents        Continue on even if all jobs have ended.
+                      use with -echo to transcribe the whole log
+                      cannot be used with -num
+
+This command watches a log file, and indicates when
+a specific job (or all jobs mentioned in the log)
+have completed or aborted. It returns success if
+all such jobs have completed or aborted, and returns
+failure otherwise.{sp}
+
+Examples:
+    condor_wait logfile
+    condor_wait logfile 35
+    condor_wait logfile 1406.35
+    condor_wait -wait 60 logfile 13.25.3
+    condor_wait -num 2 logfile
+
+Transcribe an entire log to UTC timestamps:
+    condor_wait -all -echo:UTC logfile
+""".replace("{sp}", " ")
+
+_DATE_RE = re.compile(r"^(\d{3} \(\d+\.\d+\.\d+\) )(\d{4})-(\d{2})-(\d{2}) ")
+
+
+def _echo_text(event: events.Event, iso: bool) -> str:
+    text = event.text
+    if iso:
+        return text
+    return _DATE_RE.sub(lambda m: f"{m.group(1)}{m.group(3)}/{m.group(4)} ", text, count=1)
+
+
+def main(argv: list[str], out: TextIO, err: TextIO) -> int:
+    """Entry point of ``condor_wait``."""
+    wait_for: float | None = None
+    num: int | None = None
+    status = False
+    echo: str | None = None
+    positional: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        low = arg.lower()
+        if low == "-wait" and i + 1 < len(argv):
+            try:
+                wait_for = float(argv[i + 1])
+            except ValueError:
+                err.write(USAGE)
+                return 1
+            i += 1
+        elif low == "-num" and i + 1 < len(argv):
+            try:
+                num = int(argv[i + 1])
+            except ValueError:
+                err.write(USAGE)
+                return 1
+            i += 1
+        elif low == "-status":
+            status = True
+        elif low.startswith("-echo"):
+            echo = arg.split(":", 1)[1].upper() if ":" in arg else ""
+        elif low in ("-debug", "-allevents", "-all"):
+            pass
+        elif low == "-version":
+            out.write(f"{VERSION_LINE}\n{PLATFORM_LINE}\n")
+            return 1
+        elif low.startswith("-"):
+            err.write(USAGE)
+            return 1
+        else:
+            positional.append(arg)
+        i += 1
+    if not positional or len(positional) > 2:
+        err.write(USAGE)
+        return 1
+    path = positional[0]
+    want: tuple[int, int | None, int | None] | None = None
+    if len(positional) == 2:
+        m = re.match(r"^(\d+)(?:\.(\d+))?(?:\.(\d+))?$", positional[1])
+        if not m:
+            err.write(f"Couldn't understand job number: {positional[1]}\n")
+            return 1
+        want = (
+            int(m.group(1)),
+            int(m.group(2)) if m.group(2) else None,
+            int(m.group(3)) if m.group(3) else None,
+        )
+    try:
+        fh = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115
+    except OSError as exc:
+        err.write(f"Couldn't open {path}: {exc.strerror}\n")
+        return 1
+    deadline = None if wait_for is None else time.monotonic() + wait_for
+    state = State()
+    buffer = ""
+    submitted: set[tuple[int, int, int]] = set()
+    finished: set[tuple[int, int, int]] = set()
+    checked_scheduler = False
+    with fh:
+        while True:
+            buffer += fh.read()
+            parsed, used = events.parse_text(buffer)
+            buffer = buffer[used:]
+            for ev in parsed:
+                key = (ev.cluster, ev.proc, ev.subproc)
+                if want is not None:
+                    if ev.cluster != want[0]:
+                        continue
+                    if want[1] is not None and ev.proc != want[1]:
+                        continue
+                    if want[2] is not None and ev.subproc != want[2]:
+                        continue
+                if echo is not None:
+                    out.write(_echo_text(ev, "ISO_DATE" in echo))
+                if ev.code == 0:
+                    submitted.add(key)
+                if ev.code in (5, 9):
+                    finished.add(key)
+                if status:
+                    jid = f"{ev.cluster}.{ev.proc}.{ev.subproc}"
+                    if ev.code == 0:
+                        out.write(f"{jid} submitted\n")
+                    elif ev.code == 1:
+                        host = ev.first_line_rest.replace("Job executing on host: ", "")
+                        out.write(f"{jid} executing on host {host}\n")
+                    elif ev.code == 5:
+                        out.write(f"{jid} completed\n")
+                    elif ev.code == 9:
+                        out.write(f"{jid} aborted\n")
+            out.flush()
+            if num is not None:
+                if len(finished) >= num:
+                    out.write(f"Specifed number of jobs ({num}) done.\n")
+                    return 0
+            elif submitted <= finished:
+                out.write("All jobs done.\n")
+                return 0
+            if deadline is not None and time.monotonic() >= deadline:
+                out.write("Time expired.\n")
+                return 1
+            if not checked_scheduler:
+                checked_scheduler = True
+                if state.read_queue().jobs:
+                    state.ensure_scheduler()
+            time.sleep(0.05)
