@@ -78,13 +78,17 @@ def health_icon(ok: bool | None) -> SafeString:
 def report(request: HttpRequest, checks: list[SchedulerCheck]) -> None:
     """Add one message per tested scheduler: OK, FAILED with the reason, or not checked."""
     for check in checks:
-        text = f"{check.scheduler.name}: {check.result.summary}"
-        if not check.result.checked:
-            messages.warning(request, f"{text} (NOT CHECKED)")
-        elif check.result.ok:
-            messages.success(request, text)
+        result = check.result
+        text = f"{check.scheduler.name}: {result.summary}"
+        worked = ", ".join(step.name for step in result.checks if step.ok)
+        if not result.checked:
+            messages.warning(request, text)
+        elif result.ok:
+            messages.success(request, f"{text}; passed: {worked}" if worked else text)
         else:
-            messages.error(request, text)
+            messages.error(request, f"{text}; what worked: {worked}" if worked else text)
+        for warning in result.warnings:
+            messages.warning(request, f"{check.scheduler.name}: warning: {warning}")
 
 
 @admin.action(description="Test connection of the selected schedulers", permissions=["change"])
