@@ -49,7 +49,9 @@ client until :func:`close_clients` is called.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
+import contextlib
 import logging
 import os
 import threading
@@ -521,14 +523,21 @@ def scheduler_identity(
 # ----------------------------------------------------------------------
 # Creating clients
 # ----------------------------------------------------------------------
-async def _open_client(key: ClientKey, options: Mapping[str, Any], label: str | None) -> Client:
-    """Connect a client on the running loop under ``key.timeout`` (runs on the loop)."""
+async def _open_client(
+    key: ClientKey, options: Mapping[str, Any], label: str | None, limit: float | None = None
+) -> Client:
+    """Connect a client on the running loop (runs on the loop).
+
+    Bounded by ``key.timeout``, or by ``limit`` when that is shorter (a health
+    check's bound; the client keeps the key's timeout for its own use).
+    """
+    budget = key.timeout if limit is None else min(key.timeout, limit)
     started = time.monotonic()
     security = key.security()
-    await _identity_async(key.address, key.timeout, security, label)
-    remaining = key.timeout - (time.monotonic() - started)
+    await _identity_async(key.address, budget, security, label)
+    remaining = budget - (time.monotonic() - started)
     if remaining <= 0:
-        raise _connection_error(label, key.address, key.timeout, TimeoutError())
+        raise _connection_error(label, key.address, budget, TimeoutError())
     client = Client(
         key.address,
         asynchronous=True,
@@ -543,7 +552,7 @@ async def _open_client(key: ClientKey, options: Mapping[str, Any], label: str | 
     except BaseException as exc:
         await _close_quietly(client)
         if isinstance(exc, (OSError, asyncio.TimeoutError, EOFError, ValueError)):
-            raise _connection_error(label, key.address, key.timeout, exc) from exc
+            raise _connection_error(label, key.address, budget, exc) from exc
         raise
     return client
 
@@ -559,13 +568,16 @@ async def _close_quietly(client: Client, timeout: float = 5.0) -> None:
         logger.debug("Closing %r failed", client, exc_info=True)
 
 
-def _run_open(key: ClientKey, options: Mapping[str, Any], label: str | None) -> Client:
+def _run_open(
+    key: ClientKey, options: Mapping[str, Any], label: str | None, limit: float | None = None
+) -> Client:
+    budget = key.timeout if limit is None else min(key.timeout, limit)
     try:
-        return _shared_loop.run(_open_client(key, options, label), key.timeout + 6.0)
+        return _shared_loop.run(_open_client(key, options, label, limit), budget + 6.0)
     except SchedulerConnectionError:
         raise
     except TimeoutError as exc:  # our safety margin expired: should not happen
-        raise _connection_error(label, key.address, key.timeout, exc) from None
+        raise _connection_error(label, key.address, budget, exc) from None
 
 
 async def open_async_client(
@@ -693,6 +705,17 @@ def get_client(
     3
     """
     key = make_key(address, timeout, heartbeat_interval, **options)
+    return _cached(key, options, label, record_id)
+
+
+def _cached(
+    key: ClientKey,
+    options: Mapping[str, Any],
+    label: str | None,
+    record_id: Any,
+    limit: float | None = None,
+) -> Client:
+    """The cached client of ``key``: the fast path, else a bounded connect."""
     entry = _cache.get(key)
     if entry is not None:
         client = entry.client
@@ -700,23 +723,28 @@ def get_client(
             if record_id is not None and record_id not in entry.record_ids:
                 entry.record_ids.add(record_id)
             return client
-    return _connect_cached(key, options, label, record_id)
+    return _connect_cached(key, options, label, record_id, limit)
 
 
 def _connect_cached(
-    key: ClientKey, options: Mapping[str, Any], label: str | None, record_id: Any
+    key: ClientKey,
+    options: Mapping[str, Any],
+    label: str | None,
+    record_id: Any,
+    limit: float | None = None,
 ) -> Client:
+    budget = key.timeout if limit is None else min(key.timeout, limit)
     started = time.monotonic()
     for _attempt in range(3):
         with _cache_lock:
             entry = _cache.get(key)
             if entry is None:
                 entry = _cache[key] = _Entry(key)
-        remaining = key.timeout - (time.monotonic() - started)
+        remaining = budget - (time.monotonic() - started)
         if not entry.lock.acquire(timeout=max(remaining, 0.0)):
             raise SchedulerTimeoutError(
                 f"{_describe(label, key.address)}: another thread's connection attempt did "
-                f"not finish within {key.timeout:g} s."
+                f"not finish within {budget:g} s."
             )
         try:
             if entry.retired:
@@ -735,7 +763,7 @@ def _connect_cached(
                 entry.client = None
                 _close_later(client, drain=False)
             try:
-                client = _run_open(key, options, label)
+                client = _run_open(key, options, label, limit)
             except SchedulerConnectionError as exc:
                 entry.failure, entry.failure_at = exc, time.monotonic()
                 raise
@@ -956,6 +984,14 @@ def _forget_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_after_fork)
 
 
+@atexit.register
+def _close_at_exit() -> None:
+    """Say goodbye to the schedulers (bounded) rather than drop the connections."""
+    if _shared_loop.running:
+        with contextlib.suppress(Exception):
+            close_clients(timeout=2.0)
+
+
 # ----------------------------------------------------------------------
 # Health and dashboard
 # ----------------------------------------------------------------------
@@ -1021,6 +1057,7 @@ def check_scheduler(
     timeout: float | None = None,
     heartbeat_interval: int | None = None,
     health_timeout: float | None = None,
+    record_id: Any = None,
 ) -> HealthResult:
     """Test a Dask scheduler: reachable, latency, workers, versions.
 
@@ -1041,6 +1078,8 @@ def check_scheduler(
     health_timeout : float, optional
         Upper bound in seconds of the whole test; default
         ``TETHYS_COMPUTE['HEALTH_CHECK_TIMEOUT']``.
+    record_id : optional
+        Primary key of the record tested (its client is retired with it).
 
     Returns
     -------
@@ -1070,12 +1109,8 @@ def check_scheduler(
         return result.finish()
     result.passed("address", key.address)
     try:
-        client = get_client(
-            address,
-            timeout=min(key.timeout, bound),
-            heartbeat_interval=heartbeat_interval,
-            label=label,
-        )
+        # The record's own cached client; only this connect attempt is cut short.
+        client = _cached(key, {}, label, record_id, limit=bound)
     except SchedulerConnectionError as exc:
         result.failed("connect", str(exc))
         return result.finish()

@@ -201,6 +201,7 @@ class DaskScheduler(Scheduler):
             label=self.name,
             timeout=self.timeout,
             heartbeat_interval=self.heartbeat_interval,
+            record_id=self.pk,
         )
 
     @property
