@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 import textwrap
@@ -17,7 +18,7 @@ from tethys_compute.clusters import service
 from tethys_compute.clusters.manager import get_cluster_manager
 from tethys_compute.dask_client import close_clients
 from tethys_compute.models import Cluster as ClusterRecord
-from tethys_compute.models import DaskScheduler, Scheduler
+from tethys_compute.models import CondorScheduler, DaskScheduler, Scheduler
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -61,7 +62,12 @@ def remote_python() -> str:
 
 
 def write_config(
-    folder: Path, sshd: SSHD, *, known_hosts: Path | None = None, check: bool = True
+    folder: Path,
+    sshd: SSHD,
+    *,
+    known_hosts: Path | None = None,
+    check: bool = True,
+    extra: str = "",
 ) -> Path:
     hosts = ", ".join([f"127.0.0.1:{sshd.port}"] * 3)
     path = folder / "config"
@@ -88,6 +94,7 @@ def write_config(
             START_TIMEOUT = 60
             """
         )
+        + textwrap.dedent(extra)
     )
     return path
 
@@ -161,3 +168,53 @@ def test_ssh_cluster_with_unknown_host_key_fails_with_the_reason(
     service.terminate_cluster("ssh2", force=True)
     assert service.wait("ssh2", timeout=60) is None
     assert not ClusterRecord.objects.filter(name="ssh2").exists()
+
+
+def test_condor_plugin_writes_tethysclusters_htcondor_config_over_ssh(
+    tmp_path: Path, sshd_running: SSHD
+) -> None:
+    # The HTCondor stand-in is first on the test account's PATH; it has no
+    # condor_master, so condor_version stands for the start command.
+    extra = """\
+        PLUGINS = condor
+
+        [plugin condor]
+        SETUP_CLASS = tethyscluster.plugins.condor.CondorPlugin
+        LOCAL_CONFIG_DIR = tethys-test-condor/config.d
+        FS_REMOTE_DIR = tethys-test-condor/condor_tmp
+        START_COMMAND = condor_version
+        """
+    config = write_config(tmp_path, sshd_running, extra=extra)
+    service.start_cluster(None, "ssh3", config_path=str(config))
+    record = service.wait("ssh3", timeout=120)
+    assert record is not None and record.status == "RUN", record.status_message
+    try:
+        written = sshd_running.home / "tethys-test-condor" / "config.d" / "tethyscluster"
+        text = written.read_text()
+        assert "CONDOR_HOST = 127.0.0.1" in text
+        assert "START = True" in text and "PREEMPT = False" in text
+        assert "FS_REMOTE_DIR = tethys-test-condor/condor_tmp" in text
+        assert (
+            sshd_running.home / "tethys-test-condor" / "condor_tmp"
+        ).stat().st_mode & 0o1777 == 0o1777
+        condor = Scheduler.objects.typed().get(name="ssh3")
+        assert isinstance(condor, CondorScheduler)
+        assert (condor.host, condor.port, condor.username) == (
+            "127.0.0.1",
+            sshd_running.port,
+            sshd_running.username,
+        )
+        assert condor.private_key_path == str(sshd_running.keys["ed25519"])
+        dask = Scheduler.objects.typed().get(name="ssh3-dask")
+        assert isinstance(dask, DaskScheduler)
+        assert record.scheduler_id == condor.pk
+    finally:
+        for name in ("ssh3", "ssh3-dask"):
+            record_host = Scheduler.objects.filter(name=name).values_list("host", flat=True)
+            if name.endswith("dask") and record_host:
+                close_clients(record_host[0])
+        service.terminate_cluster("ssh3", force=True)
+        assert service.wait("ssh3", timeout=60) is None
+        shutil.rmtree(sshd_running.home / "tethys-test-condor", ignore_errors=True)
+    assert not Scheduler.objects.filter(name__startswith="ssh3").exists()
+    assert remote_dask_processes(sshd_running.username, "ssh3") == []

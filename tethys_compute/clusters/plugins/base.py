@@ -21,7 +21,14 @@ from tethys_compute.clusters.exceptions import PluginError, PluginLoadError, Plu
 if TYPE_CHECKING:
     from tethys_compute.clusters.cluster import Cluster, Node
 
-__all__ = ["ClusterSetup", "load_plugin", "HOOKS"]
+__all__ = ["ALIASES", "ClusterSetup", "load_plugin", "HOOKS"]
+
+#: TethysCluster's and StarCluster's plugin classes -> ours, so old config files work.
+_CONDOR_SETUP = "tethys_compute.clusters.plugins.condor.CondorSetup"
+ALIASES: dict[str, str] = {
+    "tethyscluster.plugins.condor.CondorPlugin": _CONDOR_SETUP,
+    "starcluster.plugins.condor.CondorPlugin": _CONDOR_SETUP,
+}
 
 #: The hook names, in TethysCluster's spelling.
 HOOKS = ("run", "on_add_node", "on_remove_node", "on_restart", "on_shutdown")
@@ -125,6 +132,7 @@ def load_plugin(section: dict[str, Any]) -> ClusterSetup:
     """
     name = str(section.get("__name__", "?"))
     dotted = str(section["setup_class"])
+    dotted = ALIASES.get(dotted, dotted)
     module_name, _, class_name = dotted.rpartition(".")
     where = f"[plugin {name}] SETUP_CLASS = {dotted}"
     try:
