@@ -1,0 +1,185 @@
+"""Condor jobs and workflows end to end: real sshd, the HTCondor stand-in, real pushes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.jobs.conftest import status_of, wait_for
+from tethys_compute.exceptions import CondorSubmitError, InvalidStatusTransition
+from tethys_compute.jobs.manager import JobManager
+from tethys_compute.jobs.refresh import refresh_jobs
+from tethys_compute.jobs.status import JobStatus
+from tethys_compute.models import CondorJob, CondorScheduler, CondorWorkflow, Job
+
+pytestmark = [pytest.mark.sshd, pytest.mark.urls("tests.jobs.urls")]
+
+
+@pytest.fixture
+def pushing_manager(live_server: Any, tmp_path: Path) -> JobManager:
+    return JobManager("test_app", tmp_path / "workspace", callback_base_url=live_server.url)
+
+
+def echo_job(manager: JobManager, user: Any, scheduler: CondorScheduler, **extra: Any) -> Job:
+    return manager.create_job(
+        "echo",
+        user,
+        "CONDOR",
+        scheduler=scheduler,
+        description={
+            "executable": "/bin/sh",
+            "arguments": ["-c", "echo hello from condor; echo oops >&2; echo 42 > result.txt"],
+            "output": "out.txt",
+            "error": "err.txt",
+            "log": "job.log",
+        },
+        **extra,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_condor_job_pushes_running_and_complete_without_polling(
+    pushing_manager: JobManager, user: Any, condor_scheduler: CondorScheduler
+) -> None:
+    job = echo_job(
+        pushing_manager,
+        user,
+        condor_scheduler,
+        output_files=["result.txt"],
+        process_results_function="tests.jobs.results.mark_processed",
+    )
+    job.execute()
+    assert job.cluster_id and job.remote_dir
+    # No refresher runs: only the wrapper's pushes can move the status.
+    wait_for(lambda: status_of(job) == JobStatus.RESULTS_READY, what="pushed Results-Ready")
+    job.refresh_from_db()
+    assert job.start_time is not None and job.completion_time is not None
+    assert set(job.callback_seqs["seq"]) == {"proc-0"}
+    job.process_results()
+    assert job.status == "Complete"
+    assert job.extended_properties["processed"] is True
+    assert "result.txt" in job.extended_properties["files"]
+    logs = job.get_logs()
+    assert logs["stdout"] == "hello from condor\n" and logs["stderr"] == "oops\n"
+    assert CondorJob.objects.get(pk=job.pk).logs == logs  # cached once finished
+    job.clean()
+    assert job.remote_dir == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failing_condor_job_is_error_with_exit_code(
+    pushing_manager: JobManager, user: Any, condor_scheduler: CondorScheduler
+) -> None:
+    job = pushing_manager.create_job(
+        "fails",
+        user,
+        "CONDOR",
+        scheduler=condor_scheduler,
+        description={"executable": "/bin/sh", "arguments": ["-c", "exit 3"]},
+    )
+    job.execute()
+    wait_for(lambda: status_of(job) == JobStatus.ERROR, what="pushed Error")
+    job.refresh_from_db()
+    assert "3" in job.status_message
+
+
+def test_condor_job_without_pushes_is_found_by_the_refresher(
+    manager: JobManager, user: Any, condor_scheduler: CondorScheduler
+) -> None:
+    job = echo_job(manager, user, condor_scheduler)
+    job.execute()
+    assert job.status == "Submitted"
+
+    def refreshed_complete() -> bool:
+        refresh_jobs()
+        return status_of(job) == JobStatus.COMPLETE
+
+    wait_for(refreshed_complete, step=0.2, what="refresh to Complete")
+    job.refresh_from_db()
+    assert job.last_refresh_ok_at is not None and job.refresh_error == ""
+
+
+def test_failed_submit_is_error_with_the_reason(
+    manager: JobManager, user: Any, condor_scheduler: CondorScheduler
+) -> None:
+    job = manager.create_job(
+        "bad",
+        user,
+        "CONDOR",
+        scheduler=condor_scheduler,
+        description="executable = ./no-such-program\n",
+    )
+    with pytest.raises(CondorSubmitError):
+        job.execute()
+    job.refresh_from_db()
+    assert job.status == "Error"
+    assert job.status_message.startswith("Submission failed:")
+    assert job.execute_time is None
+
+
+def test_pause_resume_stop_and_resubmit(
+    manager: JobManager, user: Any, condor_scheduler: CondorScheduler
+) -> None:
+    job = manager.create_job(
+        "sleeper",
+        user,
+        "CONDOR",
+        scheduler=condor_scheduler,
+        description={"executable": "/bin/sleep", "arguments": ["30"]},
+    )
+    job.execute()
+    job.pause()
+    assert job.status == "Paused"
+
+    def held() -> bool:
+        refresh_jobs()
+        return (
+            status_of(job) == JobStatus.PAUSED
+            and "Held" in Job.objects.get(pk=job.pk).status_message
+        )
+
+    wait_for(held, step=0.2, what="refresh sees the hold")
+    job.resume()
+    assert job.status == "Submitted"
+    wait_for(lambda: refresh_jobs() and status_of(job) == JobStatus.RUNNING, step=0.2)
+    job.stop()
+    assert job.status == "Aborted"
+    refresh_jobs()  # the queue says removed: still Aborted
+    assert status_of(job) == JobStatus.ABORTED
+    with pytest.raises(InvalidStatusTransition):
+        job.pause()
+    first_cluster = job.cluster_id
+    job.resubmit()
+    assert job.status == "Submitted" and job.cluster_id != first_cluster
+    job.stop()
+
+
+def test_workflow_runs_its_nodes_in_order(
+    manager: JobManager, user: Any, condor_scheduler: CondorScheduler
+) -> None:
+    workflow = manager.create_job("dag", user, "CONDORWORKFLOW", scheduler=condor_scheduler)
+    assert isinstance(workflow, CondorWorkflow)
+    first = workflow.add_node(
+        "first",
+        {"executable": "/bin/sh", "arguments": ["-c", "echo one > one.txt"], "output": "a.out"},
+    )
+    workflow.add_node(
+        "second",
+        {"executable": "/bin/sh", "arguments": ["-c", "cat one.txt"], "output": "b.out"},
+        parents=[first],
+    )
+    workflow.execute()
+
+    def done() -> bool:
+        refresh_jobs()
+        return status_of(workflow) in (JobStatus.COMPLETE, JobStatus.ERROR)
+
+    wait_for(done, step=0.3, what="workflow finished")
+    workflow.refresh_from_db()
+    assert workflow.status == "Complete", workflow.status_message
+    nodes = {n.name: n for n in workflow.node_set.all()}
+    assert {n.status_code for n in nodes.values()} == {JobStatus.COMPLETE}
+    assert nodes["first"].cluster_id and nodes["second"].cluster_id
+    assert workflow.get_logs()["nodes"]["second"]["stdout"] == "one\n"

@@ -1,0 +1,507 @@
+"""Pushes: jobs report their own status changes, so nobody has to poll for them.
+
+Each run of a job gets a **signed, expiring callback URL**::
+
+    {callback_base_url}{reverse("tethys_compute:job_callback", token)}
+
+The token is ``django.core.signing.dumps({"j": job id, "k": callback key})``
+with the salt :data:`SALT` (an HMAC-SHA256 under the portal's ``SECRET_KEY``)
+and a timestamp; :func:`verify_token` accepts it for
+``TETHYS_COMPUTE['JOB_CALLBACK_MAX_AGE']`` seconds.  The callback key is new
+for every run (``execute()``/``resubmit()``), so the URL of an earlier run is
+refused too.
+
+A report is a ``POST`` of form fields:
+
+``seq`` (required)
+    An integer larger than any the same ``source`` sent before.  The largest
+    accepted ``seq`` of each source is stored on the job; a report repeating
+    one (a replay) is refused with HTTP 409.
+``status``
+    A status code or name (``running``, ``COM``...), or ``exited`` with
+    ``exit_code``.
+``exit_code``
+    The exit status of an ``exited`` report: 0 is success.
+``source``
+    Who reports: ``proc-N`` for the procs of a Condor job, the node name for a
+    workflow node; empty for the job itself.
+``message``
+    Optional text for ``status_message``.
+
+Answers: 200 ``{"applied": true|false, "status": "RUN"}`` (false when the
+report was older news than the stored status), 400 for a malformed report,
+403 for a forged, expired or superseded token, 409 for a replay, 405 for
+anything but POST.
+
+Who pushes
+----------
+* **Condor jobs and workflow nodes** run under :data:`WRAPPER_SCRIPT`, a
+  POSIX ``sh`` wrapper uploaded with the job: it reports ``running``, runs the
+  real executable, reports ``exited`` with its exit code and exits with it
+  (``curl`` or ``wget``; without either, the job still runs and the refresher
+  finds out).  Only mapping descriptions with list (or plain) arguments are
+  wrapped; text descriptions are polled only.
+* **Dask jobs** through a done callback on the future (in the process that
+  submitted them; no HTTP needed), see :func:`watch_dask_future`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import logging
+import re
+import shlex
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.core import signing
+from django.db import close_old_connections
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.csrf import csrf_exempt
+
+from tethys_compute.conf import compute_settings
+from tethys_compute.exceptions import ConfigurationError, InvalidArgumentError
+from tethys_compute.jobs.status import (
+    JobStatus,
+    apply_status,
+    can_transition,
+    parse_status,
+)
+
+if TYPE_CHECKING:
+    from distributed import Future
+
+    from tethys_compute.models.job import Job
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "SALT",
+    "CallbackRejected",
+    "PushResult",
+    "WRAPPER_NAME",
+    "callback_url",
+    "job_status_callback",
+    "make_token",
+    "record_push",
+    "verify_token",
+    "watch_dask_future",
+    "wrap_condor_description",
+    "wrapper_files",
+]
+
+#: Salt of the callback tokens (keeps them apart from every other signed value).
+SALT = "tethys_compute.jobs.callback"
+#: File name of the wrapper uploaded with Condor jobs.
+WRAPPER_NAME = "tethys_job_wrapper.sh"
+#: Largest ``source`` name accepted.
+_SOURCE = re.compile(r"^[A-Za-z0-9_.-]{0,255}$")
+#: How often a push re-reads the job after losing a race.
+MAX_ATTEMPTS = 8
+
+WRAPPER_SCRIPT = """#!/bin/sh
+# tethys-compute job wrapper: report "running", run the job, report its exit code.
+# Usage: tethys_job_wrapper.sh URL SOURCE EXECUTABLE [ARGUMENT...]
+url=$1
+source=$2
+shift 2
+report() {
+    seq=$(( $(date +%s) * 10 + $1 ))
+    data="source=$source&seq=$seq&status=$2&exit_code=$3"
+    if command -v curl >/dev/null 2>&1; then
+        curl -fsS -m 10 --retry 2 -o /dev/null --data "$data" "$url" >/dev/null 2>&1
+    elif command -v wget >/dev/null 2>&1; then
+        wget -q -T 10 -t 2 -O /dev/null --post-data "$data" "$url" >/dev/null 2>&1
+    fi
+    return 0
+}
+exe=$1
+shift
+case $exe in
+    */*) ;;
+    *) if [ -f "$exe" ]; then chmod u+x "$exe" 2>/dev/null; exe="./$exe"; fi ;;
+esac
+report 1 running ""
+"$exe" "$@"
+rc=$?
+report 2 exited "$rc"
+exit "$rc"
+"""
+
+
+# --------------------------------------------------------------------------
+# Tokens and URLs
+# --------------------------------------------------------------------------
+class CallbackRejected(Exception):
+    """A report was refused; ``http_status`` says how (400, 403, 409)."""
+
+    def __init__(self, message: str, http_status: int) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
+def make_token(job: Job) -> str:
+    """The signed token of ``job``'s current run (needs ``callback_key``)."""
+    if not job.callback_key:
+        raise InvalidArgumentError(f"Job {job.pk} has no callback key; execute() it first.")
+    return signing.dumps({"j": job.pk, "k": job.callback_key}, salt=SALT, compress=False)
+
+
+def verify_token(token: str, max_age: float | None = None) -> tuple[int, str]:
+    """Check a token's signature and age; return ``(job id, callback key)``.
+
+    Raises
+    ------
+    CallbackRejected
+        403 for a forged or expired token.
+    """
+    age = float(compute_settings.JOB_CALLBACK_MAX_AGE) if max_age is None else max_age
+    try:
+        data = signing.loads(token, salt=SALT, max_age=timedelta(seconds=age))
+    except signing.SignatureExpired:
+        raise CallbackRejected("The callback token has expired.", 403)
+    except signing.BadSignature:
+        raise CallbackRejected("The callback token is not valid.", 403)
+    if not isinstance(data, dict) or not isinstance(data.get("j"), int) or "k" not in data:
+        raise CallbackRejected("The callback token is not valid.", 403)
+    return int(data["j"]), str(data["k"])
+
+
+def callback_url(job: Job) -> str | None:
+    """The callback URL of ``job``'s current run; None without ``callback_base_url``.
+
+    Raises
+    ------
+    ConfigurationError
+        When the portal does not include ``tethys_compute.urls``.
+    """
+    if not job.callback_base_url or not job.callback_key:
+        return None
+    try:
+        path = reverse("tethys_compute:job_callback", kwargs={"token": make_token(job)})
+    except NoReverseMatch:
+        raise ConfigurationError(
+            "Jobs have a callback_base_url but the portal's URLconf does not include the "
+            'callback view: add path("compute/", include("tethys_compute.urls")) to it.'
+        )
+    return job.callback_base_url.rstrip("/") + path
+
+
+# --------------------------------------------------------------------------
+# Applying a report
+# --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PushResult:
+    """What a report did: ``applied`` (the status changed) and the status after it."""
+
+    applied: bool
+    status: str
+
+
+def _finished_well(job: Job) -> str:
+    return JobStatus.RESULTS_READY if job.process_results_function else JobStatus.COMPLETE
+
+
+def _target(job: Job, current: str, exits: Mapping[str, int], report: Mapping[str, Any]) -> str:
+    """The status a report means for the job as a whole."""
+    status = report["status"]
+    if status != "exited":
+        return parse_status(status).value
+    if job.KIND == "condorworkflow":
+        from tethys_compute.models.job import CondorWorkflowNode
+
+        total = CondorWorkflowNode.objects.filter(workflow_id=job.pk).count()
+        if len(exits) < total:
+            return JobStatus.VARIOUS if current != JobStatus.SUBMITTED else JobStatus.RUNNING
+    else:
+        total = max(int(getattr(job, "num_jobs", 1) or 1), 1)
+        if len(exits) < total:
+            return JobStatus.VARIOUS
+    if any(code != 0 for code in exits.values()):
+        return JobStatus.ERROR
+    return _finished_well(job)
+
+
+def _clean_report(data: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        seq = int(str(data.get("seq", "")).strip())
+    except ValueError:
+        raise CallbackRejected("'seq' must be an integer.", 400)
+    if seq < 1:
+        raise CallbackRejected("'seq' must be at least 1.", 400)
+    source = str(data.get("source") or "").strip()
+    if not _SOURCE.match(source):
+        raise CallbackRejected("'source' must be letters, digits, '_', '-' or '.'.", 400)
+    status = str(data.get("status") or "").strip()
+    exit_code: int | None = None
+    raw_exit = str(data.get("exit_code") or "").strip()
+    if raw_exit:
+        try:
+            exit_code = int(raw_exit)
+        except ValueError:
+            raise CallbackRejected("'exit_code' must be an integer.", 400)
+    if status.lower() == "exited" or (not status and exit_code is not None):
+        if exit_code is None:
+            raise CallbackRejected("An 'exited' report needs 'exit_code'.", 400)
+        status = "exited"
+    else:
+        try:
+            status = parse_status(status).value
+        except InvalidArgumentError as exc:
+            raise CallbackRejected(str(exc), 400)
+    message = str(data.get("message") or "")[:2000]
+    return {
+        "seq": seq,
+        "source": source,
+        "status": status,
+        "exit_code": exit_code,
+        "message": message,
+    }
+
+
+def _update_node(job: Job, report: Mapping[str, Any]) -> None:
+    from django.utils import timezone
+
+    from tethys_compute.models.job import CondorWorkflowNode
+
+    if job.KIND != "condorworkflow" or not report["source"]:
+        return
+    status = report["status"]
+    exit_code = report["exit_code"]
+    if status == "exited":
+        status = JobStatus.COMPLETE if exit_code == 0 else JobStatus.ERROR
+    CondorWorkflowNode.objects.filter(workflow_id=job.pk, name=report["source"]).update(
+        status_code=status,
+        exit_code=exit_code,
+        updated_at=timezone.now(),
+        status_message=f"exit code {exit_code}" if exit_code else "",
+    )
+
+
+def record_push(job_id: int, key: str, data: Mapping[str, Any]) -> PushResult:
+    """Apply one report to job ``job_id`` (run ``key``): replay-checked, versioned.
+
+    Parameters
+    ----------
+    job_id : int
+    key : str
+        The callback key the report was made for (from its token).
+    data : mapping
+        The report's fields (see the module notes).
+
+    Returns
+    -------
+    PushResult
+
+    Raises
+    ------
+    CallbackRejected
+        400 for a malformed report, 403 for a job that is gone or a key of an
+        earlier run, 409 for a replayed ``seq``.
+    """
+    from tethys_compute.models.job import Job
+
+    report = _clean_report(data)
+    source, seq = report["source"], report["seq"]
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            job = Job.objects.get_subclass(pk=job_id)
+        except Job.DoesNotExist:
+            raise CallbackRejected("The job no longer exists.", 403)
+        if not job.callback_key or job.callback_key != key:
+            raise CallbackRejected("The callback URL belongs to an earlier run of the job.", 403)
+        stored = job.callback_seqs or {}
+        seqs = dict(stored.get("seq", {}))
+        exits = dict(stored.get("exit", {}))
+        if seq <= int(seqs.get(source, 0)):
+            raise CallbackRejected(
+                f"Report {seq} of {source or 'the job'!r} was already seen.", 409
+            )
+        seqs[source] = seq
+        if report["status"] == "exited":
+            exits[source or "job"] = int(report["exit_code"])
+        new_seqs = {"seq": seqs, "exit": exits}
+        version = job.status_version
+        current = job.status_code
+        target = _target(job, current, exits, report)
+        if current == JobStatus.PENDING and target != JobStatus.SUBMITTED:
+            # The job reports before execute() recorded the submission: it was submitted.
+            apply_status(job, JobStatus.SUBMITTED, expected_version=version)
+            continue
+        message = report["message"] or None
+        if target == JobStatus.ERROR and message is None:
+            failed = {s: c for s, c in exits.items() if c != 0}
+            message = "Exit code " + ", ".join(f"{c} ({s})" for s, c in failed.items())
+        if target != current and can_transition(current, target):
+            change = apply_status(
+                job,
+                target,
+                message=message,
+                expected_version=version,
+                fields={"callback_seqs": new_seqs},
+            )
+            if change.applied:
+                _update_node(job, report)
+                return PushResult(True, change.status)
+            continue
+        # Older news than the stored status (or no change): record the seq only.
+        if Job.objects.filter(pk=job_id, status_version=version).update(
+            callback_seqs=new_seqs, status_version=version + 1
+        ):
+            _update_node(job, report)
+            return PushResult(False, current)
+    raise CallbackRejected("The job kept changing; send the report again.", 409)
+
+
+@csrf_exempt
+def job_status_callback(request: HttpRequest, token: str) -> HttpResponse:
+    """The callback view: ``POST`` a report to a job's signed URL (see the module notes)."""
+    if request.method != "POST":
+        response = JsonResponse({"error": "POST a report to this URL."}, status=405)
+        response["Allow"] = "POST"
+        return response
+    try:
+        job_id, key = verify_token(token)
+        data: Mapping[str, Any] = request.POST
+        if request.content_type == "application/json":
+            try:
+                data = json.loads(request.body or b"{}")
+            except ValueError:
+                raise CallbackRejected("The body is not valid JSON.", 400)
+            if not isinstance(data, dict):
+                raise CallbackRejected("The body must be a JSON object.", 400)
+        result = record_push(job_id, key, data)
+    except CallbackRejected as exc:
+        logger.info("Job callback refused (%s): %s", exc.http_status, exc)
+        return JsonResponse({"error": str(exc)}, status=exc.http_status)
+    return JsonResponse({"applied": result.applied, "status": result.status})
+
+
+# --------------------------------------------------------------------------
+# Condor: the wrapper
+# --------------------------------------------------------------------------
+def wrapper_files() -> dict[str, bytes]:
+    """The files to upload with a wrapped job: ``{WRAPPER_NAME: script}``."""
+    return {WRAPPER_NAME: WRAPPER_SCRIPT.encode("ascii")}
+
+
+def _split_arguments(value: Any) -> list[str] | None:
+    """Arguments as a list when they can be read safely (a list, or plain words)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    if isinstance(value, str) and not re.search(r"[\"'\\$]", value):
+        return shlex.split(value)
+    return None
+
+
+def wrap_condor_description(
+    job: Job, description: Any, source: str
+) -> tuple[Any, dict[str, bytes]]:
+    """Run a submit description's executable under the reporting wrapper.
+
+    Parameters
+    ----------
+    job : Job
+        The job (or workflow) whose callback URL the wrapper reports to.
+    description : mapping or str
+        The submit description.
+    source : str
+        ``"proc"`` for a Condor job (each proc reports as ``proc-N``), or a
+        workflow node's name.
+
+    Returns
+    -------
+    (description, files)
+        The (possibly) rewritten description and the files to upload with it
+        (the wrapper); unchanged and ``{}`` when the job has no callback URL,
+        or the description is text or has arguments that cannot be read
+        safely (those jobs are polled only).
+    """
+    url = callback_url(job)
+    if not url or not isinstance(description, Mapping):
+        return description, {}
+    lower = {str(k).lower(): k for k in description}
+    if "executable" not in lower:
+        return description, {}
+    args = _split_arguments(description.get(lower["arguments"]) if "arguments" in lower else None)
+    if args is None:
+        logger.info("Job %s: arguments are not a list; not wrapping (polled only)", job.pk)
+        return description, {}
+    executable = str(description[lower["executable"]])
+    wrapped = {k: v for k, v in description.items() if str(k).lower() != "transfer_executable"}
+    for name in ("executable", "arguments"):
+        if name in lower:
+            wrapped.pop(lower[name], None)
+    reporter = "proc-$(Process)" if source == "proc" else source
+    wrapped["executable"] = WRAPPER_NAME
+    wrapped["arguments"] = [url, reporter, executable, *args]
+    transfer = str(description.get(lower.get("should_transfer_files", ""), "")).upper()
+    if transfer in ("YES", "IF_NEEDED") and "/" not in executable:
+        key = lower.get("transfer_input_files", "transfer_input_files")
+        existing = description.get(key) if key in description else None
+        items = [str(x).strip() for x in (existing or "").split(",")] if existing else []
+        if isinstance(existing, (list, tuple)):
+            items = [str(x) for x in existing]
+        if executable not in items:
+            items.append(executable)
+        wrapped[key] = ", ".join(i for i in items if i)
+    return wrapped, wrapper_files()
+
+
+# --------------------------------------------------------------------------
+# Dask: the done callback
+# --------------------------------------------------------------------------
+_push_executor = concurrent.futures.ThreadPoolExecutor(
+    max_workers=1, thread_name_prefix="tethys-job-push"
+)
+
+
+def _dask_report(job_id: int, key: str, future: Future) -> None:
+    """Runs on a small thread (not the Dask event loop): the database write."""
+    from tethys_compute.models.job import _live_futures
+
+    try:
+        state = future.status
+        if state == "finished":
+            data = {"seq": 1, "source": "dask", "status": "exited", "exit_code": 0}
+        elif state == "cancelled":
+            data = {"seq": 1, "source": "dask", "status": JobStatus.ABORTED}
+        else:
+            exc = future.exception(timeout=5)
+            message = f"{type(exc).__name__}: {exc}"[:2000]
+            data = {"seq": 1, "source": "dask", "status": JobStatus.ERROR, "message": message}
+        record_push(job_id, key, data)
+    except CallbackRejected as exc:
+        logger.info("Dask job %s: done callback not applied: %s", job_id, exc)
+    except Exception:  # noqa: BLE001 - the refresher will catch up; never kill the thread
+        logger.exception("Dask job %s: done callback failed", job_id)
+    finally:
+        _live_futures.pop(str(future.key), None)
+        close_old_connections()
+
+
+def watch_dask_future(job: Job, future: Future) -> None:
+    """Report ``future``'s outcome to ``job`` as soon as it is done (in this process)."""
+    job_id, key = int(job.pk), job.callback_key
+
+    def done(fut: Future) -> None:
+        _push_executor.submit(_dask_report, job_id, key, fut)
+
+    future.add_done_callback(done)
+
+
+def drain_pushes(timeout: float = 10.0) -> bool:
+    """Wait (bounded) until the pushes queued so far are written; True when they are."""
+    marker = _push_executor.submit(time.sleep, 0)
+    try:
+        marker.result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        return False
+    return True
