@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 DEMO_PORT ?= 8000
 
 .PHONY: demo test venv system-deps lint typecheck migrations-check test-sqlite test-postgres \
-        test-portal docs bench clean
+        test-portal docs bench screenshots clean
 
 venv: $(STAMP)
 
@@ -57,6 +57,9 @@ test-portal: venv
 
 docs: venv
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+screenshots: venv system-deps
+	TETHYS_UPDATE_SCREENSHOTS=1 $(PYTEST) -m browser
 
 bench: venv system-deps
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
