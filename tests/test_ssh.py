@@ -38,6 +38,7 @@ from tethys_compute.exceptions import (
 )
 from tethys_compute.health import HealthResult
 from tethys_compute.models import CondorScheduler
+from tethys_compute.remote import RemoteHost
 from tethys_compute.ssh import SSHHost, SSHTarget, connect, pool, session
 
 pytestmark = pytest.mark.sshd
@@ -103,7 +104,9 @@ def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
 # Logging in
 # ---------------------------------------------------------------------------
 def test_password_login_runs_a_command(server: SSHD) -> None:
-    result = SSHHost(make_target(server)).run(["id", "-un"])
+    host = SSHHost(make_target(server))
+    assert isinstance(host, RemoteHost)
+    result = host.run(["id", "-un"])
     assert result.ok
     assert result.stdout == f"{server.username}\n"
     assert result.stderr == ""
