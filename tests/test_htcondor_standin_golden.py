@@ -6,8 +6,8 @@ situations are recreated by five scenarios that submit the golden submit files i
 capture's order (each with its own state directory whose first cluster id matches the
 capture): A (clusters 25-41: submit, condor_q, hold/release, history), B (42-45: condor_rm,
 condor_wait), C (46: hold/release of a running job), D (47-52: DAGs) and E (53-59: multiple
-ids).  A, B, C and D share one submit directory, as in the capture; E has its own.  Scenarios
-A+B, C, D and E run concurrently (C and D mostly wait for ``sleep`` jobs).
+ids).  A, B, C and D share one submit directory, as in the capture; E has its own.  The
+scenarios run concurrently (C and D mostly wait for ``sleep`` jobs).
 
 Every golden case is either replayed (stdout, stderr and exit code compared after
 :func:`tests.htcondor_standin.golden.normalise`) or listed in :data:`UNSUPPORTED` with the
@@ -122,7 +122,10 @@ class Scenario:
         self.work = work
         self.state = replay.tmp / f"state_{name}"
         env = dict(os.environ)
-        env.update(standin_env(self.state, start_delay=start_delay, slots=1))
+        # the system python3 first: the stand-in targets /usr/bin/python3 (and a pyenv shim
+        # on PATH would add a bash start-up to every command)
+        base_path = "/usr/local/bin:/usr/bin:/bin:" + os.environ.get("PATH", "")
+        env.update(standin_env(self.state, start_delay=start_delay, slots=1, base_path=base_path))
         env.update(
             {
                 "CONDOR_STANDIN_USER": "htcuser",
@@ -249,8 +252,8 @@ def _ids(family: str, *numbers: int) -> list[str]:
 # --------------------------------------------------------------------------- scenarios
 
 
-def scenario_a_then_b(replay: Replay) -> None:
-    """Clusters 25-41 (submit, condor_q, hold/release, history), then 42-45 (condor_rm)."""
+def scenario_a(replay: Replay) -> None:
+    """Clusters 25-41: submit, condor_q, hold/release, history."""
     a = Scenario(replay, "A", 25, replay.work)
     try:
         a.cases(*_ids("version", *range(1, 11)), *_ids("config_val", *range(1, 14)))
@@ -270,6 +273,10 @@ def scenario_a_then_b(replay: Replay) -> None:
         a.cases(*_ids("history", 22, 23, 24, 25, 26, 28, 30, 31, 32, 33, 37, 39, 40))
     finally:
         a.shutdown()
+
+
+def scenario_b(replay: Replay) -> None:
+    """Clusters 42-45: condor_rm and condor_wait."""
     b = Scenario(replay, "B", 42, replay.work, remove_linger=2.0)
     try:
         b.case("rm-02")
@@ -302,7 +309,7 @@ def scenario_c(replay: Replay) -> None:
 
 def scenario_d(replay: Replay) -> None:
     """Clusters 47-52: the DAG cases (two.dag, bad.dag, fail.dag)."""
-    d = Scenario(replay, "D", 47, replay.work, start_delay=1.0)
+    d = Scenario(replay, "D", 47, replay.work, start_delay=2.0)
     try:
         d.cases("dag-04", "dag-05")
         d.wait_status("48.0", 2)
@@ -413,8 +420,8 @@ def test_golden_transcripts_replay(tmp_path: Path) -> None:
     replay = Replay(transcripts=transcripts, work=work, tmp=tmp_path)
     _write_inputs(replay)
     started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        scenarios = (scenario_a_then_b, scenario_c, scenario_d, scenario_e)
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        scenarios = (scenario_a, scenario_b, scenario_c, scenario_d, scenario_e)
         futures = [pool.submit(_timed, fn, replay) for fn in scenarios]
         for fn, future in zip(scenarios, futures, strict=True):
             error = future.exception()

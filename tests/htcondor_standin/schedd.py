@@ -450,6 +450,7 @@ class Scheduler:
             (j for j in queue.jobs if j.status == STATUS_IDLE),
             key=lambda j: (-int(j.ad.get("JobPrio", 0)), j.cluster, j.proc),
         )
+        blocked = False
         for job in candidates:
             eligible = float(
                 job.sys.get(
@@ -457,10 +458,14 @@ class Scheduler:
                     float(job.sys.get("submit_time", 0)) + self.cfg.start_delay,
                 )
             )
-            if when < eligible:
-                continue
             sched = is_scheduler_universe(job.ad)
-            if not sched and running >= self.cfg.slots:
+            if when < eligible:
+                if sched:
+                    continue
+                # like a negotiation cycle, jobs are matched in queue order: a job that is
+                # not yet eligible is not overtaken by later ones
+                blocked = True
+            if not sched and (blocked or running >= self.cfg.slots):
                 continue
             log(job, self.start(job, when))
             if not sched and job.status == STATUS_RUNNING:

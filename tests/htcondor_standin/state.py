@@ -194,6 +194,7 @@ class State:
         self.history_path = os.path.join(self.dir, "history.jsonl")
         self.lock_path = os.path.join(self.dir, "state.lock")
         self.schedd_lock_path = os.path.join(self.dir, "schedd.lock")
+        self._raw = ""
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -209,8 +210,10 @@ class State:
     def _load(self) -> Queue:
         try:
             with open(self.queue_path, encoding="utf-8") as fh:
-                data = json.load(fh)
+                self._raw = fh.read()
+            data = json.loads(self._raw)
         except FileNotFoundError:
+            self._raw = ""
             return Queue(next_cluster=self.config.first_cluster, jobs=[])
         jobs = [
             Job(ad=classad.ad_from_storable(rec["ad"]), sys=rec.get("sys", {}))
@@ -223,10 +226,14 @@ class State:
             "next_cluster": queue.next_cluster,
             "jobs": [{"ad": classad.ad_to_storable(j.ad), "sys": j.sys} for j in queue.jobs],
         }
+        raw = json.dumps(data)
+        if raw == self._raw:
+            return
         tmp = self.queue_path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
+            fh.write(raw)
         os.replace(tmp, self.queue_path)
+        self._raw = raw
 
     def read_queue(self) -> Queue:
         """A consistent snapshot of the queue."""
