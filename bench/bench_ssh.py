@@ -92,7 +92,7 @@ def new_connection_command(server: SSHD) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commands", type=int, default=50, help="commands per measure")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds; the median is shown")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; the median is shown")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
     count, rounds = args.commands, args.rounds

@@ -72,21 +72,25 @@ import base64, json, os, shutil, signal, subprocess, sys, tempfile, threading, t
 class Watchdog(threading.Thread):
     # Kills the running command's process group at its deadline.  A thread, so
     # the main loop can block in wait() and answer as soon as the command ends.
+    # Between close commands it polls every half second instead of being woken
+    # for each one, which keeps it off the main loop's way.
     def __init__(self):
         threading.Thread.__init__(self, daemon=True)
         self.cond = threading.Condition()
         self.pid = self.deadline = None
-        self.fired = False
+        self.fired = self.idle = False
 
     def run(self):
         with self.cond:
             while True:
                 if self.pid is None:
+                    self.idle = True
                     self.cond.wait()
+                    self.idle = False
                     continue
                 left = self.deadline - time.monotonic()
                 if left > 0:
-                    self.cond.wait(left)
+                    self.cond.wait(min(left, 0.5))
                     continue
                 try:
                     os.killpg(self.pid, signal.SIGKILL)
@@ -97,7 +101,8 @@ class Watchdog(threading.Thread):
     def arm(self, pid, timeout):
         with self.cond:
             self.pid, self.deadline, self.fired = pid, time.monotonic() + timeout, False
-            self.cond.notify()
+            if self.idle:
+                self.cond.notify()
 
     def disarm(self):
         with self.cond:
@@ -107,8 +112,10 @@ class Watchdog(threading.Thread):
 
 def run(req, d, watchdog):
     argv, cwd, timeout = req["a"], req.get("c"), req.get("t")
-    env = dict(os.environ)
-    env.update(req.get("e") or {})
+    env = None
+    if req.get("e"):
+        env = dict(os.environ)
+        env.update(req["e"])
     opath, epath, ipath = os.path.join(d, "o"), os.path.join(d, "e"), os.path.join(d, "i")
     if req.get("i") is not None:
         with open(ipath, "wb") as f:
