@@ -450,3 +450,155 @@ def test_golden_transcripts_replay(tmp_path: Path) -> None:
     assert not missing, f"golden cases neither replayed nor listed as unsupported: {missing}"
     assert not failures, f"{len(failures)} mismatches:\n{report}"
     assert len(replayed) >= MIN_REPLAYED, f"only {len(replayed)} cases replayed"
+
+
+# --------------------------------------------------------------------------- behaviour beyond
+# the transcripts: DAG features, the job life cycle, concurrent use of the state
+
+
+def _standin(tmp_path: Path, **extra: str) -> tuple[Path, dict[str, str]]:
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    env = dict(os.environ)
+    base_path = "/usr/local/bin:/usr/bin:/bin:" + os.environ.get("PATH", "")
+    env.update(standin_env(tmp_path / "state", start_delay=0.2, base_path=base_path))
+    env.update(extra)
+    return work, env
+
+
+def _sh(work: Path, env: dict[str, str], command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", "-c", command],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _drain(work: Path, env: dict[str, str]) -> None:
+    _sh(work, env, "condor_rm -all")
+    lock = Path(env["CONDOR_STANDIN_DIR"]) / "schedd.lock"
+    deadline = time.monotonic() + 15
+    while lock.exists() and time.monotonic() < deadline:
+        probe = subprocess.run(["flock", "-n", str(lock), "true"], check=False)
+        if probe.returncode == 0:
+            return
+        time.sleep(0.1)
+
+
+@pytest.mark.timeout(60)
+def test_dag_vars_retry_post_script_and_rescue(tmp_path: Path) -> None:
+    """VARS reach the node submit file, RETRY resubmits, POST decides, a failure writes a rescue
+    DAG and the DAGMan job exits 1."""
+    work, env = _standin(tmp_path)
+    (work / "n.sub").write_text(
+        "executable = /bin/sh\n"
+        "arguments = \"-c 'echo $(msg); exit $(code)'\"\n"
+        "output = n.$(Cluster).out\nqueue\n"
+    )
+    post = work / "post.sh"
+    post.write_text('#!/bin/sh\necho "post $1 $2" >> post.txt\nexit $2\n')
+    post.chmod(0o755)
+    (work / "v.dag").write_text(
+        "JOB X n.sub\nJOB Y n.sub\nJOB Z n.sub\n"
+        'VARS X msg="hello x" code="0"\nVARS Y msg="hello y" code="3"\n'
+        'VARS Z msg="z" code="0"\nRETRY Y 1\nSCRIPT POST Y post.sh $JOB $RETURN\n'
+        "PARENT X CHILD Y\nPARENT Y CHILD Z\n"
+    )
+    try:
+        assert _sh(work, env, "condor_submit_dag v.dag").returncode == 0
+        assert _sh(work, env, "condor_wait -wait 30 v.dag.dagman.log 1").returncode == 0
+        hist = _sh(work, env, "condor_history -af ClusterId DAGNodeName ExitCode DAG_Status")
+        assert hist.stdout.splitlines() == [
+            "1 undefined 1 2",
+            "4 Y 3 undefined",
+            "3 Y 3 undefined",
+            "2 X 0 undefined",
+        ]
+        assert (work / "n.2.out").read_text() == "hello x\n"
+        assert (work / "post.txt").read_text() == "post Y 3\npost Y 3\n"
+        rescue = (work / "v.dag.rescue001").read_text()
+        assert "#   Y,<ENDLIST>" in rescue and "DONE X" in rescue
+        assert not (work / "v.dag.lock").exists()
+    finally:
+        _drain(work, env)
+
+
+@pytest.mark.timeout(60)
+def test_job_life_cycle_hold_release_signal(tmp_path: Path) -> None:
+    """idle -> running -> completed with the event log; a held running job is killed and
+    restarts after release; a job killed by a signal records ExitBySignal."""
+    work, env = _standin(tmp_path)
+    (work / "j.sub").write_text(
+        "executable = /bin/sleep\narguments = 1\nlog = j.log\nrequest_memory = 10M\nqueue\n"
+    )
+    (work / "k.sub").write_text(
+        "executable = /bin/sh\narguments = \"-c 'kill -9 $$'\"\nlog = k.log\nqueue\n"
+    )
+
+    def status(job: str) -> str:
+        return _sh(work, env, f"condor_q {job} -af JobStatus").stdout.strip()
+
+    def until(job: str, want: str) -> None:
+        deadline = time.monotonic() + 15
+        while status(job) != want:
+            assert time.monotonic() < deadline, f"{job} never reached JobStatus {want}"
+            time.sleep(0.05)
+
+    try:
+        assert _sh(work, env, "condor_submit -terse j.sub").stdout == "1.0 - 1.0\n"
+        assert status("1.0") == "1"
+        until("1.0", "2")
+        held = _sh(work, env, "condor_hold -reason test 1.0")
+        assert held.stdout == "Job 1.0 held\n"
+        assert _sh(work, env, "condor_q 1.0 -af JobStatus HoldReason").stdout == (
+            "5 test (by user " + _sh(work, env, "id -un").stdout.strip() + ")\n"
+        )
+        assert _sh(work, env, "condor_release 1.0").returncode == 0
+        assert _sh(work, env, "condor_wait -wait 20 j.log 1.0").stdout == "All jobs done.\n"
+        hist = _sh(work, env, "condor_history 1 -af JobStatus ExitCode NumJobStarts RequestMemory")
+        assert hist.stdout == "4 0 2 10\n"
+        codes = [line[:3] for line in (work / "j.log").read_text().splitlines() if "(001." in line]
+        assert codes == ["000", "001", "006", "004", "012", "013", "001", "006", "005"]
+        _sh(work, env, "condor_submit k.sub")
+        assert _sh(work, env, "condor_wait -wait 20 k.log").returncode == 0
+        hist = _sh(work, env, "condor_history 2 -af ExitBySignal ExitSignal ExitCode JobStatus")
+        assert hist.stdout == "true 9 undefined 4\n"
+    finally:
+        _drain(work, env)
+
+
+@pytest.mark.timeout(60)
+def test_concurrent_submits_get_distinct_clusters(tmp_path: Path) -> None:
+    """Commands run at the same time are serialised by the state lock."""
+    work, env = _standin(tmp_path, CONDOR_STANDIN_START_DELAY="30")
+    (work / "e.sub").write_text("executable = /bin/true\nqueue 2\n")
+    try:
+        procs = [
+            subprocess.Popen(
+                ["condor_submit", "-terse", "e.sub"],
+                cwd=work,
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(6)
+        ]
+        outputs = sorted(p.communicate(timeout=COMMAND_TIMEOUT)[0] for p in procs)
+        assert outputs == [f"{c}.0 - {c}.1\n" for c in range(1, 7)]
+        ids = _sh(work, env, "condor_q -af:j JobStatus").stdout.split()
+        assert len(ids) == 24
+    finally:
+        _drain(work, env)
+
+
+def test_standin_env_puts_bin_dir_first(tmp_path: Path) -> None:
+    """The helper for fixtures: BIN_DIR first on PATH, state directory set."""
+    env = standin_env(tmp_path, base_path="/usr/bin:/bin", slots=2)
+    assert env["PATH"] == f"{BIN_DIR}:/usr/bin:/bin"
+    assert env["CONDOR_STANDIN_DIR"] == str(tmp_path)
+    assert env["CONDOR_STANDIN_SLOTS"] == "2"
+    assert all(os.access(Path(BIN_DIR) / n, os.X_OK) for n in ("condor_q", "condor_submit"))

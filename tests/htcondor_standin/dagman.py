@@ -351,9 +351,13 @@ class DagMan:
             if node.cluster is not None:
                 word = word.replace("$JOBID", f"{node.cluster}.0")
             expanded.append(word)
+        base = os.path.join(os.getcwd(), node.directory)
+        if expanded and "/" not in expanded[0] and os.path.exists(os.path.join(base, expanded[0])):
+            expanded[0] = os.path.join(base, expanded[0])
         try:
-            return subprocess.call(expanded, cwd=node.directory or None)
-        except OSError:
+            return subprocess.call(expanded, cwd=base)
+        except OSError as exc:
+            self.log(f"ERROR: failed to run script {expanded[0]}: {exc.strerror}")
             return 1
 
     def submit_node(self, node: Node) -> bool:
