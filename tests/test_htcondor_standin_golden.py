@@ -33,7 +33,7 @@ import pytest
 from tests.htcondor_standin import BIN_DIR, golden, standin_env
 
 GOLDEN_DIR = Path("/work/shared/htcondor/golden")
-MIN_REPLAYED = 260
+MIN_REPLAYED = 285
 COMMAND_TIMEOUT = 40.0
 
 UNSUPPORTED: dict[str, str] = {

@@ -502,8 +502,18 @@ class Scheduler:
                         return
                 time.sleep(self.cfg.poll)
         finally:
+            self._kill_children()
             if fd >= 0:
                 os.close(fd)
+
+    def _kill_children(self) -> None:
+        """Never leave job processes behind when this process ends (normally nothing runs)."""
+        for run in self.children.values():
+            if run.popen.poll() is None:
+                try:
+                    os.killpg(run.popen.pid, signal.SIGKILL)
+                except OSError:
+                    pass
 
 
 def main() -> None:
@@ -511,6 +521,11 @@ def main() -> None:
     if len(sys.argv) > 1:
         os.environ["CONDOR_STANDIN_DIR"] = sys.argv[1]
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    def _terminate(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _terminate)
     Scheduler(State(Config.from_env())).run()
 
 
