@@ -144,3 +144,15 @@ def wait_for(
 
 def status_of(job: Job) -> str:
     return Job.objects.values_list("status_code", flat=True).get(pk=job.pk)
+
+
+@pytest.fixture
+def dask_scheduler(tethys_dask_scheduler: Any) -> Iterator[Any]:
+    """The session's Dask scheduler record; its jobs are stopped and deleted afterwards.
+
+    (A scheduler with active jobs cannot be deleted, and the record's own
+    fixture deletes it.)
+    """
+    yield tethys_dask_scheduler
+    for job in Job.objects.filter(scheduler=tethys_dask_scheduler).select_subclasses():
+        job.delete()

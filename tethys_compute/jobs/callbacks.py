@@ -239,7 +239,8 @@ def _clean_report(data: Mapping[str, Any]) -> dict[str, Any]:
         raise CallbackRejected("'source' must be letters, digits, '_', '-' or '.'.", 400)
     status = str(data.get("status") or "").strip()
     exit_code: int | None = None
-    raw_exit = str(data.get("exit_code") or "").strip()
+    raw = data.get("exit_code")
+    raw_exit = "" if raw is None else str(raw).strip()
     if raw_exit:
         try:
             exit_code = int(raw_exit)
@@ -472,7 +473,9 @@ def _dask_report(job_id: int, key: str, future: Future) -> None:
         if state == "finished":
             data = {"seq": 1, "source": "dask", "status": "exited", "exit_code": 0}
         elif state == "cancelled":
-            data = {"seq": 1, "source": "dask", "status": JobStatus.ABORTED}
+            # stop() records Aborted itself; a future cancelled because the client lost
+            # the scheduler says nothing about the task: the refresher will find out.
+            return
         else:
             exc = future.exception(timeout=5)
             message = f"{type(exc).__name__}: {exc}"[:2000]

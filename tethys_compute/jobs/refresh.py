@@ -240,7 +240,7 @@ def _condor_query(scheduler: Any, jobs: Sequence[Job], timeout: float) -> list[J
 def _make_state_probe() -> Callable[..., dict[str, tuple[str | None, str]]]:
     # Nested on purpose: cloudpickle sends it by value, so the scheduler need
     # not be able to import tethys_compute.
-    def probe(dask_scheduler: Any, keys: list[str]) -> dict[str, tuple[str | None, str]]:
+    def probe(keys: list[str], dask_scheduler: Any = None) -> dict[str, tuple[str | None, str]]:
         answer: dict[str, tuple[str | None, str]] = {}
         for key in keys:
             task = dask_scheduler.tasks.get(key)

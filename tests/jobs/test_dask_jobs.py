@@ -1,0 +1,134 @@
+"""Dask jobs end to end on real dask scheduler and worker processes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.jobs.conftest import status_of, wait_for
+from tethys_compute.exceptions import InvalidArgumentError, InvalidStatusTransition
+from tethys_compute.jobs.manager import JobManager
+from tethys_compute.jobs.refresh import refresh_jobs
+from tethys_compute.jobs.status import JobStatus
+from tethys_compute.models import DaskJob, DaskScheduler
+
+pytestmark = [pytest.mark.dask, pytest.mark.django_db(transaction=True)]
+
+
+def dask_job(
+    manager: JobManager, user: Any, scheduler: Any, function: str, *args: Any, **kw: Any
+) -> DaskJob:
+    job = manager.create_job(
+        function, user, "DASK", scheduler=scheduler, function=function, args=list(args), **kw
+    )
+    assert isinstance(job, DaskJob)
+    return job
+
+
+def test_dask_job_pushes_complete_from_its_done_callback(
+    manager: JobManager, user: Any, dask_scheduler: DaskScheduler
+) -> None:
+    job = dask_job(manager, user, dask_scheduler, "operator.add", 1, 2)
+    job.execute()
+    assert job.key.startswith(f"tethys-job-{job.pk}-")
+    # No refresher: the future's done callback reports.
+    wait_for(lambda: status_of(job) == JobStatus.COMPLETE, what="done callback")
+    assert job.result(timeout=10) == 3
+    job.refresh_from_db()
+    assert job.completion_time is not None
+    assert job.get_logs() == {"stdout": "", "stderr": ""}
+    job.clean()
+    assert job.key not in dask_scheduler.client.list_datasets()
+
+
+def test_dask_results_callback_runs_once_results_are_ready(
+    manager: JobManager, user: Any, dask_scheduler: DaskScheduler
+) -> None:
+    job = dask_job(
+        manager,
+        user,
+        dask_scheduler,
+        "math.factorial",
+        5,
+        process_results_function="tests.jobs.results.mark_processed",
+    )
+    job.execute()
+    wait_for(lambda: status_of(job) == JobStatus.RESULTS_READY, what="Results-Ready")
+    job.refresh_from_db()
+    job.process_results()
+    assert job.status == "Complete" and job.extended_properties["processed"] is True
+    assert job.result(timeout=10) == 120
+
+
+def test_failing_results_callback_is_error(
+    manager: JobManager, user: Any, dask_scheduler: DaskScheduler
+) -> None:
+    job = dask_job(
+        manager,
+        user,
+        dask_scheduler,
+        "operator.neg",
+        4,
+        process_results_function="tests.jobs.results.fail",
+    )
+    job.execute()
+    wait_for(lambda: status_of(job) == JobStatus.RESULTS_READY)
+    job.refresh_from_db()
+    job.process_results()
+    assert job.status == "Error" and "results could not be read" in job.status_message
+
+
+def test_failing_dask_job_is_error_with_the_exception(
+    manager: JobManager, user: Any, dask_scheduler: DaskScheduler
+) -> None:
+    job = dask_job(manager, user, dask_scheduler, "operator.truediv", 1, 0)
+    job.execute()
+    wait_for(lambda: status_of(job) == JobStatus.ERROR, what="Error")
+    job.refresh_from_db()
+    assert "ZeroDivisionError" in job.status_message
+    assert "ZeroDivisionError" in job.get_logs()["stderr"]
+
+
+def test_refresh_sees_a_running_task_and_stop_cancels_it(
+    manager: JobManager, user: Any, dask_scheduler: DaskScheduler
+) -> None:
+    job = dask_job(manager, user, dask_scheduler, "time.sleep", 20)
+    job.execute()
+
+    def running() -> bool:
+        refresh_jobs()
+        return status_of(job) == JobStatus.RUNNING
+
+    wait_for(running, step=0.1, what="refresh sees processing")
+    job.refresh_from_db()
+    assert job.last_refresh_ok_at is not None
+    with pytest.raises(InvalidStatusTransition, match="cannot be paused"):
+        job.pause()
+    job.stop()
+    assert job.status == "Aborted"
+    refresh_jobs()
+    assert status_of(job) == JobStatus.ABORTED
+
+
+def test_dask_job_without_a_dask_scheduler_is_an_error(manager: JobManager, user: Any) -> None:
+    job = dask_job(manager, user, None, "operator.add", 1, 2)
+    with pytest.raises(InvalidArgumentError, match="never starts a local cluster"):
+        job.execute()
+    job.refresh_from_db()
+    assert job.status == "Error" and "needs a DaskScheduler" in job.status_message
+
+
+def test_create_job_takes_a_function_and_refuses_unknown_keywords(
+    manager: JobManager, user: Any, dask_scheduler: DaskScheduler
+) -> None:
+    import operator
+
+    job = manager.create_job(
+        "f", user, "DASK", scheduler=dask_scheduler, function=operator.mul, args=[6, 7]
+    )
+    assert job.function == "_operator.mul" or job.function == "operator.mul"
+    with pytest.raises(InvalidArgumentError, match="unknown keyword"):
+        manager.create_job("f", user, "DASK", nonsense=1)
+    with pytest.raises(InvalidArgumentError, match="Unknown job_type"):
+        manager.create_job("f", user, "SLURM")
