@@ -42,7 +42,6 @@ UNSUPPORTED: dict[str, str] = {
     "status-12": "golden shows the collector's stale schedd ad (0 running while a job ran)",
     "status-13": "golden shows the collector's stale slot ad (no claimed slot)",
     "submit-29": "-dry-run prints the ad in HTCondor's hash-table order",
-    "q-47": "condor_q -userlog is not implemented",
     "q-67": "condor_q -analyze is not implemented",
     "hold_release-23": "totals depend on how many queued jobs had run two seconds later",
     "hold_release-24": "totals depend on how many queued jobs had run two seconds later",
@@ -264,7 +263,7 @@ def scenario_a(replay: Replay) -> None:
         a.cases("q-09", "q-10")
         a.cases(*_ids("submit", 20, 21, 22, 23, 24, 25, 26, 27, 28, 33, 34, 35, 36, 41, 42))
         a.cases(*_ids("submit", 48, 49, 50, 51))
-        a.cases(*_ids("q", *range(11, 47), 48, 49))
+        a.cases(*_ids("q", *range(11, 50)))
         a.cases(*_ids("hold_release", *range(1, 23)))
         a.setup("condor_rm 25")
         a.wait_empty()

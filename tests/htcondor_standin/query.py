@@ -571,7 +571,9 @@ def _job_ids_text(ads: list[dict[str, Any]]) -> str:
     return f"{first['ClusterId']}.{first['ProcId']} ... {last['ClusterId']}.{last['ProcId']}"
 
 
-def _batched(ads: list[dict[str, Any]], all_ads: list[dict[str, Any]]) -> str:
+def _batched(
+    ads: list[dict[str, Any]], all_ads: list[dict[str, Any]], from_log: bool = False
+) -> str:
     groups: dict[str, dict[str, Any]] = {}
     order: list[str] = []
     dagmen = {ad["ClusterId"]: ad for ad in all_ads if ad.get("JobUniverse") == UNIVERSE_SCHEDULER}
@@ -629,6 +631,8 @@ def _batched(ads: list[dict[str, Any]], all_ads: list[dict[str, Any]]) -> str:
                 for ad in {a["ClusterId"]: a for a in jobs}.values()
             )
             done = max(0, total - len(jobs))
+            if from_log:
+                total = done = 0
         row = f"{str(g['owner']):<{owner_w}} {str(g['name']):<{name_w}} "
         row += f"{fmt_date(first.get('QDate')):>11} {cell(done)} {cell(counted[2])} "
         row += f"{cell(counted[1])} "
@@ -751,15 +755,22 @@ def q_main(argv: list[str], out: TextIO, err: TextIO) -> int:
         except classad.ParseError:
             err.write(f"\n-- Failed to fetch ads from: {cfg.schedd_sinful} : {cfg.hostname}\n\n")
             return 1
-    queue = state.read_queue()
-    if queue.jobs:
-        state.ensure_scheduler()
-    at = int(now())
-    all_ads = []
-    for job in sorted(queue.jobs, key=lambda j: (j.cluster, j.proc)):
-        ad = dict(job.ad)
-        ad["ServerTime"] = at
-        all_ads.append(ad)
+    if opts.userlog is not None:
+        all_ads = [
+            a
+            for a in userlog_ads(opts.userlog, cfg)
+            if a["JobStatus"] not in (STATUS_COMPLETED, STATUS_REMOVED)
+        ]
+    else:
+        queue = state.read_queue()
+        if queue.jobs:
+            state.ensure_scheduler()
+        at = int(now())
+        all_ads = []
+        for job in sorted(queue.jobs, key=lambda j: (j.cluster, j.proc)):
+            ad = dict(job.ad)
+            ad["ServerTime"] = at
+            all_ads.append(ad)
     human = opts.af is None and not opts.formats and opts.mode == "default"
     batched = human and opts.batch is not False and opts.filter is None and not opts.totals
     ids = opts.ids[:1] if batched and opts.ids else opts.ids
@@ -777,9 +788,26 @@ def q_main(argv: list[str], out: TextIO, err: TextIO) -> int:
         out.write("".join(apply_format(f, ad, a) for ad in ads for f, a in opts.formats))
     elif opts.mode != "default":
         out.write(render_full(ads, opts, history=False))
+    elif opts.userlog is not None:
+        out.write(render_userlog_q(ads, opts))
     else:
         out.write(render_human_q(ads, all_ads, opts, cfg))
     return 0
+
+
+def render_userlog_q(ads: list[dict[str, Any]], opts: Options) -> str:
+    """condor_q -userlog: the queue as reconstructed from a job event log."""
+    at = now()
+    stamp = time.strftime("%m/%d/%y %H:%M:%S", time.localtime(at))
+    text = f"\n\n-- Userlog: {opts.userlog} @ {stamp}\n"
+    if opts.batch is False:
+        text += " ID      OWNER            SUBMITTED     RUN_TIME ST PRI SIZE CMD\n"
+        for ad in ads:
+            text += _nobatch_row(ad, at, 14, str(ad.get("Owner")))
+    else:
+        text += _batched(ads, ads, from_log=True)
+    totals = _totals_line("Total for query", ads, "").rstrip("\n")
+    return text + "\n" + totals.ljust(138) + "\n\n"
 
 
 # --------------------------------------------------------------------------- history
