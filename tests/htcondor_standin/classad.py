@@ -137,19 +137,23 @@ class _Parser:
         self.pos = 0
 
     def peek(self) -> tuple[str, str]:
+        """The next token (not consumed)."""
         return self.tokens[self.pos]
 
     def take(self) -> tuple[str, str]:
+        """Consume and return the next token."""
         tok = self.tokens[self.pos]
         self.pos += 1
         return tok
 
     def expect(self, op: str) -> None:
+        """Consume operator ``op`` or fail."""
         kind, val = self.take()
         if val != op or kind not in ("op",):
             raise ParseError(f"expected {op!r}, got {val!r}")
 
     def parse(self) -> Node:
+        """Parse the whole text as one expression."""
         if self.peek()[0] == "end":
             raise ParseError("empty expression")
         node = self.ternary()
@@ -158,6 +162,7 @@ class _Parser:
         return node
 
     def ternary(self) -> Node:
+        """``cond ? a : b`` (lowest precedence)."""
         cond = self.binary(0)
         if self.peek() == ("op", "?"):
             self.take()
@@ -189,6 +194,7 @@ class _Parser:
         return None
 
     def binary(self, level: int) -> Node:
+        """Left-associative binary operators of precedence ``level`` and above."""
         if level >= len(self._LEVELS):
             return self.unary()
         left = self.binary(level + 1)
@@ -201,6 +207,7 @@ class _Parser:
             left = ("bin", op, left, right)
 
     def unary(self) -> Node:
+        """Prefix ``-``, ``+``, ``!``, ``~``."""
         kind, val = self.peek()
         if kind == "op" and val in ("-", "+", "!", "~"):
             self.take()
@@ -208,6 +215,7 @@ class _Parser:
         return self.postfix()
 
     def postfix(self) -> Node:
+        """Subscripts ``x[i]`` and attribute selection ``ad.attr``."""
         node = self.primary()
         while True:
             kind, val = self.peek()
@@ -226,6 +234,7 @@ class _Parser:
                 return node
 
     def primary(self) -> Node:
+        """Literals, attribute references, calls, parentheses, lists and nested ads."""
         kind, val = self.take()
         if kind == "int":
             return ("lit", int(val, 0))
@@ -360,6 +369,7 @@ class Evaluator:
         self.depth = 0
 
     def attr(self, name: str) -> Any:
+        """The evaluated value of attribute ``name``."""
         value = lookup(self.ad, name)
         if isinstance(value, Expr):
             if self.depth > 40:
@@ -374,6 +384,7 @@ class Evaluator:
         return value
 
     def eval(self, node: Node) -> Any:
+        """Evaluate a parsed node."""
         kind = node[0]
         if kind == "lit":
             return node[1]

@@ -285,7 +285,9 @@ class State:
         """Start the detached scheduler process unless one is running."""
         if self.scheduler_running():
             return
-        log = os.open(os.path.join(self.dir, "schedd.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        log = os.open(
+            os.path.join(self.dir, "schedd.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+        )
         try:
             subprocess.Popen(
                 [sys.executable, os.path.join(PACKAGE_DIR, "schedd.py"), self.dir],
