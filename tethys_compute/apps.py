@@ -21,6 +21,8 @@ class TethysComputeConfig(AppConfig):
         "checks",
         "signals",
         "dask_client",
+        "admin_jobs",
+        "admin_clusters",
     )
 
     def ready(self) -> None:

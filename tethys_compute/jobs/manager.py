@@ -182,7 +182,7 @@ class JobManager:
                 extra["status_code"] = parse_status(value).value
         if extra:
             query = query.filter(**extra)
-        return query.order_by(order_by).select_related("user").select_subclasses()  # type: ignore[return-value]
+        return query.order_by(order_by).select_subclasses().prefetch_related("user")  # type: ignore[return-value]
 
     def get_job(self, job_id: int | str, user: Any = None) -> Job:
         """The job ``job_id`` of this app (and ``user``), as its own kind.

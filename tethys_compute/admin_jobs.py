@@ -1,0 +1,377 @@
+"""The admin's **Jobs** page (registered from ``AppConfig.ready()``).
+
+* The list shows every kind of job in one table (``select_subclasses``), with
+  filters by status, kind, label, user and scheduler, and the status age
+  (time since the last status change).  It runs a fixed number of SQL
+  queries however many jobs there are, and never contacts a scheduler: every
+  column is stored data.
+* Actions: **Refresh now** (one round trip per scheduler, see
+  :mod:`tethys_compute.jobs.refresh`), **Stop**, **Resubmit** and **Delete
+  with remote clean-up** (each job's ``delete()``, which removes its files on
+  the scheduler; Django's bulk delete would skip that).
+* The job page is read-only: the record, the workflow's nodes, the cached
+  logs, and buttons to fetch the logs now or refresh, stop or resubmit the
+  job (each a POST).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from tethys_compute.exceptions import TethysComputeError
+from tethys_compute.jobs.refresh import refresh_jobs
+from tethys_compute.jobs.status import ACTIVE_STATUSES
+from tethys_compute.models.job import (
+    BasicJob,
+    CondorJob,
+    CondorWorkflow,
+    DaskJob,
+    Job,
+)
+
+__all__ = ["JobAdmin", "JobKindFilter", "format_age"]
+
+#: The kinds, as (model, filter value, label).
+JOB_KINDS: tuple[tuple[type[Job], str, str], ...] = (
+    (BasicJob, "basic", "Basic"),
+    (CondorJob, "condor", "Condor job"),
+    (CondorWorkflow, "condorworkflow", "Condor workflow"),
+    (DaskJob, "dask", "Dask job"),
+)
+
+
+def format_age(delta: timedelta | None) -> str:
+    """A short age: ``"42 s"``, ``"5 min"``, ``"3 h"``, ``"2 d"``.
+
+    Examples
+    --------
+    >>> format_age(timedelta(seconds=42)), format_age(timedelta(hours=50))
+    ('42 s', '2 d')
+    """
+    if delta is None:
+        return "-"
+    seconds = max(int(delta.total_seconds()), 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+class JobKindFilter(admin.SimpleListFilter):
+    """Filter jobs by kind (basic, Condor job, Condor workflow, Dask job)."""
+
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(
+        self,
+        request: HttpRequest,
+        model_admin: admin.ModelAdmin,  # type: ignore[type-arg]
+    ) -> list[tuple[str, str]]:
+        return [(value, label) for _model, value, label in JOB_KINDS]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        for model, value, _label in JOB_KINDS:
+            if self.value() == value:
+                return queryset.filter(**{f"{model._meta.model_name}__isnull": False})
+        return queryset
+
+
+def _report_errors(request: HttpRequest, done: int, errors: list[str], verb: str) -> None:
+    if done:
+        messages.success(request, f"{verb} {done} job(s).")
+    for error in errors:
+        messages.error(request, error)
+
+
+def _each(
+    request: HttpRequest,
+    queryset: QuerySet[Job],
+    func: Callable[[Job], Any],
+    verb: str,
+) -> None:
+    done, errors = 0, []
+    for job in queryset.select_subclasses():  # type: ignore[attr-defined]
+        try:
+            func(job)
+            done += 1
+        except TethysComputeError as exc:
+            errors.append(f"Job {job.pk} ({job.name}): {exc}")
+    _report_errors(request, done, errors, verb)
+
+
+@admin.action(description="Refresh status now", permissions=["view"])
+def refresh_now(
+    modeladmin: admin.ModelAdmin,  # type: ignore[type-arg]
+    request: HttpRequest,
+    queryset: QuerySet[Job],
+) -> None:
+    """Refresh the selected active jobs: one round trip per scheduler."""
+    report = refresh_jobs(queryset)
+    messages.info(request, f"Refreshed: {report.summary()}")
+    for failed in report.failed:
+        messages.error(
+            request, f"{failed.name} could not be reached ({failed.error}); statuses kept."
+        )
+
+
+@admin.action(description="Stop the selected jobs", permissions=["change"])
+def stop_jobs(
+    modeladmin: admin.ModelAdmin,  # type: ignore[type-arg]
+    request: HttpRequest,
+    queryset: QuerySet[Job],
+) -> None:
+    _each(request, queryset, lambda job: job.stop(), "Stopped")
+
+
+@admin.action(description="Resubmit the selected jobs", permissions=["change"])
+def resubmit_jobs(
+    modeladmin: admin.ModelAdmin,  # type: ignore[type-arg]
+    request: HttpRequest,
+    queryset: QuerySet[Job],
+) -> None:
+    _each(request, queryset, lambda job: job.resubmit(), "Resubmitted")
+
+
+@admin.action(description="Delete the selected jobs (with remote clean-up)", permissions=["delete"])
+def delete_with_cleanup(
+    modeladmin: admin.ModelAdmin,  # type: ignore[type-arg]
+    request: HttpRequest,
+    queryset: QuerySet[Job],
+) -> None:
+    _each(request, queryset, lambda job: job.delete(), "Deleted")
+
+
+_PAGE_ACTIONS: dict[str, tuple[str, str]] = {
+    # name: (permission, label)
+    "fetch-logs": ("view", "Fetch logs now"),
+    "refresh": ("view", "Refresh status"),
+    "stop": ("change", "Stop"),
+    "resubmit": ("change", "Resubmit"),
+}
+
+
+class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Every job of every kind in one list; read-only pages with logs."""
+
+    list_display = (
+        "id",
+        "name",
+        "kind",
+        "status_code",
+        "status_age",
+        "label",
+        "user",
+        "scheduler_display",
+        "creation_time",
+    )
+    list_display_links = ("id", "name")
+    list_filter = ("status_code", JobKindFilter, "label", "user", "scheduler")
+    # select_related would cache them on the base rows, not on the kinds
+    # select_subclasses returns: prefetch them (two queries per page) instead.
+    list_select_related = False
+    search_fields = ("name", "label", "description")
+    actions = [refresh_now, stop_jobs, resubmit_jobs, delete_with_cleanup]
+    list_per_page = 100
+    #: "Show all" renders up to this many rows (still a fixed number of queries).
+    list_max_show_all = 1000
+    ordering = ("-id",)
+    fieldsets = (
+        (None, {"fields": ("name", "kind", "label", "user", "description", "workspace")}),
+        (
+            "Status",
+            {
+                "fields": (
+                    "status_code",
+                    "status_message",
+                    "status_age",
+                    "status_version",
+                    "last_refresh_ok_at",
+                    "refresh_error",
+                    "page_actions",
+                )
+            },
+        ),
+        (
+            "Run",
+            {
+                "fields": (
+                    "scheduler_display",
+                    "run_details",
+                    "creation_time",
+                    "execute_time",
+                    "start_time",
+                    "completion_time",
+                    "process_results_function",
+                    "extended_properties",
+                )
+            },
+        ),
+        ("Workflow nodes", {"fields": ("nodes_table",)}),
+        ("Logs", {"fields": ("logs_display",)}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
+        query = super().get_queryset(request).select_subclasses()  # type: ignore[attr-defined]
+        return query.prefetch_related("user", "scheduler")  # type: ignore[no-any-return]
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        # The job as its own kind, so delete() cleans the right remote files.
+        try:
+            return self.get_queryset(request).get(pk=unquote(object_id))
+        except (Job.DoesNotExist, ValueError):
+            return None
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        found = super().get_actions(request)
+        found.pop("delete_selected", None)  # skips remote clean-up: use ours
+        return found
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        names: list[str] = []
+        for _title, options in self.fieldsets:
+            names.extend(str(name) for name in options["fields"])
+        return names
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # apps create jobs through JobManager
+
+    # ------------------------------------------------------------------
+    # Columns (stored data only)
+    # ------------------------------------------------------------------
+    @admin.display(description="kind")
+    def kind(self, obj: Job) -> str:
+        return str(obj._meta.verbose_name)
+
+    @admin.display(description="status age", ordering="status_changed_at")
+    def status_age(self, obj: Job) -> str:
+        since = obj.status_changed_at or obj.creation_time
+        return format_age(timezone.now() - since if since else None)
+
+    @admin.display(description="scheduler", ordering="scheduler__name")
+    def scheduler_display(self, obj: Job) -> str:
+        if obj.scheduler_id is not None and obj.scheduler is not None:
+            return obj.scheduler.name
+        return f"{obj.scheduler_name} (deleted)" if obj.scheduler_name else "-"
+
+    @admin.display(description="on the scheduler")
+    def run_details(self, obj: Job) -> SafeString | str:
+        rows: list[tuple[str, Any]] = []
+        for label, name in (
+            ("cluster id", "cluster_id"),
+            ("procs", "num_jobs"),
+            ("remote directory", "remote_dir"),
+            ("task key", "key"),
+            ("callable", "function"),
+        ):
+            value = getattr(obj, name, None)
+            if value not in (None, ""):
+                rows.append((label, value))
+        if not rows:
+            return "-"
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}: {}</li>", rows))
+
+    @admin.display(description="nodes")
+    def nodes_table(self, obj: Job) -> SafeString | str:
+        if not isinstance(obj, CondorWorkflow):
+            return "-"
+        rows = [
+            (node.name, node.get_status_code_display(), node.cluster_id or "", node.status_message)
+            for node in obj.node_set.order_by("id")
+        ]
+        if not rows:
+            return "no nodes"
+        return format_html(
+            "<table><tr><th>node</th><th>status</th><th>cluster</th><th>message</th></tr>{}"
+            "</table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
+
+    @admin.display(description="logs")
+    def logs_display(self, obj: Job) -> SafeString | str:
+        if not obj.logs:
+            return "Not fetched yet: use 'Fetch logs now' (contacts the scheduler)."
+        parts = [
+            format_html("<h4>{}</h4><pre>{}</pre>", name, obj.logs.get(name) or "(empty)")
+            for name in ("stdout", "stderr")
+        ]
+        return SafeString("".join(parts))
+
+    @admin.display(description="actions")
+    def page_actions(self, obj: Job) -> SafeString:
+        # Buttons submit the page's own form (with its CSRF token) to our URLs.
+        info = self.opts.app_label, self.opts.model_name
+        buttons = [
+            (reverse(f"admin:{info[0]}_{info[1]}_run", args=[obj.pk, name]), label)
+            for name, (_perm, label) in _PAGE_ACTIONS.items()
+            if name not in ("stop",) or obj.status_code in ACTIVE_STATUSES
+        ]
+        return format_html_join(
+            " ",
+            '<button type="submit" class="button" formmethod="post" formaction="{}">{}</button>',
+            buttons,
+        )
+
+    # ------------------------------------------------------------------
+    # Page actions
+    # ------------------------------------------------------------------
+    def get_urls(self) -> list[URLPattern]:
+        info = self.opts.app_label, self.opts.model_name
+        own = [
+            path(
+                "<path:object_id>/run/<str:action>/",
+                self.admin_site.admin_view(self.run_action),
+                name=f"{info[0]}_{info[1]}_run",
+            )
+        ]
+        return own + super().get_urls()  # type: ignore[return-value]
+
+    def run_action(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        """POST ``<id>/run/<action>/``: fetch logs, refresh, stop or resubmit one job."""
+        if request.method != "POST":
+            raise PermissionDenied("Use the buttons on the job page.")
+        if action not in _PAGE_ACTIONS:
+            raise Http404(f"No action {action!r}.")
+        job = self.get_object(request, object_id)
+        if job is None:
+            raise Http404(f"No job {object_id}.")
+        permission = _PAGE_ACTIONS[action][0]
+        allowed = (
+            self.has_view_permission(request, job)
+            if permission == "view"
+            else self.has_change_permission(request, job)
+        )
+        if not allowed:
+            raise PermissionDenied
+        try:
+            if action == "fetch-logs":
+                job.get_logs()
+                messages.success(request, "Logs fetched.")
+            elif action == "refresh":
+                report = refresh_jobs([job])
+                messages.info(request, f"Refreshed: {report.summary()}")
+            elif action == "stop":
+                job.stop()
+                messages.success(request, "Stopped.")
+            else:
+                job.resubmit()
+                messages.success(request, "Resubmitted.")
+        except TethysComputeError as exc:
+            messages.error(request, str(exc))
+        info = self.opts.app_label, self.opts.model_name
+        return HttpResponseRedirect(reverse(f"admin:{info[0]}_{info[1]}_change", args=[job.pk]))
+
+
+admin.site.register(Job, JobAdmin)

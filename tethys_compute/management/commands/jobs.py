@@ -1,0 +1,127 @@
+"""``manage.py jobs``: list, show, refresh, stop and print the logs of jobs.
+
+A thin layer over the same services the API and the admin use; listing and
+showing never contact a scheduler (statuses are stored; ``refresh`` asks).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tethys_compute.exceptions import TethysComputeError
+from tethys_compute.jobs.refresh import refresh_jobs
+from tethys_compute.jobs.status import ACTIVE_STATUSES, parse_status
+from tethys_compute.models.job import Job
+
+
+class Command(BaseCommand):
+    help = "Jobs: list, show, refresh, stop, logs. Run `jobs ACTION --help` for options."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        listing = actions.add_parser("list", help="List jobs (stored statuses, no remote call).")
+        listing.add_argument("--label", help="Only this app's jobs.")
+        listing.add_argument("--status", help="Only this status (code or name).")
+        listing.add_argument("--user", help="Only this user's jobs (username).")
+        listing.add_argument("--active", action="store_true", help="Only active jobs.")
+        listing.add_argument("--limit", type=int, default=200, help="At most this many rows.")
+        show = actions.add_parser("show", help="Show one job.")
+        show.add_argument("job_id", type=int)
+        show.add_argument("--json", action="store_true", help="Print JSON.")
+        refresh = actions.add_parser("refresh", help="Refresh statuses now.")
+        refresh.add_argument("job_ids", type=int, nargs="*", help="Default: every active job.")
+        refresh.add_argument("--timeout", type=float, default=None)
+        stop = actions.add_parser("stop", help="Stop jobs.")
+        stop.add_argument("job_ids", type=int, nargs="+")
+        logs = actions.add_parser("logs", help="Print a job's stdout and stderr.")
+        logs.add_argument("job_id", type=int)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            getattr(self, f"do_{options['action']}")(options)
+        except TethysComputeError as exc:
+            raise CommandError(str(exc))
+
+    def _get(self, job_id: int) -> Job:
+        job = (
+            Job.objects.filter(pk=job_id).select_subclasses().prefetch_related("user", "scheduler")
+        )
+        found = job.first()
+        if found is None:
+            raise CommandError(f"No job {job_id}.")
+        return found  # type: ignore[no-any-return]
+
+    def do_list(self, options: dict[str, Any]) -> None:
+        query = Job.objects.select_subclasses().prefetch_related("user")
+        if options["label"]:
+            query = query.filter(label=options["label"])
+        if options["status"]:
+            query = query.filter(status_code=parse_status(options["status"]).value)
+        if options["user"]:
+            query = query.filter(user__username=options["user"])
+        if options["active"]:
+            query = query.filter(status_code__in=ACTIVE_STATUSES)
+        rows = list(query.order_by("id")[: options["limit"]])
+        self.stdout.write(f"{'ID':>6}  {'STATUS':<16} {'KIND':<16} {'LABEL':<16} NAME")
+        for job in rows:
+            self.stdout.write(
+                f"{job.pk:>6}  {job.status:<16} {job.KIND or 'job':<16} {job.label[:16]:<16} "
+                f"{job.name}"
+            )
+        self.stdout.write(f"{len(rows)} job(s).")
+
+    def _describe(self, job: Job) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": job.pk,
+            "name": job.name,
+            "kind": job.KIND,
+            "label": job.label,
+            "user": job.user.get_username() if job.user else None,
+            "status": job.status,
+            "status_code": job.status_code,
+            "status_message": job.status_message,
+            "status_changed_at": job.status_changed_at,
+            "last_refresh_ok_at": job.last_refresh_ok_at,
+            "refresh_error": job.refresh_error,
+            "scheduler": job.scheduler.name if job.scheduler else job.scheduler_name or None,
+            "created": job.creation_time,
+            "submitted": job.execute_time,
+            "started": job.start_time,
+            "completed": job.completion_time,
+        }
+        for name in ("cluster_id", "remote_dir", "num_jobs", "key", "function"):
+            if hasattr(job, name):
+                data[name] = getattr(job, name)
+        return data
+
+    def do_show(self, options: dict[str, Any]) -> None:
+        data = self._describe(self._get(options["job_id"]))
+        if options["json"]:
+            self.stdout.write(json.dumps(data, default=str, indent=2))
+            return
+        for key, value in data.items():
+            self.stdout.write(f"{key:>20}: {'' if value is None else value}")
+
+    def do_refresh(self, options: dict[str, Any]) -> None:
+        jobs = Job.objects.filter(pk__in=options["job_ids"]) if options["job_ids"] else None
+        report = refresh_jobs(jobs, timeout=options["timeout"])
+        self.stdout.write(report.summary())
+        if report.failed:
+            raise CommandError(
+                "Unreachable: " + ", ".join(f"{s.name} ({s.error})" for s in report.failed)
+            )
+
+    def do_stop(self, options: dict[str, Any]) -> None:
+        for job_id in options["job_ids"]:
+            job = self._get(job_id)
+            job.stop()
+            self.stdout.write(f"Job {job.pk} ({job.name}): {job.status}.")
+
+    def do_logs(self, options: dict[str, Any]) -> None:
+        logs = self._get(options["job_id"]).get_logs()
+        for name in ("stdout", "stderr"):
+            self.stdout.write(f"==> {name} <==")
+            self.stdout.write(str(logs.get(name) or ""))
