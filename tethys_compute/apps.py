@@ -22,7 +22,6 @@ class TethysComputeConfig(AppConfig):
         "signals",
         "dask_client",
         "admin_jobs",
-        "admin_clusters",
     )
 
     def ready(self) -> None:
