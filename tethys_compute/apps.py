@@ -22,6 +22,7 @@ class TethysComputeConfig(AppConfig):
         "signals",
         "dask_client",
         "admin_jobs",
+        "admin_clusters",
     )
 
     def ready(self) -> None:

@@ -37,7 +37,7 @@ from tethys_compute.clusters.exceptions import (
     TethysClusterError,
 )
 from tethys_compute.clusters.plugins.base import ClusterSetup, load_plugin
-from tethys_compute.clusters.providers import get_provider
+from tethys_compute.clusters.providers import get_provider, provider_class
 from tethys_compute.clusters.providers.base import NodeInfo, NodeSpec, Provider
 from tethys_compute.exceptions import InvalidArgumentError, TethysComputeError
 from tethys_compute.models.cluster import PROVIDER_CODES, ClusterStatus, validate_cluster_name
@@ -497,7 +497,7 @@ class Cluster:
             plugins = []
             for section in sections:
                 plugin = load_plugin(section)
-                if not self.provider.has_machines:
+                if not provider_class(self.cloud_provider).has_machines:
                     if str(section.get("setup_class")) == DASK_SETUP_CLASS:
                         continue  # the local provider runs Dask itself
                     if plugin.needs_machines:

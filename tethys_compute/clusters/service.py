@@ -30,7 +30,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 
 from tethys_compute.clusters.cluster import Cluster, strip_tag
@@ -110,7 +110,8 @@ def _spawn(name: str, work: Callable[[], Any], background: bool) -> None:
             raise InvalidOperation(f"an operation on cluster {name!r} is already running.")
         thread = threading.Thread(target=target, name=f"tethys-cluster-{name}", daemon=True)
         _threads[name] = thread
-    thread.start()
+    # Inside a transaction (an admin view), the thread must see the committed row.
+    transaction.on_commit(thread.start)
 
 
 def start_cluster(
@@ -165,6 +166,12 @@ def start_cluster(
                 name,
                 msg=f"cluster {name!r} exists with template {existing.template!r}; "
                 "choose another name or terminate it first.",
+            )
+        if existing.status not in (ClusterStatus.STOPPED, ClusterStatus.ERROR):
+            raise ClusterExists(
+                name,
+                msg=f"cluster {name!r} exists and is {existing.get_status_display().lower()}; "
+                "choose another name, or stop or terminate it first.",
             )
         manager = _manager_for(existing.config_path or config_path)
         cluster = manager._from_record(existing)
@@ -261,8 +268,7 @@ def terminate_cluster(name: str, *, force: bool = False, background: bool = True
         allowed = tuple(ClusterStatus.values)
     _claim(record, ClusterStatus.DELETING, "queued: terminating", allowed)
     _spawn(record.name, lambda: cluster.terminate_cluster(force=force), background)
-    record.refresh_from_db()
-    return record
+    return record  # as claimed (DEL): the row may already be gone
 
 
 def refresh_cluster(name: str) -> ClusterRecord | None:
@@ -309,7 +315,7 @@ def wait(name: str, timeout: float = 300.0) -> ClusterRecord | None:
     deadline = time.monotonic() + timeout
     with _threads_lock:
         thread = _threads.get(name)
-    if thread is not None:
+    if thread is not None and thread.ident is not None:
         thread.join(max(deadline - time.monotonic(), 0.0))
         if thread.is_alive():
             raise TimeoutError(f"cluster {name!r}: the operation still runs after {timeout:g} s")

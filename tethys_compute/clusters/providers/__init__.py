@@ -15,7 +15,14 @@ from tethys_compute.clusters.providers.base import NodeInfo, NodeSpec, Provider
 if TYPE_CHECKING:
     from tethys_compute.clusters.config import ClusterConfig
 
-__all__ = ["PROVIDER_CLASSES", "NodeInfo", "NodeSpec", "Provider", "get_provider"]
+__all__ = [
+    "PROVIDER_CLASSES",
+    "NodeInfo",
+    "NodeSpec",
+    "Provider",
+    "get_provider",
+    "provider_class",
+]
 
 #: ``CLOUD_PROVIDER`` (normalised) -> dotted path of its provider class.
 PROVIDER_CLASSES: dict[str, str] = {
@@ -42,6 +49,17 @@ def get_provider(
     ProviderError
         For a name that no provider serves.
     """
+    return provider_class(name)(config, template, state, credentials)
+
+
+def provider_class(name: str) -> type[Provider]:
+    """The provider class for ``CLOUD_PROVIDER = name`` (imported, not built).
+
+    Raises
+    ------
+    ProviderError
+        For a name that no provider serves.
+    """
     key = name.lower()
     if key not in PROVIDER_CLASSES:
         raise ProviderError(
@@ -50,4 +68,4 @@ def get_provider(
     module_name, _, class_name = PROVIDER_CLASSES[key].rpartition(".")
     module = importlib.import_module(module_name)
     klass: type[Provider] = getattr(module, class_name)
-    return klass(config, template, state, credentials)
+    return klass

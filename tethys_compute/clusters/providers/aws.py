@@ -151,6 +151,8 @@ class AWSProvider(Provider):
         self._client: Any = None
 
     def __repr__(self) -> str:
+        if not hasattr(self, "aws"):
+            return "<AWSProvider (no credentials)>"
         return f"<AWSProvider region={self.region!r} endpoint={self.endpoint_url!r}>"
 
     # ---------------------------------------------------------- connection

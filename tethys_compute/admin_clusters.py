@@ -1,0 +1,380 @@
+"""The admin **Clusters** page: create from a template, start, resize, stop, terminate.
+
+Thin over :mod:`tethys_compute.clusters.service` (like the ``clusters``
+command): the page records nothing itself, the service does the work in a
+background thread and writes the status and its message on the row, which
+the list shows (and reloads itself every few seconds while something is in
+progress).  Cloud credentials are write-only fields: they are stored
+encrypted and never rendered back, not even masked.  Rows are not deleted
+from the admin (that would orphan machines): terminate instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from tethys_compute.clusters import service
+from tethys_compute.clusters.config import load_config
+from tethys_compute.exceptions import TethysComputeError
+from tethys_compute.models import Cluster
+from tethys_compute.models.cluster import PROVIDER_CODES, ClusterStatus
+
+__all__ = ["ClusterAdmin", "ClusterCreateForm"]
+
+#: Colour of each status in the list.
+_COLOURS: dict[str, str] = {
+    ClusterStatus.STARTING: "#205493",
+    ClusterStatus.RUNNING: "#2e8540",
+    ClusterStatus.STOPPED: "#5b616b",
+    ClusterStatus.UPDATING: "#205493",
+    ClusterStatus.DELETING: "#981b1e",
+    ClusterStatus.ERROR: "#981b1e",
+}
+#: Seconds between reloads of the list while a cluster is busy.
+RELOAD_SECONDS = 3
+
+
+class ClusterCreateForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Create a cluster from a config template; checks the template before anything starts."""
+
+    start_now = forms.BooleanField(
+        label="start now", required=False, initial=True, help_text="Start the cluster at once."
+    )
+    aws_access_key_id_input = forms.CharField(
+        label="AWS access key id",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Optional: overrides [aws info] for this cluster. Stored encrypted, never "
+        "shown again.",
+    )
+    aws_secret_access_key_input = forms.CharField(
+        label="AWS secret access key",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Optional, with the key id. Stored encrypted, never shown again.",
+    )
+
+    class Meta:
+        model = Cluster
+        fields = [
+            "name",
+            "config_path",
+            "template",
+            "size",
+            "master_image_id",
+            "node_image_id",
+            "master_instance_type",
+            "node_instance_type",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        try:
+            config = load_config(data.get("config_path") or None)
+            template_name = data.get("template") or config.default_template
+            template = config.get_cluster_template(template_name)
+        except TethysComputeError as exc:
+            field = "config_path" if "template" not in str(exc).lower() else "template"
+            self.add_error(field, str(exc))
+            return data
+        data["template"] = template_name
+        data["provider"] = PROVIDER_CODES[template["cloud_provider"]]
+        if template["cloud_provider"] == "azure":
+            self.add_error(
+                "template",
+                "This template uses CLOUD_PROVIDER = Azure; the Azure provider is not "
+                "available yet. Choose an AWS, ssh or local template.",
+            )
+        key_id = data.get("aws_access_key_id_input")
+        secret = data.get("aws_secret_access_key_input")
+        if bool(key_id) != bool(secret):
+            self.add_error(
+                "aws_secret_access_key_input" if key_id else "aws_access_key_id_input",
+                "Give both the AWS access key id and the secret access key, or neither.",
+            )
+        return data
+
+
+class ResizeForm(forms.Form):
+    """The new size of the clusters chosen in the list."""
+
+    size = forms.IntegerField(
+        min_value=1, label="new size", help_text="Nodes, the master included."
+    )
+
+
+def _run(request: HttpRequest, queryset: QuerySet[Cluster], verb: str, call: Any) -> None:
+    done, failed = [], []
+    for record in queryset:
+        try:
+            call(record.name)
+        except TethysComputeError as exc:
+            failed.append(f"{record.name}: {exc}")
+        else:
+            done.append(record.name)
+    if done:
+        messages.info(request, f"{verb} {', '.join(done)}; progress is shown in the list.")
+    for text in failed:
+        messages.error(request, text)
+
+
+@admin.action(description="Start the selected clusters", permissions=["change"])
+def start_clusters(
+    modeladmin: ClusterAdmin, request: HttpRequest, queryset: QuerySet[Cluster]
+) -> None:
+    _run(request, queryset, "Starting", lambda name: service.start_cluster(None, name))
+
+
+@admin.action(description="Stop the selected clusters", permissions=["change"])
+def stop_clusters(
+    modeladmin: ClusterAdmin, request: HttpRequest, queryset: QuerySet[Cluster]
+) -> None:
+    _run(request, queryset, "Stopping", service.stop_cluster)
+
+
+@admin.action(description="Terminate the selected clusters", permissions=["change"])
+def terminate_clusters(
+    modeladmin: ClusterAdmin, request: HttpRequest, queryset: QuerySet[Cluster]
+) -> None:
+    _run(request, queryset, "Terminating", service.terminate_cluster)
+
+
+@admin.action(description="Refresh the status of the selected clusters", permissions=["view"])
+def refresh_clusters(
+    modeladmin: ClusterAdmin, request: HttpRequest, queryset: QuerySet[Cluster]
+) -> None:
+    _run(request, queryset, "Refreshed", service.refresh_cluster)
+
+
+@admin.action(description="Resize the selected clusters…", permissions=["change"])
+def resize_clusters(
+    modeladmin: ClusterAdmin, request: HttpRequest, queryset: QuerySet[Cluster]
+) -> HttpResponse | None:
+    form = ResizeForm(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid():
+        size = form.cleaned_data["size"]
+        _run(
+            request,
+            queryset,
+            f"Resizing to {size}:",
+            lambda name: service.resize_cluster(name, size),
+        )
+        return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Resize clusters",
+        "clusters": queryset,
+        "form": form,
+        "opts": modeladmin.model._meta,
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/tethys_compute/cluster/resize.html", context)
+
+
+@admin.register(Cluster)
+class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The Clusters page (see the module notes)."""
+
+    list_display = (
+        "name",
+        "status_badge",
+        "provider",
+        "size",
+        "template",
+        "master_address",
+        "scheduler_link",
+        "progress",
+    )
+    list_filter = ("status", "provider")
+    search_fields = ("name", "template", "master_address")
+    actions = [start_clusters, resize_clusters, stop_clusters, terminate_clusters, refresh_clusters]
+    change_list_template = "admin/tethys_compute/cluster/change_list.html"
+    readonly_fields = (
+        "name",
+        "template",
+        "config_path",
+        "provider",
+        "status_badge",
+        "status_message",
+        "status_changed",
+        "master_address",
+        "scheduler_link",
+        "master_image_id",
+        "node_image_id",
+        "master_instance_type",
+        "node_instance_type",
+        "credentials",
+        "provider_state",
+        "created",
+        "modified",
+    )
+
+    # --------------------------------------------------------------- columns
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: Cluster) -> SafeString:
+        colour = _COLOURS.get(obj.status, "#5b616b")
+        return format_html(
+            '<strong class="cluster-status" data-status="{}" style="color: {}">{}</strong>',
+            obj.status,
+            colour,
+            obj.get_status_display(),
+        )
+
+    @admin.display(description="progress / error")
+    def progress(self, obj: Cluster) -> str:
+        text = obj.status_message or ""
+        return text if len(text) <= 160 else text[:157] + "..."
+
+    @admin.display(description="scheduler", ordering="scheduler__name")
+    def scheduler_link(self, obj: Cluster) -> SafeString | str:
+        if obj.scheduler is None:
+            return "-"
+        url = reverse("admin:tethys_compute_scheduler_change", args=[obj.scheduler.pk])
+        return format_html('<a href="{}">{}</a> ({})', url, obj.scheduler.name, obj.scheduler.host)
+
+    @admin.display(description="cloud credentials")
+    def credentials(self, obj: Cluster) -> str:
+        stored = [f for f in Cluster.SECRET_FIELDS if obj.pk and obj.has_secret(f)]
+        return "stored (encrypted, not shown)" if stored else "from the config file"
+
+    # ----------------------------------------------------------------- forms
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Cluster]:
+        return super().get_queryset(request).select_related("scheduler")
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = ClusterCreateForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return (
+                (None, {"fields": ("name", "config_path", "template", "size", "start_now")}),
+                (
+                    "Overrides of the template (cloud providers)",
+                    {
+                        "classes": ("collapse",),
+                        "fields": (
+                            "master_image_id",
+                            "node_image_id",
+                            "master_instance_type",
+                            "node_instance_type",
+                        ),
+                    },
+                ),
+                (
+                    "Cloud credentials (optional, write-only)",
+                    {
+                        "classes": ("collapse",),
+                        "fields": ("aws_access_key_id_input", "aws_secret_access_key_input"),
+                    },
+                ),
+            )
+        return (
+            (
+                None,
+                {"fields": ("name", "size", "status_badge", "status_message", "status_changed")},
+            ),
+            (
+                "Where it comes from",
+                {"fields": ("template", "config_path", "provider", "credentials")},
+            ),
+            ("Where it runs", {"fields": ("master_address", "scheduler_link", "provider_state")}),
+            (
+                "Overrides of the template",
+                {
+                    "classes": ("collapse",),
+                    "fields": (
+                        "master_image_id",
+                        "node_image_id",
+                        "master_instance_type",
+                        "node_instance_type",
+                    ),
+                },
+            ),
+            ("Record", {"classes": ("collapse",), "fields": ("created", "modified")}),
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ()
+        return self.readonly_fields
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # terminate instead: deleting the row would orphan the machines
+
+    def save_model(self, request: HttpRequest, obj: Cluster, form: Any, change: bool) -> None:
+        if not change:
+            data = form.cleaned_data
+            overrides = {
+                field: data[field]
+                for field in (
+                    "master_image_id",
+                    "node_image_id",
+                    "master_instance_type",
+                    "node_instance_type",
+                )
+                if data.get(field)
+            }
+            credentials = {}
+            if data.get("aws_access_key_id_input"):
+                credentials = {
+                    "aws_access_key_id": data["aws_access_key_id_input"],
+                    "aws_secret_access_key": data["aws_secret_access_key_input"],
+                }
+            if data.get("start_now"):
+                record = service.start_cluster(
+                    data["template"],
+                    data["name"],
+                    config_path=data.get("config_path") or None,
+                    size=data["size"],
+                    overrides=overrides,
+                    credentials=credentials,
+                )
+                obj.pk = record.pk
+                obj.refresh_from_db()
+                return
+            obj.provider = data["provider"]
+            obj.status = ClusterStatus.STOPPED
+            obj.status_message = "created; use the Start action to start it"
+            for field, value in credentials.items():
+                setattr(obj, field, value)
+            obj.save()
+            return
+        if "size" in form.changed_data:
+            new_size = obj.size
+            old = Cluster.objects.get(pk=obj.pk)
+            if old.status == ClusterStatus.STOPPED:
+                Cluster.objects.filter(pk=obj.pk).update(size=new_size)
+            else:
+                try:
+                    service.resize_cluster(obj.name, new_size)
+                except TethysComputeError as exc:
+                    messages.error(request, f"{obj.name}: {exc}")
+            obj.refresh_from_db()
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        busy = Cluster.objects.filter(status__in=Cluster.BUSY).exists()
+        context = {**(extra_context or {}), "clusters_busy": busy, "reload_seconds": RELOAD_SECONDS}
+        return super().changelist_view(request, extra_context=context)
+
+    def response_add(
+        self, request: HttpRequest, obj: Cluster, post_url_continue: Any = None
+    ) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:tethys_compute_cluster_changelist"))
