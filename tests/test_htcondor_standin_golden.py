@@ -33,7 +33,7 @@ import pytest
 from tests.htcondor_standin import BIN_DIR, golden, standin_env
 
 GOLDEN_DIR = Path("/work/shared/htcondor/golden")
-MIN_REPLAYED = 285
+MIN_REPLAYED = 290
 COMMAND_TIMEOUT = 40.0
 
 UNSUPPORTED: dict[str, str] = {
@@ -41,7 +41,6 @@ UNSUPPORTED: dict[str, str] = {
     "status-11": "golden shows the collector's stale slot ad (Unclaimed while a job ran)",
     "status-12": "golden shows the collector's stale schedd ad (0 running while a job ran)",
     "status-13": "golden shows the collector's stale slot ad (no claimed slot)",
-    "submit-29": "-dry-run prints the ad in HTCondor's hash-table order",
     "q-67": "condor_q -analyze is not implemented",
     "hold_release-23": "totals depend on how many queued jobs had run two seconds later",
     "hold_release-24": "totals depend on how many queued jobs had run two seconds later",
@@ -52,8 +51,6 @@ UNSUPPORTED: dict[str, str] = {
     "history-27": "whole history includes clusters 1-24 of earlier research sessions",
     "history-29": "whole history includes clusters 1-24 of earlier research sessions",
     "dag-49": "DAGMan's runtime statistics lines (cycle timings) are not reproduced",
-    "userlog-14": "condor_wait -echo:JSON is not implemented",
-    "userlog-16": "condor_wait -echo:XML is not implemented",
 }
 
 # Files the capture's jobs and tools produced (not inputs to recreate).
@@ -261,7 +258,7 @@ def scenario_a(replay: Replay) -> None:
         a.case("submit-19")
         a.wait_status("25.0", 2)
         a.cases("q-09", "q-10")
-        a.cases(*_ids("submit", 20, 21, 22, 23, 24, 25, 26, 27, 28, 33, 34, 35, 36, 41, 42))
+        a.cases(*_ids("submit", *range(20, 30), 33, 34, 35, 36, 41, 42))
         a.cases(*_ids("submit", 48, 49, 50, 51))
         a.cases(*_ids("q", *range(11, 50)))
         a.cases(*_ids("hold_release", *range(1, 23)))
@@ -349,7 +346,7 @@ def scenario_final(replay: Replay) -> None:
     """Read-only cases on the logs and files all scenarios left in the submit directory."""
     f = Scenario(replay, "F", 60, replay.work)
     f.cases(*_ids("wait", *range(7, 14), *range(16, 27)))
-    f.cases("userlog-15", "history-38", "job_output-18")
+    f.cases("userlog-14", "userlog-15", "userlog-16", "history-38", "job_output-18")
 
 
 # --------------------------------------------------------------------------- the test

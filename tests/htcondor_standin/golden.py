@@ -138,7 +138,7 @@ _SIZE_ATTRS = (
     "DiskUsage|DiskUsage_RAW|ExecutableSize|ExecutableSize_RAW|ImageSize|ImageSize_RAW|"
     "ResidentSetSize|ResidentSetSize_RAW|TransferInputSizeMB|BytesRecvd|BytesSent|"
     "InitialWaitDuration|StatsLifetimeStarter|RecentStatsLifetimeStarter|CpusUsage|Size|"
-    "MemoryUsage|DiskProvisioned"
+    "MemoryUsage|DiskProvisioned|DiskUsage|TimeExecuteUsage|TimeSlotBusyUsage"
 )
 _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"<127\.0\.0\.1:\d+\?addrs=127\.0\.0\.1-\d+&(amp;)?alias=[\w.-]+>"), "<SINFUL>"),
@@ -155,6 +155,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(RealUID = )\d+"), r"\1N"),
     (re.compile(rf'^(\s*"?(?:{_SIZE_ATTRS})"?\s*[=:]\s*)[\d.]+', re.M), r"\1SIZE"),
     (re.compile(r"(Image size of job updated: )\d+"), r"\1SIZE"),
+    (re.compile(rf'(<a n="(?:{_SIZE_ATTRS})"><[ir]>)[\d.]+'), r"\1SIZE"),
     (re.compile(r"^\t\d+(  -  (MemoryUsage|ResidentSetSize) of job)", re.M), r"\tSIZE\1"),
     (re.compile(r"^\t\d+(  -  (Run|Total) Bytes)", re.M), r"\tSIZE\1"),
 ]

@@ -3,7 +3,8 @@
 Supported condor_q forms: ids (``C``, ``C.P``) and owner names as restrictions,
 ``-constraint E``, ``-nobatch``/``-batch``, ``-dag``, ``-run``, ``-idle``, ``-hold``,
 ``-totals``, ``-limit N``, ``-af[:jlhVr,tng] ATTR|EXPR ...``, ``-format FMT ATTR`` (repeatable),
-``-long``, ``-json``, ``-xml``, ``-attributes A,B``, ``-wide``, ``-allusers``, ``-version``;
+``-long``, ``-json``, ``-xml``, ``-attributes A,B``, ``-wide``, ``-allusers``, ``-userlog F``,
+``-version``;
 ``-name``/``-pool``/``-global`` are accepted and ignored.
 
 Supported condor_history forms: ids and owner names, ``-constraint E``, ``-limit N``/``-match N``,

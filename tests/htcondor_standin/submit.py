@@ -879,8 +879,19 @@ def _dry_run(
     )
     built = build_ads(desc, ctx)
     lines = ["Dry-Run job(s)"]
-    for ad, _ in built:
-        lines.extend(f"{k}={classad.unparse(v)}" for k, v in ad.items())
+    proc_attrs = ("ProcId", "JobStatus")
+    first: dict[str, Any] = {}
+    for n, (ad, _) in enumerate(built):
+        if n == 0:
+            # the cluster ad (ClusterId first, then by name length and name), then the proc ad
+            first = ad
+            rest = sorted((k for k in ad if k not in ("ClusterId", *proc_attrs)), key=_len_key)
+            lines.append(f"ClusterId={classad.unparse(ad['ClusterId'])}")
+            lines.extend(f"{k}={classad.unparse(ad[k])}" for k in rest)
+            lines.extend(f"{k}={classad.unparse(ad[k])}" for k in proc_attrs)
+        else:
+            changed = [k for k in ad if k not in proc_attrs and ad[k] != first.get(k)]
+            lines.extend(f"{k}={classad.unparse(ad[k])}" for k in (*proc_attrs, *changed))
     text = "\n".join(lines) + "\n" + "." * len(built) + "\n"
     text += f"{len(built)} job(s) dry-run to cluster 1.\n"
     if target == "-":
@@ -889,6 +900,10 @@ def _dry_run(
         with open(target, "w", encoding="utf-8") as fh:
             fh.write(text)
     return 0
+
+
+def _len_key(name: str) -> tuple[int, str]:
+    return len(name), name
 
 
 def is_scheduler_universe(ad: dict[str, Any]) -> bool:

@@ -1,16 +1,17 @@
 """``condor_wait`` of the HTCondor test stand-in (not HTCondor).
 
-Supported: ``condor_wait [-wait S] [-num N] [-status] [-echo[:ISO_DATE]] [-debug] [-allevents]
+Supported: ``condor_wait [-wait S] [-num N] [-status] [-echo[:ISO_DATE|JSON|XML]] [-allevents]
 <log-file> [C | C.P | C.P.S]`` and ``-version``/``-help``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
-from htcondor_standin import events
+from htcondor_standin import classad, events
 from htcondor_standin.state import PLATFORM_LINE, VERSION_LINE, State
 
 USAGE = """
@@ -54,11 +55,160 @@ Transcribe an entire log to UTC timestamps:
 _DATE_RE = re.compile(r"^(\d{3} \(\d+\.\d+\.\d+\) )(\d{4})-(\d{2})-(\d{2}) ")
 
 
-def _echo_text(event: events.Event, iso: bool) -> str:
+_EVENT_TYPES = {
+    0: "SubmitEvent",
+    1: "ExecuteEvent",
+    4: "JobEvictedEvent",
+    5: "JobTerminatedEvent",
+    6: "JobImageSizeEvent",
+    9: "JobAbortedEvent",
+    12: "JobHeldEvent",
+    13: "JobReleaseEvent",
+    40: "FileTransferEvent",
+}
+_RESOURCE_NAMES = {
+    "Cpus": "Cpus",
+    "Disk (KB)": "Disk",
+    "Memory (MB)": "Memory",
+    "TimeExecute (s)": "TimeExecute",
+    "TimeSlotBusy (s)": "TimeSlotBusy",
+}
+
+
+def _number(text: str) -> int | float:
+    return float(text) if "." in text else int(text)
+
+
+def event_fields(event: events.Event) -> dict[str, Any]:
+    """The attributes of an event as HTCondor's ClassAd form of events names them."""
+    fields: dict[str, Any] = {
+        "MyType": _EVENT_TYPES.get(event.code, "GenericEvent"),
+        "EventTypeNumber": event.code,
+        "Cluster": event.cluster,
+        "Proc": event.proc,
+        "Subproc": event.subproc,
+        "EventTime": f"{event.date}T{event.clock}",
+    }
+    first = event.first_line_rest
+    body = [line.rstrip("\n") for line in event.lines[1:-1]]
+    if event.code == 0:
+        fields["SubmitHost"] = first.replace("Job submitted from host: ", "")
+        for line in body:
+            for k, v in re.findall(r'(\w+) = "([^"]*)"', line):
+                fields[k] = v
+    elif event.code == 1:
+        fields["ExecuteHost"] = first.replace("Job executing on host: ", "")
+        props: dict[str, Any] = {}
+        for line in body:
+            if line.startswith("\tSlotName: "):
+                fields["SlotName"] = line.split(": ", 1)[1]
+            elif " = " in line:
+                key, value = line.strip().split(" = ", 1)
+                props[key] = classad.parse_value(value)
+        if props:
+            fields["ExecuteProps"] = props
+    elif event.code == 6:
+        fields["Size"] = int(first.rsplit(" ", 1)[1])
+        for line in body:
+            m = re.match(r"^\t(\d+)  -  (MemoryUsage|ResidentSetSize) of job", line)
+            if m:
+                fields[m.group(2)] = int(m.group(1))
+    elif event.code in (9, 13):
+        fields["Reason"] = body[0].strip() if body else ""
+    elif event.code == 12:
+        fields["HoldReason"] = body[0].strip() if body else ""
+        m = re.search(r"Code (\d+) Subcode (\d+)", event.text)
+        if m:
+            fields["HoldReasonCode"] = int(m.group(1))
+            fields["HoldReasonSubCode"] = int(m.group(2))
+    elif event.code in (4, 5):
+        if event.code == 4:
+            m = re.search(r"Code (\d+)", first)
+            fields.update(
+                {
+                    "ReasonCode": int(m.group(1)) if m else 0,
+                    "Checkpointed": False,
+                    "TerminatedNormally": False,
+                    "TerminatedAndRequeued": False,
+                }
+            )
+        else:
+            value = event.return_value
+            fields["TerminatedNormally"] = value is not None
+            if value is not None:
+                fields["ReturnValue"] = value
+            else:
+                fields["TerminatedBySignal"] = event.signal
+        labels = {
+            "Run Remote Usage": "RunRemoteUsage",
+            "Run Local Usage": "RunLocalUsage",
+            "Total Remote Usage": "TotalRemoteUsage",
+            "Total Local Usage": "TotalLocalUsage",
+            "Run Bytes Sent By Job": "SentBytes",
+            "Run Bytes Received By Job": "ReceivedBytes",
+            "Total Bytes Sent By Job": "TotalSentBytes",
+            "Total Bytes Received By Job": "TotalReceivedBytes",
+        }
+        for line in body:
+            stripped = line.strip()
+            if stripped.startswith("Reason: "):
+                fields["Reason"] = stripped[len("Reason: ") :]
+            elif "  -  " in stripped:
+                value_text, label = stripped.split("  -  ", 1)
+                if label in labels:
+                    attr = labels[label]
+                    fields[attr] = value_text if "Usage" in attr else float(value_text)
+            elif event.code == 5 and ":" in stripped and not stripped.startswith("Partition"):
+                name, _, rest = stripped.partition(":")
+                attr = _RESOURCE_NAMES.get(name.strip())
+                if attr is None:
+                    continue
+                columns = line.split(":", 1)[1]
+                usage, request, allocated = (
+                    columns[1:9].strip(),
+                    columns[10:18].strip(),
+                    columns[19:28].strip(),
+                )
+                if usage:
+                    fields[f"{attr}Usage"] = float(usage) if attr == "Cpus" else _number(usage)
+                if request:
+                    fields[f"Request{attr}"] = _number(request)
+                if allocated:
+                    fields[attr] = _number(allocated)
+    return fields
+
+
+def _ordered(fields: dict[str, Any]) -> dict[str, Any]:
+    """HTCondor's event ads list attributes by name length, then name."""
+    return {
+        k: _ordered(v) if isinstance(v, dict) else v
+        for k, v in sorted(fields.items(), key=lambda kv: (len(kv[0]), kv[0]))
+    }
+
+
+def _echo_text(event: events.Event, fmt: str) -> str:
+    if "JSON" in fmt:
+        fields = _ordered(event_fields(event))
+        lines = [f"  {json.dumps(k)}: {classad.to_json_value(v, 1)}" for k, v in fields.items()]
+        return "{\n" + ",\n".join(lines) + "\n}\n"
+    if "XML" in fmt:
+        return _xml_ad(_ordered(event_fields(event)), 0)
     text = event.text
-    if iso:
+    if "ISO_DATE" in fmt:
         return text
     return _DATE_RE.sub(lambda m: f"{m.group(1)}{m.group(3)}/{m.group(4)} ", text, count=1)
+
+
+def _xml_ad(fields: dict[str, Any], depth: int) -> str:
+    pad = "    " * depth
+    text = "<c>\n"
+    for key, value in fields.items():
+        if isinstance(value, dict):
+            inner = _xml_ad(value, depth + 1).rstrip("\n")
+            text += f'{pad}    <a n="{key}">{inner}</a>\n'
+        else:
+            text += f'{pad}    <a n="{key}">{classad.to_xml_value(value)}</a>\n'
+    return text + f"{pad}</c>\n"
 
 
 def main(argv: list[str], out: TextIO, err: TextIO) -> int:
@@ -142,7 +292,7 @@ def main(argv: list[str], out: TextIO, err: TextIO) -> int:
                     if want[2] is not None and ev.subproc != want[2]:
                         continue
                 if echo is not None:
-                    out.write(_echo_text(ev, "ISO_DATE" in echo))
+                    out.write(_echo_text(ev, echo))
                 if ev.code == 0:
                     submitted.add(key)
                 if ev.code in (5, 9):
