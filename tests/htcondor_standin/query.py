@@ -298,6 +298,8 @@ def parse_options(argv: list[str], history: bool) -> Options:
                 raise UsageError(arg) from exc
         elif low == "-forwards" and history:
             opts.forwards = True
+        elif base in ("-analyze", "-better-analyze") and not history:
+            opts.mode = "analyze"
         elif low == "-userlog":
             opts.userlog = value()
         elif low == "-version" and not history:
@@ -787,13 +789,38 @@ def q_main(argv: list[str], out: TextIO, err: TextIO) -> int:
         out.write(render_af(ads, opts.af, opts.af_flags))
     elif opts.formats:
         out.write("".join(apply_format(f, ad, a) for ad in ads for f, a in opts.formats))
-    elif opts.mode != "default":
+    elif opts.mode not in ("default", "analyze"):
         out.write(render_full(ads, opts, history=False))
+    elif opts.mode == "analyze":
+        out.write(render_analyze(ads, cfg))
     elif opts.userlog is not None:
         out.write(render_userlog_q(ads, opts))
     else:
         out.write(render_human_q(ads, all_ads, opts, cfg))
     return 0
+
+
+def render_analyze(ads: list[dict[str, Any]], cfg: Config) -> str:
+    """``-analyze``: every slot matches every job (there is no matchmaking here)."""
+    text = f"\n\n-- Schedd: {cfg.schedd_name} : <127.0.0.1:{cfg.schedd_port}?...\n"
+    state_words = {2: "running", 3: "removed", 4: "completed", 5: "held"}
+    for ad in ads:
+        jid = f"{int(ad['ClusterId']):03d}.{int(ad['ProcId']):03d}"
+        status = int(ad.get("JobStatus", 1))
+        if status in state_words:
+            text += f"\n{jid}:  Job is {state_words[status]}.\n"
+            if status == STATUS_HELD:
+                text += f"\nHold reason: {ad.get('HoldReason', '')}\n"
+            continue
+        n = cfg.slots
+        text += (
+            f"\n{jid}:  Run analysis summary ignoring user priority.  "
+            f"Of {n} slots on 1 machines,\n"
+            "      0 slots are rejected by your job's requirements\n"
+            "      0 slots reject your job because of their own requirements\n"
+            f"      {n} slots match and are willing to run your job\n"
+        )
+    return text + "\n"
 
 
 def render_userlog_q(ads: list[dict[str, Any]], opts: Options) -> str:

@@ -159,33 +159,51 @@ class Scheduler:
             )
         env["CONDOR_ID"] = f"{cluster}.{proc}"
         argv = [cmd, *job_argv(ad)]
-        try:
-            stdin = open(in_path, "rb")  # noqa: SIM115
-            stdout = open(out_path, "wb")  # noqa: SIM115
-            stderr = stdout if err_path == out_path else open(err_path, "wb")  # noqa: SIM115
-        except OSError as exc:
+        if not os.path.isdir(cwd):
             return self._hold_on_error(
-                job, when, f"Failed to open '{exc.filename}': {exc.strerror} (errno {exc.errno})"
+                job, when, f"Failed to change to directory '{cwd}'", code=14, subcode=2
             )
+        opened: list[Any] = []
         try:
-            popen = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                stdin=stdin,
-                stdout=stdout,
-                stderr=stderr,
-                env=env,
-                close_fds=True,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            return self._hold_on_error(
-                job,
-                when,
-                f"Failed to execute '{cmd}': (errno={exc.errno}: '{exc.strerror}')",
-            )
+            for path, mode, what, code in (
+                (in_path, "rb", "standard input", 8),
+                (out_path, "wb", "standard output", 7),
+                (err_path, "wb", "standard error", 7),
+            ):
+                if what == "standard error" and err_path == out_path:
+                    opened.append(opened[1])
+                    continue
+                try:
+                    opened.append(open(path, mode))  # noqa: SIM115
+                except OSError as exc:
+                    return self._hold_on_error(
+                        job,
+                        when,
+                        f"Failed to open '{path}' as {what}: {exc.strerror} (errno {exc.errno})",
+                        code=code,
+                        subcode=exc.errno or 0,
+                    )
+            try:
+                popen = subprocess.Popen(
+                    argv,
+                    cwd=cwd,
+                    stdin=opened[0],
+                    stdout=opened[1],
+                    stderr=opened[2],
+                    env=env,
+                    close_fds=True,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                return self._hold_on_error(
+                    job,
+                    when,
+                    f"Failed to execute '{cmd}': (errno={exc.errno}: '{exc.strerror}')",
+                    code=6,
+                    subcode=exc.errno or 0,
+                )
         finally:
-            for fh in {stdin, stdout, stderr}:
+            for fh in {id(f): f for f in opened}.values():
                 fh.close()
         starts = int(ad.get("NumJobStarts", 0)) + 1
         set_status(job, STATUS_RUNNING, when)
@@ -267,18 +285,19 @@ class Scheduler:
             )
         return log_text
 
-    def _hold_on_error(self, job: Job, when: float, what: str) -> str:
+    def _hold_on_error(self, job: Job, when: float, what: str, code: int, subcode: int) -> str:
+        """Put a job that could not be started on hold (as the starter's errors do)."""
         reason = f"Error from {self.cfg.slot_name}: {what}"
         set_status(job, STATUS_HELD, when)
         job.ad.update(
             {
                 "HoldReason": reason,
-                "HoldReasonCode": 6,
-                "HoldReasonSubCode": 0,
+                "HoldReasonCode": code,
+                "HoldReasonSubCode": subcode,
                 "NumSystemHolds": int(job.ad.get("NumSystemHolds", 0)) + 1,
             }
         )
-        return events.held(job.cluster, job.proc, when, reason, 6, 0)
+        return events.held(job.cluster, job.proc, when, reason, code, subcode)
 
     # ------------------------------------------------------------------ finishing
 
