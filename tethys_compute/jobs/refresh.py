@@ -328,13 +328,13 @@ def _apply_condor(
             node_infos = by_dag.get(cluster, {})
             own = nodes.get(job.pk, [])
             for node in own:
-                info = node_infos.get(node.name)
-                if info is None:
+                seen = node_infos.get(node.name)
+                if seen is None:
                     continue
-                status, message = _proc_status(info)
-                if status and (node.status_code, node.cluster_id) != (status, info.cluster_id):
-                    node.status_code, node.cluster_id = status, info.cluster_id
-                    node.exit_code, node.status_message = info.exit_code, message
+                status, message = _proc_status(seen)
+                if status and (node.status_code, node.cluster_id) != (status, seen.cluster_id):
+                    node.status_code, node.cluster_id = status, seen.cluster_id
+                    node.exit_code, node.status_message = seen.exit_code, message
                     node.updated_at = now
                     node_updates.append(node)
             dagman = next(iter(by_cluster.get(cluster, [])), None)

@@ -247,7 +247,7 @@ def apply_status(
             current, version = row
         if current == target:
             changes: dict[str, Any] = dict(fields or {})
-            if message is not None:
+            if message is not None and message[:2000] != job.status_message:
                 changes["status_message"] = message[:2000]
             if changes:
                 table.filter(status_version=version).update(**changes)
