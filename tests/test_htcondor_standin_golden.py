@@ -272,7 +272,7 @@ def scenario_a(replay: Replay) -> None:
 
 def scenario_b(replay: Replay) -> None:
     """Clusters 42-45: condor_rm and condor_wait."""
-    b = Scenario(replay, "B", 42, replay.work, remove_linger=2.0)
+    b = Scenario(replay, "B", 42, replay.work, remove_linger=3.0)
     try:
         b.case("rm-02")
         b.wait_status("42.0", 2)

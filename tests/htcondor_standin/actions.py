@@ -130,11 +130,11 @@ def _apply(
     """Act on one job; returns event texts per log and ads that leave the queue."""
     logs: dict[str, str] = {}
     leaving: list[dict[str, Any]] = []
-    log_path = job.ad.get("UserLog")
 
     def log(text: str) -> None:
-        if isinstance(log_path, str) and text:
-            logs[log_path] = logs.get(log_path, "") + text
+        for path in events.job_logs(job.ad):
+            if text:
+                logs[path] = logs.get(path, "") + text
 
     ad = job.ad
     if mode == "rm":

@@ -380,9 +380,8 @@ class DagMan:
                     "DAGNodeName": node.name,
                     "JobBatchName": self.batch_name,
                     "DAGParentNodeNames": ",".join(node.parents),
-                    "DAGManNodesLog": self.nodes_log,
                 },
-                log_override=self.nodes_log,
+                nodes_log=self.nodes_log,
             )
         except (OSError, SubmitError) as exc:
             self.log(f"ERROR: submit attempt failed for node {node.name}: {exc}")

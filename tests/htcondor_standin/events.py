@@ -25,6 +25,16 @@ def header(code: int, cluster: int, proc: int, when: float, text: str) -> str:
     return f"{code:03d} ({cluster:03d}.{proc:03d}.000) {format_time(when)} {text}\n"
 
 
+def job_logs(ad: dict) -> list[str]:
+    """Event logs a job writes to: its ``UserLog`` and, for DAG nodes, DAGMan's node log."""
+    paths: list[str] = []
+    for attr in ("UserLog", "DAGManNodesLog"):
+        value = ad.get(attr)
+        if isinstance(value, str) and value and value not in paths:
+            paths.append(value)
+    return paths
+
+
 def append(path: str, text: str) -> None:
     """Append events to a log file (with an exclusive lock on it)."""
     directory = os.path.dirname(path)

@@ -425,9 +425,9 @@ class Scheduler:
         leaving: list[Job] = []
 
         def log(job: Job, text: str) -> None:
-            path = job.ad.get("UserLog")
-            if isinstance(path, str) and text:
-                logs[path] = logs.get(path, "") + text
+            for path in events.job_logs(job.ad):
+                if text:
+                    logs[path] = logs.get(path, "") + text
 
         by_id = {(j.cluster, j.proc): j for j in queue.jobs}
         for key, run in list(self.children.items()):

@@ -405,7 +405,7 @@ class BuildContext:
     qdate: float
     overrides: list[tuple[str, str]] = field(default_factory=list)
     extra_attrs: dict[str, Any] = field(default_factory=dict)
-    log_override: str | None = None
+    nodes_log: str | None = None
 
 
 def build_ads(desc: SubmitDescription, ctx: BuildContext) -> list[tuple[dict[str, Any], dict]]:
@@ -562,7 +562,9 @@ def _build_one(
     input_file = get("input")
     if input_file:
         ad["In"] = input_file
-    log = ctx.log_override or get("log")
+    if ctx.nodes_log:
+        ad["DAGManNodesLog"] = ctx.nodes_log
+    log = get("log")
     if log:
         ad["UserLog"] = log if os.path.isabs(log) else os.path.normpath(os.path.join(iwd, log))
     memory = get("request_memory")
@@ -683,12 +685,15 @@ def submit_description(
     submit_file: str | None,
     overrides: list[tuple[str, str]] | None = None,
     extra_attrs: dict[str, Any] | None = None,
-    log_override: str | None = None,
+    nodes_log: str | None = None,
     private_extra: dict[str, Any] | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """Queue the jobs of ``desc``; returns the cluster id and the submit-time ads.
 
-    Raises :class:`SubmitError` (nothing is queued and no cluster id is used up then).
+    ``overrides`` are commands set before the description (``attr=value`` arguments, DAG
+    ``VARS``), ``extra_attrs`` are added to every ad, ``nodes_log`` (DAGMan's node log) gets the
+    jobs' events in addition to their own ``log``.  Raises :class:`SubmitError` (nothing is
+    queued and no cluster id is used up then).
     """
     cfg = state.config
     with state.lock():
@@ -703,7 +708,7 @@ def submit_description(
             qdate=qdate,
             overrides=overrides or [],
             extra_attrs=extra_attrs or {},
-            log_override=log_override,
+            nodes_log=nodes_log,
         )
         built = build_ads(desc, ctx)
         if not built:
@@ -716,8 +721,7 @@ def submit_description(
             if private_extra:
                 private.update(private_extra)
             queue.jobs.append(Job(ad=ad, sys=private))
-            log = ad.get("UserLog")
-            if isinstance(log, str):
+            for log in events.job_logs(ad):
                 extra = {}
                 for attr in ("DAGNodeName", "JobBatchName"):
                     if isinstance(ad.get(attr), str):
