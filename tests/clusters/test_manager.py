@@ -404,3 +404,19 @@ def test_errors_share_the_one_hierarchy() -> None:
         assert isinstance(error, TethysComputeError)
     assert isinstance(exceptions.AzureNotAvailable(), NotImplementedError)
     assert Node.__name__ == "Node"
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "tethys_compute.clusters.manager",
+        "tethys_compute.clusters.providers.aws",
+        "tethys_compute.clusters.plugins.condor",
+    ],
+)
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

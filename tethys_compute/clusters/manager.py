@@ -356,10 +356,20 @@ def get_cluster_manager(
 
     Examples
     --------
+    >>> import pathlib, tempfile
     >>> from tethys_sdk.compute import get_cluster_manager
-    >>> path = '/path/to/TethysCluster/config/file'
-    >>> cluster_manager = get_cluster_manager(path)  # doctest: +SKIP
-    >>> cluster_manager.get_default_cluster_template()  # doctest: +SKIP
-    'smallcluster'
+    >>> path = pathlib.Path(tempfile.mkdtemp(), "config")
+    >>> _ = path.write_text(
+    ...     "[global]\\nDEFAULT_TEMPLATE = dev\\n"
+    ...     "[cluster dev]\\nCLOUD_PROVIDER = local\\nCLUSTER_SIZE = 3\\n"
+    ... )
+    >>> cluster_manager = get_cluster_manager(str(path))
+    >>> cluster_manager.get_default_cluster_template()
+    'dev'
+    >>> cluster = cluster_manager.get_default_template_cluster("mycluster", cluster_size=2)
+    >>> cluster.cluster_tag, cluster.cloud_provider, cluster.cluster_size
+    ('mycluster', 'local', 2)
+    >>> cluster_manager.cluster_exists("mycluster")
+    False
     """
     return ClusterManager(load_config(config_file))
