@@ -260,7 +260,7 @@ def dask_status(state: str | None, text: str, finished_well: str) -> tuple[str, 
     Examples
     --------
     >>> dask_status("processing", "", "COM")
-    ('RUN', '')
+    (JobStatus.RUNNING, '')
     >>> dask_status("memory", "", "RES")
     ('RES', '')
     """
