@@ -405,6 +405,7 @@ def _check_output_files(replay: Replay) -> list[Outcome]:
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(150)
 def test_golden_transcripts_replay(tmp_path: Path) -> None:
     """Every supported golden case gives the transcript's output through the stand-in."""

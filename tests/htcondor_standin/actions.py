@@ -261,7 +261,7 @@ def main(mode: str, argv: list[str], out: TextIO, err: TextIO) -> int:
     cfg = state.config
     default_reason = reason_by_user(reason, prog, cfg.user)
     failed = False
-    messages: list[tuple[bool, str]] = []
+    messages: list[tuple[bool | None, str]] = []  # (success, text); None: the empty-queue note
     results: dict[str, int] = {}
     logs: dict[str, str] = {}
     leaving: list[dict[str, Any]] = []
@@ -294,7 +294,7 @@ def main(mode: str, argv: list[str], out: TextIO, err: TextIO) -> int:
                 messages.append((True, f"Job {jid} {info['done']}"))
                 continue
             if empty:
-                messages.append((None, f"{prog}:0:There are no jobs in the queue"))  # type: ignore[arg-type]
+                messages.append((None, f"{prog}:0:There are no jobs in the queue"))
                 continue
             if target.kind == "cluster":
                 chosen = [j for j in queue.jobs if j.cluster == target.cluster]

@@ -472,6 +472,8 @@ class Evaluator:
             return ERROR
         if a is UNDEFINED or b is UNDEFINED:
             return UNDEFINED
+        x: Any
+        y: Any
         if op in ("==", "!=", "<", "<=", ">", ">="):
             if isinstance(a, str) and isinstance(b, str):
                 x, y = a.lower(), b.lower()

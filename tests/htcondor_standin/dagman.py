@@ -518,9 +518,10 @@ class DagMan:
             parsed, used = events.parse_text(chunk)
             offset += len(chunk[:used].encode())
             for ev in parsed:
-                node = by_cluster.get(ev.cluster)
-                if node is None or node.status != "queued":
+                owner = by_cluster.get(ev.cluster)
+                if owner is None or owner.status != "queued":
                     continue
+                node = owner
                 name = {
                     0: "ULOG_SUBMIT",
                     1: "ULOG_EXECUTE",

@@ -893,8 +893,6 @@ def history_main(argv: list[str], out: TextIO, err: TextIO) -> int:
     state = State()
     if opts.userlog is not None:
         ads = userlog_ads(opts.userlog, state.config)
-        if not opts.forwards:
-            pass
         from_log = True
     else:
         ads = state.read_history()

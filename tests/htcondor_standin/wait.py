@@ -133,10 +133,10 @@ def event_fields(event: events.Event) -> dict[str, Any]:
                 }
             )
         else:
-            value = event.return_value
-            fields["TerminatedNormally"] = value is not None
-            if value is not None:
-                fields["ReturnValue"] = value
+            returned = event.return_value
+            fields["TerminatedNormally"] = returned is not None
+            if returned is not None:
+                fields["ReturnValue"] = returned
             else:
                 fields["TerminatedBySignal"] = event.signal
         labels = {
@@ -159,10 +159,10 @@ def event_fields(event: events.Event) -> dict[str, Any]:
                     attr = labels[label]
                     fields[attr] = value_text if "Usage" in attr else float(value_text)
             elif event.code == 5 and ":" in stripped and not stripped.startswith("Partition"):
-                name, _, rest = stripped.partition(":")
-                attr = _RESOURCE_NAMES.get(name.strip())
-                if attr is None:
+                resource = _RESOURCE_NAMES.get(stripped.partition(":")[0].strip())
+                if resource is None:
                     continue
+                attr = resource
                 columns = line.split(":", 1)[1]
                 usage, request, allocated = (
                     columns[1:9].strip(),
