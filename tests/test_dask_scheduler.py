@@ -378,6 +378,7 @@ def test_close_clients_closes_everything_and_stops_the_loop(
     assert dask_client.close_clients() >= 1
     assert client.status == "closed"
     assert io_loop_threads() == 0
+    assert not [t for t in threading.enumerate() if t.name.startswith("asyncio_")]
     assert tethys_dask_scheduler.client.submit(operator.add, 1, 1).result(timeout=10) == 2
 
 

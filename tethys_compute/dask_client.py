@@ -342,6 +342,7 @@ class _SharedLoop:
                 if pending:
                     loop.run_until_complete(asyncio.wait(pending, timeout=5))
                 loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.run_until_complete(loop.shutdown_default_executor())  # DNS threads
                 loop.close()
 
         thread = threading.Thread(target=run, name=LOOP_THREAD_NAME, daemon=True)
