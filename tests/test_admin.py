@@ -382,7 +382,7 @@ def test_test_connection_action_reports_failure_with_reason_and_stores_it(
     )
     assert time.monotonic() - started < 15
     html = response.content.decode()
-    assert "Dask down: FAILED" in html
+    assert "Dask scheduler “Dask down”: FAILED" in html
     assert "what worked: address" in html  # the steps that passed before the failure
     fresh = DaskScheduler.objects.get(pk=dask_down.pk)
     assert fresh.last_check_ok is False and fresh.last_check_at is not None
@@ -404,7 +404,7 @@ def test_test_connection_reports_not_checked_honestly(admin_client: Client) -> N
         LIST_URL, {"action": "test_connection", "_selected_action": [bare.pk]}, follow=True
     )
     html = response.content.decode()
-    assert re.search(r'<li class="warning">Bare: not checked: [^<]+</li>', html)
+    assert re.search(r'<li class="warning">Scheduler “Bare”: not checked: [^<]+</li>', html)
     fresh = Scheduler.objects.get(pk=bare.pk)
     assert fresh.last_check_ok is None and fresh.last_check_at is not None
 
@@ -422,33 +422,45 @@ def test_test_connection_is_bounded_in_time(silent_port: int) -> None:
     assert DaskScheduler.objects.get(pk=silent.pk).last_check_ok is False
 
 
-def test_test_connection_button_tests_the_saved_record(
+def test_test_connection_url_tests_the_saved_record(
     admin_client: Client, dask_down: DaskScheduler
 ) -> None:
-    page = admin_client.get(dask_url(dask_down.pk)).content.decode()
-    assert 'formaction="/admin/tethys_compute/daskscheduler/' in page
-    assert "Test connection" in page
     response = admin_client.post(dask_url(dask_down.pk, "test-connection/"), follow=True)
     assert response.redirect_chain[-1][0] == dask_url(dask_down.pk)
     html = response.content.decode()
-    assert "Dask down: FAILED" in html
+    assert "Dask scheduler “Dask down”: FAILED" in html
     assert DaskScheduler.objects.get(pk=dask_down.pk).last_check_ok is False
 
 
-def test_test_connection_button_refuses_unsaved_host_changes(
+def test_test_connection_button_submits_the_change_form_and_tests(
     admin_client: Client, condor: CondorScheduler
 ) -> None:
-    form = condor_form(host="elsewhere.example.com", port="2222")
-    response = admin_client.post(condor_url(condor.pk, "test-connection/"), form, follow=True)
-    html = response.content.decode()
-    assert "not tested, because the form has unsaved changes to: Host, SSH port" in html
-    assert CondorScheduler.objects.get(pk=condor.pk).last_check_at is None
-    # The same form without edits (only the description changed) is tested.
-    response = admin_client.post(
-        condor_url(condor.pk, "test-connection/"), condor_form(description="x"), follow=True
+    page = admin_client.get(condor_url(condor.pk)).content.decode()
+    assert 'name="_test_connection"' in page and "formaction" not in page
+    form = condor_form(description="tested from the form", _test_connection="Test connection")
+    response = admin_client.post(condor_url(condor.pk), form, follow=True)
+    assert response.redirect_chain[-1][0] == condor_url(condor.pk)
+    assert "Condor scheduler “Condor A”: FAILED" in response.content.decode()
+    stored = CondorScheduler.objects.get(pk=condor.pk)
+    assert stored.last_check_at is not None
+    assert stored.description == "tested from the form"
+    assert stored.password == SECRET
+
+
+def test_test_connection_button_refuses_unsaved_host_changes_and_keeps_the_edits(
+    admin_client: Client, condor: CondorScheduler
+) -> None:
+    form = condor_form(
+        host="elsewhere.example.com", port="2222", _test_connection="Test connection"
     )
-    assert "not tested" not in response.content.decode()
-    assert CondorScheduler.objects.get(pk=condor.pk).last_check_at is not None
+    response = admin_client.post(condor_url(condor.pk), form)
+    assert response.status_code == 200  # the form again, not a redirect
+    html = response.content.decode()
+    assert "Not tested: you changed Host, SSH port" in html
+    assert 'value="elsewhere.example.com"' in html and 'value="2222"' in html
+    stored = CondorScheduler.objects.get(pk=condor.pk)
+    assert stored.last_check_at is None and stored.host == "127.0.0.1"
+    assert_no_secret(html, SECRET)
 
 
 def test_test_connection_button_needs_post(admin_client: Client, dask_down: DaskScheduler) -> None:

@@ -98,7 +98,7 @@ def test_admin_manages_schedulers_in_a_real_browser(
     # Test its connection from its change page: the real scheduler answers.
     page.click("#test-connection-button")
     messages = page.locator(".messagelist")
-    expect(messages).to_contain_text("Default: OK", timeout=30_000)
+    expect(messages).to_contain_text("Dask scheduler “Default”: OK", timeout=30_000)
     expect(messages).to_contain_text("passed: address, connect, workers")
     pages.check_source()
     expect(page.locator(".field-health")).to_contain_text("OK")
@@ -128,9 +128,11 @@ def test_admin_manages_schedulers_in_a_real_browser(
     page.check("#action-toggle")
     page.select_option("select[name=action]", "test_connection")
     page.click("button[name=index]")
-    expect(page.locator(".messagelist")).to_contain_text("Default: OK", timeout=30_000)
+    expect(page.locator(".messagelist")).to_contain_text(
+        "Dask scheduler “Default”: OK", timeout=30_000
+    )
     expect(page.locator(".messagelist .error")).to_contain_text(
-        re.compile(r"Condor submit host: (FAILED|not checked)")
+        re.compile(r"“Condor submit host”: (FAILED|not checked)")
     )
     pages.check_source()
     expect(page.locator("#result_list")).to_contain_text("OK")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -54,6 +55,9 @@ KINDS: tuple[tuple[type[Scheduler], str, str], ...] = (
     (DaskScheduler, "dask", "Dask"),
 )
 
+#: Name of the change form's "Test connection" submit button.
+TEST_BUTTON = "_test_connection"
+
 #: Fields of a change form whose unsaved edits stop "Test connection".
 _NOT_CONNECTION_FIELDS = frozenset({"name", "description"})
 
@@ -79,7 +83,10 @@ def report(request: HttpRequest, checks: list[SchedulerCheck]) -> None:
     """Add one message per tested scheduler: OK, FAILED with the reason, or not checked."""
     for check in checks:
         result = check.result
-        text = f"{check.scheduler.name}: {result.summary}"
+        # Named with its kind and in quotes: the admin capitalises each message's
+        # first letter, and scheduler names are case-sensitive.
+        who = f"{check.scheduler._meta.verbose_name} “{check.scheduler.name}”"
+        text = f"{who}: {result.summary}"
         worked = ", ".join(step.name for step in result.checks if step.ok)
         if not result.checked:
             messages.warning(request, text)
@@ -88,7 +95,7 @@ def report(request: HttpRequest, checks: list[SchedulerCheck]) -> None:
         else:
             messages.error(request, f"{text}; what worked: {worked}" if worked else text)
         for warning in result.warnings:
-            messages.warning(request, f"{check.scheduler.name}: warning: {warning}")
+            messages.warning(request, f"{who}: warning: {warning}")
 
 
 @admin.action(description="Test connection of the selected schedulers", permissions=["change"])
@@ -297,14 +304,48 @@ class KindAdmin(HealthColumns, admin.ModelAdmin):  # type: ignore[type-arg]
             return None
         return HttpResponseRedirect(reverse("admin:tethys_compute_scheduler_changelist"))
 
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        if not change:
+            return form_class
+
+        class TestConnectionGuard(form_class):  # type: ignore[misc, valid-type]
+            """Refuses "Test connection" while connection settings have unsaved edits."""
+
+            def clean(self) -> Any:
+                cleaned = super().clean()
+                if TEST_BUTTON in self.data:
+                    unsaved = unsaved_connection_fields(self)
+                    if unsaved:
+                        raise forms.ValidationError(
+                            "Not tested: you changed %(fields)s. Test connection uses only "
+                            "the saved settings and stored credentials, so that they never "
+                            "go to a host or port that is not saved. Your edits are still "
+                            "in the form: press Save, then Test connection.",
+                            params={"fields": ", ".join(unsaved)},
+                            code="unsaved_connection",
+                        )
+                return cleaned
+
+        TestConnectionGuard.__name__ = form_class.__name__
+        return TestConnectionGuard
+
+    def response_change(self, request: HttpRequest, obj: Any) -> HttpResponse:
+        """After "Test connection" (the form saved only name/description), test and stay."""
+        if TEST_BUTTON in request.POST:
+            report(request, check_schedulers([obj]))
+            return HttpResponseRedirect(change_url(obj))
+        return super().response_change(request, obj)
+
     @sensitive_post
     def test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Test the saved record's connection (POST) and go back to its change page.
+        """Test the saved record's connection (a bare POST) and go back to its change page.
 
-        When the request carries the change form with unsaved edits to the
-        connection settings (anything but the name and description, or a typed
-        secret), nothing is tested: the admin is asked to save first, so the
-        stored credentials never go to a host or port that is not saved.
+        The change page's button submits the change form itself (see
+        :meth:`get_form`); this URL serves scripts and links that test a record
+        without a form.  It never reads connection settings from the request.
         """
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
@@ -314,30 +355,17 @@ class KindAdmin(HealthColumns, admin.ModelAdmin):  # type: ignore[type-arg]
             return HttpResponseRedirect(reverse("admin:tethys_compute_scheduler_changelist"))
         if not self.has_change_permission(request, obj):
             raise PermissionDenied
-        back = HttpResponseRedirect(change_url(obj))
-        unsaved = self.unsaved_connection_fields(request, obj)
-        if unsaved:
-            messages.error(
-                request,
-                f"{obj.name}: not tested, because the form has unsaved changes to: "
-                f"{', '.join(unsaved)}. Test connection uses the saved settings and stored "
-                "credentials only; save first, then test. Your unsaved changes were discarded.",
-            )
-            return back
         report(request, check_schedulers([obj]))
-        return back
+        return HttpResponseRedirect(change_url(obj))
 
-    def unsaved_connection_fields(self, request: HttpRequest, obj: Scheduler) -> list[str]:
-        """Labels of the connection fields that the posted change form would change."""
-        if not any(key in request.POST for key in ("host", *SENSITIVE_PARAMETERS)):
-            return []  # a bare POST (the action-style button): nothing unsaved
-        form_class = self.get_form(request, obj, change=True)
-        form = form_class(request.POST, request.FILES, instance=obj)
-        return [
-            str(form.fields[name].label or name)
-            for name in form.changed_data
-            if name not in _NOT_CONNECTION_FIELDS
-        ]
+
+def unsaved_connection_fields(form: forms.BaseForm) -> list[str]:
+    """Labels of the connection settings (not name/description) the bound form changes."""
+    return [
+        str(form.fields[name].label or name)
+        for name in form.changed_data
+        if name not in _NOT_CONNECTION_FIELDS
+    ]
 
 
 @admin.register(CondorScheduler)
