@@ -413,6 +413,8 @@ class Evaluator:
         if kind == "index":
             base = self.eval(node[1])
             idx = self.eval(node[2])
+            if base is UNDEFINED or idx is UNDEFINED:
+                return UNDEFINED
             if isinstance(base, list) and isinstance(idx, int) and not isinstance(idx, bool):
                 return base[idx] if -len(base) <= idx < len(base) else ERROR
             if isinstance(base, dict) and isinstance(idx, str):
@@ -530,6 +532,8 @@ class Evaluator:
         func = _FUNCTIONS.get(name)
         if func is None:
             return ERROR
+        if not name.startswith("is") and any(a is UNDEFINED for a in args):
+            return UNDEFINED
         try:
             return func(*args)
         except (TypeError, ValueError, IndexError, re.error):
@@ -659,8 +663,8 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "floor": lambda v: int(v // 1),
     "ceiling": lambda v: int(-(-v // 1)),
     "round": lambda v: int(round(v)),
-    "min": lambda *a: min(a),
-    "max": lambda *a: max(a),
+    "min": lambda *a: min(a[0] if len(a) == 1 and isinstance(a[0], list) else a),
+    "max": lambda *a: max(a[0] if len(a) == 1 and isinstance(a[0], list) else a),
     "versionge": lambda a, b: _version_cmp(a, b) >= 0,
     "versionle": lambda a, b: _version_cmp(a, b) <= 0,
     "versiongt": lambda a, b: _version_cmp(a, b) > 0,

@@ -110,7 +110,8 @@ class Scheduler:
             log_text += events.transfer(
                 cluster, proc, when, "Started transferring input files", self.cfg.startd_sinful
             )
-            to_copy = [cmd] + [
+            copy_exe = ad.get("TransferExecutable", True) is not False
+            to_copy = ([cmd] if copy_exe else []) + [
                 _resolve(iwd, p) for p in str(ad.get("TransferInput", "")).split(",") if p
             ]
             for src in to_copy:
@@ -123,7 +124,8 @@ class Scheduler:
                     inputs.append(os.path.basename(dest))
                 except OSError:
                     pass
-            cmd = os.path.join(scratch, os.path.basename(cmd))
+            if copy_exe:
+                cmd = os.path.join(scratch, os.path.basename(cmd))
             log_text += events.transfer(
                 cluster, proc, when, "Finished transferring input files", None
             )

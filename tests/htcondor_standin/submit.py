@@ -600,6 +600,12 @@ def _build_one(
         for f in files:
             input_kb += _file_kb(f if os.path.isabs(f) else os.path.join(iwd, f))
         ad["TransferInputSizeMB"] = max(1, int(math.ceil((input_kb + exe_kb) / 1024)))
+    requirements = get("requirements")
+    if requirements:
+        ad["Requirements"] = Expr(f"({requirements}) && {REQUIREMENTS}")
+    texe = get("transfer_executable")
+    if texe:
+        ad["TransferExecutable"] = _bool_text(texe)
     tof = get("transfer_output_files")
     if tof is not None:
         ad["TransferOutput"] = ",".join(p.strip() for p in tof.split(",") if p.strip())
