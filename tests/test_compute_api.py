@@ -257,7 +257,7 @@ def test_name_is_stripped():
 
 
 def test_condor_scheduler_needs_a_way_to_log_in():
-    with pytest.raises(SchedulerValidationError, match="password, a private_key_path"):
+    with pytest.raises(SchedulerValidationError, match="a password, a private key path"):
         create_condor_scheduler("a", "h.example.com", "u")
 
 
@@ -299,3 +299,20 @@ def test_str_and_repr_never_show_secrets():
     s = get_scheduler("a")
     for text in (str(s), repr(s), repr(s.__dict__)):
         assert "hunter2" not in text and "sesame" not in text
+
+
+def test_names_differing_only_in_case_are_refused():
+    create_dask_scheduler("Default", "localhost:8786")
+    with pytest.raises(SchedulerConflictError, match="without regard to case") as info:
+        create_dask_scheduler("default", "localhost:8786")
+    assert info.value.existing_name == "Default"
+    assert list(Scheduler.objects.values_list("name", flat=True)) == ["Default"]
+    assert get_scheduler("default") is None  # lookups stay exact, as in Tethys
+
+
+def test_database_refuses_case_variants_too():
+    from django.db import IntegrityError, transaction
+
+    create_dask_scheduler("Default", "localhost:8786")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        DaskScheduler.objects.create(name="DEFAULT", host="localhost:8786")

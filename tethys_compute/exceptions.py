@@ -60,18 +60,33 @@ class SchedulerValidationError(InvalidArgumentError):
 class SchedulerConflictError(InvalidArgumentError):
     """A scheduler with this name exists with different settings."""
 
-    def __init__(self, name: str, fields: Iterable[str], kind: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        fields: Iterable[str],
+        kind: str | None = None,
+        existing_name: str | None = None,
+    ) -> None:
         self.name = name
         self.fields = sorted(fields)
-        if kind is not None:
-            detail = f"it is a {kind} scheduler"
+        self.existing_name = existing_name
+        if existing_name is not None and existing_name != name:
+            message = (
+                f"A scheduler named {existing_name!r} already exists, and names are compared "
+                f"without regard to case, so {name!r} cannot be created. Nothing was changed. "
+                f"Use get_scheduler({existing_name!r}), or choose another name."
+            )
         else:
-            detail = "these fields differ: " + ", ".join(self.fields)
-        super().__init__(
-            f"A scheduler named {name!r} already exists and {detail}. Nothing was changed. "
-            "Choose another name, or update the existing record (get_scheduler(name)) "
-            "and save it."
-        )
+            if kind is not None:
+                detail = f"it is a {kind} scheduler"
+            else:
+                detail = "these fields differ: " + ", ".join(self.fields)
+            message = (
+                f"A scheduler named {name!r} already exists and {detail}. Nothing was changed. "
+                "Choose another name, or update the existing record (get_scheduler(name)) "
+                "and save it."
+            )
+        super().__init__(message)
 
 
 class SchedulerNotFoundError(TethysComputeError, LookupError):

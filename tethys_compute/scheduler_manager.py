@@ -114,7 +114,7 @@ def get_scheduler(name: str) -> Scheduler | None:
 def create_scheduler(
     name: str, host: str, scheduler_type: str | None = None, **kwargs: Any
 ) -> Scheduler:
-    """Create (or find, if identical) a scheduler of the given kind and return it saved.
+    """Create a scheduler of the given kind and return it saved, or find the same one.
 
     Parameters
     ----------
@@ -145,6 +145,15 @@ def create_scheduler(
     SchedulerConflictError
         (a ``ValueError``) when a scheduler with this name exists with
         different settings.
+
+    Notes
+    -----
+    When a scheduler of this name already exists, it is returned if it is of
+    the same kind and has the same ``host`` and the same value for every
+    option given; options left out are not compared.  Otherwise nothing is
+    saved and :class:`~tethys_compute.exceptions.SchedulerConflictError`
+    names the fields that differ.  Names are unique without regard to case:
+    ``'default'`` cannot be created beside ``'Default'``.
 
     Examples
     --------
@@ -191,7 +200,7 @@ def create_condor_scheduler(
     host_key: str | None = None,
     description: str | None = None,
 ) -> CondorScheduler:
-    """Create (or find, if identical) an HTCondor scheduler reached over SSH.
+    """Create an HTCondor scheduler reached over SSH, or find the same one.
 
     Parameters
     ----------
@@ -252,7 +261,7 @@ def create_dask_scheduler(
     *,
     description: str | None = None,
 ) -> DaskScheduler:
-    """Create (or find, if identical) a Dask scheduler record.
+    """Create a Dask scheduler record, or find the same one.
 
     Parameters
     ----------
@@ -332,13 +341,15 @@ def _create(
 
     existing = _existing(name)
     if existing is None:
+        _refuse_case_variant(name)
         try:
             with transaction.atomic():
                 candidate.save(force_insert=True)
         except IntegrityError:
             # Another thread or process created the same name in the meantime.
             existing = _existing(name)
-            if existing is None:  # pragma: no cover - the row vanished again
+            if existing is None:
+                _refuse_case_variant(name)
                 raise
         else:
             logger.info("Created %s scheduler %r", model.KIND, name)
@@ -352,6 +363,18 @@ def _existing(name: str) -> Scheduler | None:
         return Scheduler.objects.typed().get(name=name)  # type: ignore[no-any-return]
     except Scheduler.DoesNotExist:
         return None
+
+
+def _refuse_case_variant(name: str) -> None:
+    """Raise if a scheduler's name differs from ``name`` only in case."""
+    other = (
+        Scheduler.objects.filter(name__iexact=name)
+        .exclude(name=name)
+        .values_list("name", flat=True)
+        .first()
+    )
+    if other is not None:
+        raise SchedulerConflictError(name, ["name"], existing_name=other)
 
 
 def _compare(

@@ -121,7 +121,8 @@ class CondorScheduler(Scheduler):
         has_key_text = self.has_secret("private_key")
         if not (has_password or self.private_key_path or has_key_text):
             errors.setdefault("__all__", []).append(
-                "Give a way to log in: a password, a private_key_path or a private_key."
+                "Give a way to log in: a password, a private key path (private_key_path), or "
+                "the private key itself (private_key)."
             )
         if self.private_key_path and has_key_text:
             errors.setdefault("private_key", []).append(

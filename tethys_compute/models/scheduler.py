@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.db import models
-from django.db.models.functions import Length
+from django.db.models.functions import Length, Lower
 from django.utils import timezone
 from model_utils.managers import InheritanceManager, InheritanceQuerySet
 from model_utils.models import TimeStampedModel
@@ -78,6 +78,13 @@ class Scheduler(TimeStampedModel):
             models.CheckConstraint(
                 condition=models.Q(name__length__gt=0),
                 name="tethys_compute_scheduler_name_nonempty",
+            ),
+            # 'Default' and 'default' would be one typo apart: one of them only.
+            models.UniqueConstraint(
+                Lower("name"),
+                name="tethys_compute_scheduler_name_ci_unique",
+                violation_error_message="A scheduler with this name already exists (names are "
+                "compared without regard to case).",
             ),
         ]
 
