@@ -355,7 +355,7 @@ def job_cmd(ad: dict[str, Any]) -> str:
 def run_time(ad: dict[str, Any], at: float) -> float:
     """Accumulated wall clock time, including the current run."""
     total = float(ad.get("RemoteWallClockTime", 0.0) or 0.0)
-    if ad.get("JobStatus") == STATUS_RUNNING:
+    if ad.get("JobStatus") in (STATUS_RUNNING, STATUS_TRANSFERRING_OUTPUT):
         start = ad.get("JobCurrentStartDate")
         if isinstance(start, int | float):
             total += max(0.0, at - start)

@@ -31,6 +31,7 @@ from htcondor_standin.state import (  # noqa: E402
     STATUS_IDLE,
     STATUS_REMOVED,
     STATUS_RUNNING,
+    STATUS_TRANSFERRING_OUTPUT,
     Config,
     Job,
     Queue,
@@ -71,6 +72,7 @@ class Scheduler:
         self.state = state
         self.cfg: Config = state.config
         self.children: dict[tuple[int, int], Running] = {}
+        self.transferring: dict[tuple[int, int], tuple[Running, float]] = {}
         self.scratch_counter = 0
 
     # ------------------------------------------------------------------ helpers
@@ -441,10 +443,26 @@ class Scheduler:
                 if not is_scheduler_universe(job.ad if job else {}):
                     shutil.rmtree(os.path.dirname(run.scratch), ignore_errors=True)
                 continue
+            if run.transfer and self.cfg.transfer_delay > 0:
+                # JobStatus 6 while the (pretend) output transfer takes its time
+                set_status(job, STATUS_TRANSFERRING_OUTPUT, when)
+                self.transferring[key] = (run, when + self.cfg.transfer_delay)
+                continue
             text, leaves = self.finish(job, run, when)
             log(job, text)
             if leaves:
                 leaving.append(job)
+        for key, (run, due) in list(self.transferring.items()):
+            job = by_id.get(key)
+            if job is None or job.status != STATUS_TRANSFERRING_OUTPUT:
+                del self.transferring[key]
+                shutil.rmtree(os.path.dirname(run.scratch), ignore_errors=True)
+            elif when >= due:
+                del self.transferring[key]
+                text, leaves = self.finish(job, run, when)
+                log(job, text)
+                if leaves:
+                    leaving.append(job)
         for job in queue.jobs:
             if job.status == STATUS_RUNNING and (job.cluster, job.proc) not in self.children:
                 pid = job.sys.get("pid")
@@ -465,7 +483,10 @@ class Scheduler:
                 if when - float(job.sys.get("status_time", 0)) >= self.cfg.remove_linger:
                     leaving.append(job)
         running = sum(
-            1 for j in queue.jobs if j.status == STATUS_RUNNING and not is_scheduler_universe(j.ad)
+            1
+            for j in queue.jobs
+            if j.status in (STATUS_RUNNING, STATUS_TRANSFERRING_OUTPUT)
+            and not is_scheduler_universe(j.ad)
         )
         candidates = sorted(
             (j for j in queue.jobs if j.status == STATUS_IDLE),
@@ -516,7 +537,7 @@ class Scheduler:
                         self.state.append_history(ads)
                     for path, text in logs.items():
                         events.append(path, text)
-                    if not queue.jobs and not self.children:
+                    if not queue.jobs and not self.children and not self.transferring:
                         fcntl.flock(fd, fcntl.LOCK_UN)
                         os.close(fd)
                         fd = -1

@@ -78,6 +78,7 @@ class Config:
     slots: int
     poll: float
     remove_linger: float
+    transfer_delay: float
     hostname: str
     user: str
     first_cluster: int
@@ -94,6 +95,7 @@ class Config:
             slots=max(1, int(_env_float("CONDOR_STANDIN_SLOTS", 1))),
             poll=max(0.02, _env_float("CONDOR_STANDIN_POLL", 0.1)),
             remove_linger=_env_float("CONDOR_STANDIN_REMOVE_LINGER", 1.0),
+            transfer_delay=_env_float("CONDOR_STANDIN_TRANSFER_DELAY", 0.0),
             hostname=os.environ.get("CONDOR_STANDIN_HOSTNAME")
             or socket.gethostname().split(".")[0],
             user=os.environ.get("CONDOR_STANDIN_USER") or _default_user(),
