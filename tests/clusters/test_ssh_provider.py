@@ -169,6 +169,18 @@ def test_ssh_cluster_with_unknown_host_key_fails_with_the_reason(
     assert service.wait("ssh2", timeout=60) is None
     assert not ClusterRecord.objects.filter(name="ssh2").exists()
 
+    # SSH_HOST_KEY_CHECK = False: the key offered first is pinned, then checked.
+    config = write_config(tmp_path, sshd_running, known_hosts=empty, check=False)
+    service.start_cluster(None, "ssh4", config_path=str(config), size=1)
+    record = service.wait("ssh4", timeout=60)
+    assert record is not None and record.status == "RUN", record.status_message
+    pinned = record.provider_state["nodes"]["master"]["host_key"]
+    assert pinned in sshd_running.host_keys.values()
+    close_clients(record.provider_state["dask"]["address"])
+    service.terminate_cluster("ssh4")
+    assert service.wait("ssh4", timeout=60) is None
+    assert remote_dask_processes(sshd_running.username, "ssh4") == []
+
 
 def test_condor_plugin_writes_tethysclusters_htcondor_config_over_ssh(
     tmp_path: Path, sshd_running: SSHD
