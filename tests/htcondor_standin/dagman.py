@@ -8,7 +8,8 @@ file [DIR d] [NOOP] [DONE]``, ``PARENT a .. CHILD b ..``, ``VARS name k="v" ..``
 keywords are accepted and ignored), submits node jobs in dependency order as real stand-in
 jobs (with ``DAGManJobId``, ``DAGNodeName``, ``JobBatchName``; all node events go to
 ``<dag>.nodes.log``), writes ``<dag>.dagman.out``, ``<dag>.metrics`` and, on failure,
-``<dag>.rescue001``, and exits 0 on success or 1 when a node failed or the DAG is invalid.
+``<dag>.rescueNNN`` (a rerun skips the nodes the newest rescue DAG marks DONE), and exits 0
+on success or 1 when a node failed or the DAG is invalid.
 """
 
 from __future__ import annotations
@@ -304,6 +305,7 @@ class DagMan:
         self.batch_name = f"{dag}+{self.cluster}"
         self.jobs_submitted = 0
         self.stop = False
+        self._rescue_name: str | None = None
 
     def log(self, message: str) -> None:
         """Append lines to the DAGMan debug log."""
@@ -475,6 +477,15 @@ class DagMan:
                 "DAG_AdUpdateTime": int(time.time()),
             }
         )
+        rescue = self._rescue_files()
+        if rescue:
+            # -AutoRescue 1: nodes the newest rescue DAG marks DONE are not run again
+            self.log(f"Found rescue DAG number {rescue[-1][0]}; running {rescue[-1][1]}")
+            with open(rescue[-1][1], encoding="utf-8") as fh:
+                for line in fh:
+                    words = line.split()
+                    if len(words) == 2 and words[0].upper() == "DONE" and words[1] in nodes:
+                        nodes[words[1]].done = True
         for node in order:
             if node.done:
                 node.status = "done"
@@ -581,7 +592,7 @@ class DagMan:
                     f"PARENTS: {','.join(n.parents)} WAITING: 0 CHILDREN: {','.join(n.children)}",
                     "---------------------------------------\t<END>",
                 ]
-            lines += ["Aborting DAG...", f"Writing Rescue DAG to {self.dag}.rescue001..."]
+            lines += ["Aborting DAG...", f"Writing Rescue DAG to {self._next_rescue()}..."]
             self.log("\n".join(lines))
             self._write_rescue(order, failed)
         else:
@@ -635,6 +646,25 @@ class DagMan:
         self._unlock()
         return exit_code
 
+    def _rescue_files(self) -> list[tuple[int, str]]:
+        """Existing ``<dag>.rescueNNN`` files, oldest first."""
+        found = []
+        prefix = os.path.basename(self.dag) + ".rescue"
+        for name in os.listdir(os.path.dirname(os.path.abspath(self.dag))):
+            if name.startswith(prefix) and name[len(prefix) :].isdigit():
+                found.append(
+                    (int(name[len(prefix) :]), os.path.join(os.path.dirname(self.dag), name))
+                )
+        return sorted(found)
+
+    def _next_rescue(self) -> str:
+        """Name of the rescue DAG to write (one past the newest existing)."""
+        if self._rescue_name is None:
+            existing = self._rescue_files()
+            number = existing[-1][0] + 1 if existing else 1
+            self._rescue_name = f"{self.dag}.rescue{number:03d}"
+        return self._rescue_name
+
     def _write_rescue(self, order: list[Node], failed: list[Node]) -> None:
         done = [n for n in order if n.status == "done"]
         stamp = time.strftime("%m/%d/%Y %H:%M:%S UTC", time.gmtime())
@@ -649,7 +679,7 @@ class DagMan:
             f"#   {','.join(n.name for n in failed)},<ENDLIST>\n\n"
         )
         text += "".join(f"DONE {n.name}\n" for n in done)
-        with open(f"{self.dag}.rescue001", "w", encoding="utf-8") as fh:
+        with open(self._next_rescue(), "w", encoding="utf-8") as fh:
             fh.write(text)
 
     def _unlock(self) -> None:
