@@ -336,6 +336,16 @@ def test_scheduler_restarted_on_the_same_port_gets_a_new_client(
         assert new is not old
         assert new.submit(operator.add, 3, 3).result(timeout=10) == 6
         assert wait_until(lambda: old.status == "closed")
+
+        # Restarted again, and nobody asks until it is back: the next access
+        # gets a working client (a new one, or the old one if it reconnected).
+        worker.stop()
+        scheduler.stop()
+        assert wait_until(lambda: not dask_client.is_alive(new))
+        scheduler = start_scheduler(port=port_of(address), dashboard=False, timeout=20)
+        worker = start_worker(scheduler.address, timeout=20)
+        again = get_scheduler("Phoenix").client
+        assert again.submit(operator.add, 4, 4).result(timeout=10) == 8
     finally:
         dask_client.close_clients(address)
         worker.stop()

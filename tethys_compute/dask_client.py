@@ -302,6 +302,18 @@ def key_for_scheduler(scheduler: DaskScheduler, **overrides: Any) -> ClientKey:
 # ----------------------------------------------------------------------
 # The shared event loop
 # ----------------------------------------------------------------------
+class _DropCancelled(logging.Filter):
+    """Drop log records of cancelled tasks from one thread (our loop, while it stops)."""
+
+    def __init__(self, thread_id: int) -> None:
+        super().__init__()
+        self.thread_id = thread_id
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (record.thread == self.thread_id and isinstance(error, asyncio.CancelledError))
+
+
 class _SharedLoop:
     """One background event loop thread per process, started on first use.
 
@@ -340,7 +352,22 @@ class _SharedLoop:
                 for task in pending:
                     task.cancel()
                 if pending:
-                    loop.run_until_complete(asyncio.wait(pending, timeout=5))
+                    # distributed logs every cancelled task (a closed client's last
+                    # reconnect attempt, say) as an error; here it is expected.
+                    # It logs through the logger of the module that failed.
+                    quiet = _DropCancelled(threading.get_ident())
+                    loggers = [
+                        logging.getLogger(name)
+                        for name in list(logging.root.manager.loggerDict)
+                        if name.startswith("distributed")
+                    ]
+                    for each in loggers:
+                        each.addFilter(quiet)
+                    try:
+                        loop.run_until_complete(asyncio.wait(pending, timeout=5))
+                    finally:
+                        for each in loggers:
+                            each.removeFilter(quiet)
                 loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.run_until_complete(loop.shutdown_default_executor())  # DNS threads
                 loop.close()
@@ -762,7 +789,7 @@ def _connect_cached(
                 # Its scheduler went away; distributed has cancelled its futures already.
                 logger.info("Replacing the client of %s: connection lost", key.address)
                 entry.client = None
-                _close_later(client, drain=False)
+                _close_later(client, drain=False, linger=key.timeout + 1.0)
             try:
                 client = _run_open(key, options, label, limit)
             except SchedulerConnectionError as exc:
@@ -823,20 +850,47 @@ def cached_clients() -> list[Client]:
 # ----------------------------------------------------------------------
 # Closing
 # ----------------------------------------------------------------------
-_draining: set[Client] = set()
+# Retired clients waiting for their futures, with their connect timeouts.
+_draining: dict[Client, float] = {}
+# Strong references to fire-and-forget tasks on the loop (asyncio keeps weak ones).
+_background_tasks: set[asyncio.Task[Any]] = set()
 
 
-def _close_later(client: Client, *, drain: bool) -> None:
-    """Close ``client`` on the loop without waiting: now, or once it holds no futures."""
+def _background(coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro`` on the running (shared) loop without waiting for it."""
+    task = asyncio.ensure_future(coro)
+    _background_tasks.add(task)
+    task.add_done_callback(_background_tasks.discard)
+
+
+def _close_later(client: Client, *, drain: bool, linger: float) -> None:
+    """Close ``client`` on the loop without waiting: now, or once it holds no futures.
+
+    ``linger`` is the client's connect timeout: see :func:`_close_for_good`.
+    """
     if not _shared_loop.running:
         return
     if drain:
-        _draining.add(client)
-    coro = _drain_and_close(client, DRAIN_TIMEOUT if drain else 0.0)
+        _draining[client] = linger
+    coro = _drain_and_close(client, DRAIN_TIMEOUT if drain else 0.0, linger)
     asyncio.run_coroutine_threadsafe(coro, _shared_loop.loop)
 
 
-async def _drain_and_close(client: Client, grace: float) -> None:
+async def _close_for_good(client: Client, linger: float) -> None:
+    """Close ``client``, and again if it comes back within ``linger`` seconds.
+
+    A client closed while it was reconnecting keeps its reconnect attempt
+    running for up to its connect timeout; if the scheduler is back by then,
+    that attempt registers the closed client again.  Close it once more.
+    """
+    await _close_quietly(client)
+    await asyncio.sleep(linger)
+    if client.status != "closed":
+        logger.info("Closing a retired client again: it reconnected after being closed")
+        await _close_quietly(client)
+
+
+async def _drain_and_close(client: Client, grace: float, linger: float) -> None:
     deadline = time.monotonic() + grace
     try:
         while client.futures and time.monotonic() < deadline and client.status == "running":
@@ -848,9 +902,9 @@ async def _drain_and_close(client: Client, grace: float) -> None:
                 len(client.futures),
                 grace,
             )
-        await _close_quietly(client)
+        await _close_for_good(client, linger)
     finally:
-        _draining.discard(client)
+        _draining.pop(client, None)
 
 
 def _retire(entry: _Entry, *, drain: bool) -> None:
@@ -861,7 +915,7 @@ def _retire(entry: _Entry, *, drain: bool) -> None:
         entry.retired = True
         client, entry.client = entry.client, None
     if client is not None:
-        _close_later(client, drain=drain)
+        _close_later(client, drain=drain, linger=entry.key.timeout + 1.0)
 
 
 def close_clients(address: str | None = None, *, timeout: float = 10.0) -> int:
@@ -893,33 +947,32 @@ def close_clients(address: str | None = None, *, timeout: float = 10.0) -> int:
         entries = [e for e in _cache.values() if wanted is None or e.key.address == wanted]
         for entry in entries:
             del _cache[entry.key]
-    clients = []
+    lingers: dict[Client, float] = {}
     for entry in entries:
         with entry.lock:
             entry.retired = True
             if entry.client is not None:
-                clients.append(entry.client)
+                lingers[entry.client] = entry.key.timeout + 1.0
             entry.client = None
-    if wanted is None:
-        clients.extend(_draining)
-        _draining.clear()
-    else:
-        for client in list(_draining):
-            if client.scheduler is not None and client.scheduler.address == wanted:
-                clients.append(client)
-                _draining.discard(client)
-    if clients and _shared_loop.running:
+    for client, linger in list(_draining.items()):
+        if wanted is None or (client.scheduler and client.scheduler.address == wanted):
+            lingers[client] = linger
+            _draining.pop(client, None)
+    if lingers and _shared_loop.running:
 
         async def close_all() -> None:
-            await asyncio.gather(*(_close_quietly(c, timeout) for c in clients))
+            await asyncio.gather(*(_close_quietly(c, timeout) for c in lingers))
+            if wanted is not None:  # the loop keeps running: watch for comebacks
+                for client, linger in lingers.items():
+                    _background(_close_for_good(client, linger))
 
         try:
             _shared_loop.run(close_all(), timeout + 2.0)
         except TimeoutError:
-            logger.warning("Closing %d Dask clients took longer than %g s", len(clients), timeout)
+            logger.warning("Closing %d Dask clients took longer than %g s", len(lingers), timeout)
     if wanted is None:
         _shared_loop.stop()
-    return len(clients)
+    return len(lingers)
 
 
 def close_scheduler_clients(scheduler: Any) -> None:
