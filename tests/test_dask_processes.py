@@ -62,6 +62,18 @@ def test_detached_cluster_outlives_the_process_that_started_it() -> None:
     assert not any(alive(pid) for pid in pids)
 
 
+def test_attached_processes_stop_when_their_interpreter_exits() -> None:
+    program = (
+        "from tethys_compute.dask_processes import start_scheduler\n"
+        "print(start_scheduler(dashboard=False).pid)\n"  # the reference is dropped at once
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    pid = int(done.stdout.strip().splitlines()[-1])
+    assert not alive(pid)
+
+
 def test_port_in_use_fails_loudly_with_the_log_tail() -> None:
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))

@@ -45,7 +45,6 @@ import tempfile
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,7 +148,8 @@ class DaskProcess:
         >>> scheduler.stop()  # doctest: +SKIP
         0
         """
-        _attached.discard(self)
+        with _attached_lock:
+            _attached.discard(self)
         _stop_group(self.popen.pid, self.popen, timeout)
         return self.popen.returncode
 
@@ -158,8 +158,9 @@ class DaskProcess:
         return f"<DaskProcess {self.kind} pid={self.pid} {self.address or ''} {state}>"
 
 
-# Attached processes still running; stopped at interpreter exit.
-_attached: weakref.WeakSet[DaskProcess] = weakref.WeakSet()
+# Attached processes not stopped yet: stopped at interpreter exit, even when
+# the caller dropped its reference (so strong references, not a WeakSet).
+_attached: set[DaskProcess] = set()
 _attached_lock = threading.Lock()
 
 
