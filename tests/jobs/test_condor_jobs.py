@@ -183,3 +183,40 @@ def test_workflow_runs_its_nodes_in_order(
     assert {n.status_code for n in nodes.values()} == {JobStatus.COMPLETE}
     assert nodes["first"].cluster_id and nodes["second"].cluster_id
     assert workflow.get_logs()["nodes"]["second"]["stdout"] == "one\n"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_procs_of_one_cluster_report_each_and_one_failure_is_error(
+    pushing_manager: JobManager, user: Any, condor_scheduler: CondorScheduler
+) -> None:
+    job = pushing_manager.create_job(
+        "procs",
+        user,
+        "CONDOR",
+        scheduler=condor_scheduler,
+        description={"executable": "/bin/sh", "arguments": ["-c", "exit $(Process)"], "queue": 3},
+    )
+    job.execute()
+    assert job.num_jobs == 3
+    wait_for(lambda: status_of(job) == JobStatus.ERROR, what="all three procs reported")
+    job.refresh_from_db()
+    assert job.callback_seqs["exit"] == {"proc-0": 0, "proc-1": 1, "proc-2": 2}
+    assert "1 (proc-1)" in job.status_message and "2 (proc-2)" in job.status_message
+    # The batched poll agrees (and, the job being final, changes nothing).
+    assert refresh_jobs().changed == 0
+
+
+def test_reading_status_never_contacts_the_scheduler(
+    manager: JobManager, user: Any, condor_scheduler: CondorScheduler
+) -> None:
+    import socket
+    from unittest import mock
+
+    job = echo_job(manager, user, condor_scheduler)
+    job.execute()
+    with mock.patch.object(socket.socket, "connect", autospec=True) as connect:
+        listed = list(manager.list_jobs(user=user))
+        assert [j.status for j in listed] == ["Submitted"]
+        assert manager.get_job(job.pk, user=user).status == "Submitted"
+        job.update_status()  # Tethys' name: a no-op here, refreshing is batched
+    assert not connect.called

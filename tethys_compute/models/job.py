@@ -441,9 +441,7 @@ class Job(models.Model):
             self.clean()
         except TethysComputeError as exc:
             logger.warning("Job %s: cleaning before resubmit failed: %s", self.pk, exc)
-        reset(self, fields=self._reset_fields())
-        for name, value in self._reset_fields().items():
-            setattr(self, name, value)
+        reset(self)
         self.execute(*args, **kwargs)
 
     def get_logs(self) -> dict[str, Any]:
@@ -535,9 +533,6 @@ class Job(models.Model):
 
     def _clean(self) -> None:
         return None
-
-    def _reset_fields(self) -> dict[str, Any]:
-        return {}
 
 
 class BasicJob(Job):
@@ -781,9 +776,6 @@ class CondorJob(Job):
             condor.clean(self.condor_host, self.remote_dir)
             type(self).objects.filter(pk=self.pk).update(remote_dir="")
             self.remote_dir = ""
-
-    def _reset_fields(self) -> dict[str, Any]:
-        return {}
 
     def resubmit(self, *args: Any, **kwargs: Any) -> None:
         self.cluster_id = None
