@@ -200,6 +200,26 @@ def test_bad_credentials_fail_clearly_and_cluster_credentials_override_the_file(
     assert group(moto_aws, "aws3") is None
 
 
+def test_a_cluster_known_only_by_its_security_group_is_adopted(
+    tmp_path: Path, moto_aws: MotoAWS
+) -> None:
+    config = write_config(tmp_path, moto_aws)
+    get_cluster_manager(config).get_cluster_template("small", "aws6", cluster_size=2).start()
+    # As if TethysCluster (or another portal) had started it: no row here.
+    ClusterRecord.objects.filter(name="aws6").delete()
+    manager = get_cluster_manager(config)
+    assert not manager.cluster_exists("aws6")
+    cluster = manager.get_cluster("@tc-aws6")
+    record = ClusterRecord.objects.get(name="aws6")
+    assert (record.status, record.size, record.provider) == ("RUN", 2, "AWS")
+    assert "adopted from security group @tc-aws6" in record.status_message
+    assert [n.alias for n in cluster.nodes] == ["master", "node001"]
+    cluster.terminate_cluster()
+    assert instances(moto_aws, "aws6") == {} and group(moto_aws, "aws6") is None
+    with pytest.raises(LookupError):
+        manager.get_cluster("aws6")
+
+
 def _dependency_violation() -> tuple[AWSResponse, dict[str, Any]]:
     """The reply AWS gives while a terminated instance still holds the group."""
     error = {"Code": "DependencyViolation", "Message": "resource has a dependent object"}

@@ -129,7 +129,10 @@ class ClusterManager:
     ) -> Cluster:
         """The existing cluster ``cluster_name`` (``@tc-`` prefix optional).
 
-        The other arguments are accepted for TethysCluster compatibility.
+        An AWS cluster without a row here (started by TethysCluster or by
+        another portal) is found by its ``@tc-<name>`` security group and
+        adopted: it gets a row, its size from the group's receipt.  The other
+        arguments are accepted for TethysCluster compatibility.
 
         Raises
         ------
@@ -144,11 +147,14 @@ class ClusterManager:
         try:
             record = ClusterRecord.objects.get(name=name)
         except ClusterRecord.DoesNotExist:
-            raise ClusterDoesNotExist(
-                name,
-                msg=f"cluster {name!r} does not exist; list them with get_clusters() or "
-                "start one from a template.",
-            ) from None
+            adopted = self._adopt(name)
+            if adopted is None:
+                raise ClusterDoesNotExist(
+                    name,
+                    msg=f"cluster {name!r} does not exist; list them with get_clusters() or "
+                    "start one from a template.",
+                ) from None
+            record = adopted
         cluster = self._from_record(record)
         if load_plugins:
             cluster.plugins  # noqa: B018 - loads them, as TethysCluster did
@@ -204,20 +210,69 @@ class ClusterManager:
         ]
 
     # ------------------------------------------------------ AWS security groups
+    def _aws_template(self) -> str | None:
+        """The template AWS look-ups use: the default one if it is AWS, else the first."""
+        names = sorted(n for n, t in self.config.clusters.items() if t["cloud_provider"] == "aws")
+        default = self.config.globals.get("default_template")
+        if default in names:
+            return str(default)
+        return names[0] if names else None
+
     def _aws_provider(self) -> Any:
         """An AWS provider for the config file's credentials (any AWS template)."""
         from tethys_compute.clusters.providers import get_provider
 
-        names = sorted(n for n, t in self.config.clusters.items() if t["cloud_provider"] == "aws")
-        default = self.config.globals.get("default_template")
-        if default in names:
-            names.insert(0, default)
-        if not names:
+        name = self._aws_template()
+        if name is None:
             raise ConfigError(
                 f"{self.config.path}: no template has CLOUD_PROVIDER = AWS, so there are no "
                 "AWS credentials to look for security groups with."
             )
-        return get_provider("aws", self.config, self.config.get_cluster_template(names[0]), {})
+        return get_provider("aws", self.config, self.config.get_cluster_template(name), {})
+
+    def _adopt(self, name: str) -> ClusterRecord | None:
+        """A row for an AWS cluster known only by its ``@tc-<name>`` group, or None.
+
+        Clusters started by TethysCluster (or by another portal) have no row
+        here; their security group's receipt says how big they are.  The row
+        takes the config file's AWS template and the status their nodes show.
+        """
+        from django.db import IntegrityError, transaction
+
+        from tethys_compute.clusters.exceptions import ProviderError
+        from tethys_compute.models import Cluster as ClusterRecord
+
+        template = self._aws_template()
+        if template is None:
+            return None
+        try:
+            group = self.get_cluster_group_or_none(name)
+        except ProviderError as exc:
+            logger.warning("Cannot look for the security group of %r: %s", name, exc)
+            return None
+        if group is None:
+            return None
+        core = group.get("core") or {}
+        size = core.get("cluster_size")
+        try:
+            with transaction.atomic():
+                record = ClusterRecord.objects.create(
+                    name=name,
+                    template=template,
+                    config_path=self.config.path,
+                    provider=ClusterRecord.Provider.AWS,
+                    size=int(size) if isinstance(size, int) and size >= 1 else 1,
+                    status=ClusterStatus.RUNNING,
+                    status_message=f"adopted from security group {TAG_PREFIX}{name}",
+                    provider_state={"group_id": group["group_id"], "adopted": True},
+                )
+        except IntegrityError:
+            return ClusterRecord.objects.filter(name=name).first()
+        cluster = Cluster(self.config, template, cluster_tag=name, record=record)
+        cluster.refresh_status()
+        record.refresh_from_db()
+        logger.info("Adopted cluster %r from its security group", name)
+        return record
 
     def get_cluster_security_groups(self) -> list[dict[str, Any]]:
         """Every ``@tc-*`` security group of the AWS account, with its decoded receipt.
