@@ -463,3 +463,24 @@ def test_dashboard_link_from_the_scheduler(
 
 def test_dashboard_link_of_an_unreachable_scheduler_is_none(refused_address: str) -> None:
     assert create_dask_scheduler("Gone", refused_address).dashboard_link is None
+
+
+def test_records_sharing_a_dead_address_each_fail_under_their_own_name(
+    refused_address: str,
+) -> None:
+    # Tested together (the admin action, `schedulers test`), records with one
+    # address share a connection attempt; each result must still name its record.
+    from tethys_compute.health_runner import check_schedulers
+
+    names = [f"rec{i}" for i in range(8)]
+    records = [create_dask_scheduler(name, refused_address, timeout=2) for name in names]
+    for _round in range(3):
+        checks = check_schedulers(records)
+        assert len(checks) == len(names)
+        for check in checks:
+            assert not check.result.ok
+            text = check.result.summary
+            own = f"'{check.scheduler.name}'"
+            assert own in text, text
+            for other in {f"'{n}'" for n in names} - {own}:
+                assert other not in text, text

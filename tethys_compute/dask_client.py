@@ -661,6 +661,7 @@ class _Entry:
     client: Client | None = None
     record_ids: set[Any] = field(default_factory=set)
     failure: SchedulerConnectionError | None = None
+    failure_label: str | None = None
     failure_at: float = 0.0
     retired: bool = False
 
@@ -783,8 +784,12 @@ def _connect_cached(
                     entry.record_ids.add(record_id)
                 return client
             if entry.failure is not None and entry.failure_at >= started:
-                # Another thread failed while we waited: share its answer.
-                raise type(entry.failure)(str(entry.failure))
+                # Another thread failed while we waited: share its answer, named for
+                # this caller's record (several records may share one address).
+                message = str(entry.failure).replace(
+                    _describe(entry.failure_label, key.address), _describe(label, key.address), 1
+                )
+                raise type(entry.failure)(message)
             if client is not None:
                 # Its scheduler went away; distributed has cancelled its futures already.
                 logger.info("Replacing the client of %s: connection lost", key.address)
@@ -794,6 +799,7 @@ def _connect_cached(
                 client = _run_open(key, options, label, limit)
             except SchedulerConnectionError as exc:
                 entry.failure, entry.failure_at = exc, time.monotonic()
+                entry.failure_label = label
                 raise
             entry.client, entry.failure = client, None
             if record_id is not None:
