@@ -386,9 +386,10 @@ def start_scheduler(
         "--scheduler-file",
         str(scheduler_file),
     ]
-    if dashboard:
-        command += ["--dashboard-address", f"{host}:{dashboard_port}"]
-    else:
+    # The HTTP server (dashboard, or only /health and /metrics with --no-dashboard)
+    # listens on `host` too; left alone it would take every interface.
+    command += ["--dashboard-address", f"{host}:{dashboard_port if dashboard else 0}"]
+    if not dashboard:
         command += ["--no-dashboard"]
     command += _tls_args(tls) + list(extra_args)
     process = _launch("scheduler", command, directory, "scheduler.log", env, detached)
@@ -520,6 +521,9 @@ def start_worker(
         "--local-directory",
         str(directory),
         "--no-dashboard",
+        # Its HTTP server (/health, /metrics) on `host`, not on every interface.
+        "--dashboard-address",
+        f"{host}:0",
         "--nanny" if nanny else "--no-nanny",
         *_tls_args(tls),
         *extra_args,

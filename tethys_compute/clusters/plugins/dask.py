@@ -268,6 +268,8 @@ class DaskSetup(ClusterSetup):
                     node.private_ip_address,
                     "--no-nanny",
                     "--no-dashboard",
+                    "--dashboard-address",
+                    f"{node.private_ip_address}:0",
                     "--local-directory",
                     node.alias,
                 ],
