@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.core import signing
+from django.db import connection
 from django.test import Client, override_settings
 
 from tests.jobs.conftest import status_of, wait_for
@@ -140,8 +141,12 @@ def test_callback_url_needs_the_portal_urls(pushed_job: Job) -> None:
 
 
 def poll_after(start: threading.Barrier, job: Job, reports: list[Any]) -> None:
-    start.wait(timeout=10)
-    reports.append(refresh_jobs(Job.objects.filter(pk=job.pk)))
+    try:
+        Job.objects.filter(pk=job.pk).exists()  # this thread's connection is open before the race
+        start.wait(timeout=10)
+        reports.append(refresh_jobs(Job.objects.filter(pk=job.pk)))
+    finally:
+        connection.close()
 
 
 @pytest.mark.sshd
@@ -175,7 +180,7 @@ def test_refresh_racing_a_push_never_goes_backwards(
         thread = threading.Thread(target=poll_after, args=(start, job, reports))
         thread.start()
         start.wait(timeout=10)
-        time.sleep(0.01)  # the poll has read the version and is waiting on HTCondor
+        time.sleep(0.03)  # the poll has read the version and is waiting on HTCondor
         answer = post(path_of(job), seq=1, status="exited", exit_code=0)
         thread.join(timeout=30)
         assert not thread.is_alive()
