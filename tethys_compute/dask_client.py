@@ -1055,6 +1055,11 @@ def _close_at_exit() -> None:
 # ----------------------------------------------------------------------
 # Health and dashboard
 # ----------------------------------------------------------------------
+def _count(n: int, noun: str) -> str:
+    """``1 worker``, ``2 workers``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _format_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
@@ -1198,7 +1203,8 @@ def check_scheduler(
     if workers:
         result.passed(
             "workers",
-            f"{len(workers)} workers, {total_threads} threads, {_format_bytes(total_memory)}",
+            f"{_count(len(workers), 'worker')}, {_count(total_threads, 'thread')}, "
+            f"{_format_bytes(total_memory)}",
         )
     else:
         result.passed("workers", "no workers connected (tasks will wait for one)")
