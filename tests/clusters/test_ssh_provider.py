@@ -7,6 +7,7 @@ import shutil
 import socket
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import distributed
@@ -146,6 +147,22 @@ def test_ssh_cluster_runs_dask_on_the_hosts_resizes_and_terminates(
         record = service.wait("ssh1", timeout=90)
         assert record is not None and record.status == "RUN", record.status_message
         assert sorted(record.provider_state["nodes"]) == ["master", "node001"]
+
+        # A worker dies: refresh finds out from the scheduler, start brings it back.
+        pid = int(record.provider_state["dask"]["workers"]["node001"])
+        worker = psutil.Process(pid)
+        worker.kill()
+        worker.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while (record := service.refresh_cluster("ssh1")) and record.status == "RUN":
+            assert time.monotonic() < deadline, "the lost worker was never noticed"
+            time.sleep(0.5)
+        assert record is not None and record.status == "ERR"
+        assert "0 of 1 Dask worker(s)" in record.status_message
+        service.start_cluster(None, "ssh1")
+        record = service.wait("ssh1", timeout=90)
+        assert record is not None and record.status == "RUN", record.status_message
+        assert service.refresh_cluster("ssh1").status == "RUN"
     finally:
         close_clients(scheduler.host)
         service.terminate_cluster("ssh1", force=True)

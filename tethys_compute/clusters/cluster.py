@@ -949,9 +949,11 @@ class Cluster:
     def refresh_status(self) -> str:
         """Compare the row's status with the nodes and correct it; return the status.
 
-        ``RUN`` becomes ``ERR`` when nodes are missing or down, and ``ERR``
-        becomes ``RUN`` when every node runs again.  Busy statuses are left
-        alone (the operation records its own outcome).
+        ``RUN`` becomes ``ERR`` when nodes are missing or down, or when the
+        cluster's Dask scheduler does not answer or misses workers; ``ERR``
+        becomes ``RUN`` when all is well again (and the scheduler had been
+        registered).  Busy statuses are left alone (the operation records its
+        own outcome).
         """
         record = self._record
         if record is None:
@@ -971,6 +973,39 @@ class Cluster:
                 f"{len([n for n in nodes if n.is_up()])} of {self.cluster_size} node(s) run; "
                 "start the cluster again to replace the missing ones.",
             )
-        elif record.status == ClusterStatus.ERROR and up:
+            return str(record.status)
+        if not up or record.status not in (ClusterStatus.RUNNING, ClusterStatus.ERROR):
+            return str(record.status)
+        problem = self._dask_problem()
+        if record.status == ClusterStatus.RUNNING and problem:
+            record.set_status(
+                ClusterStatus.ERROR,
+                f"{problem}; start the cluster again to restart what is missing.",
+            )
+        elif record.status == ClusterStatus.ERROR and not problem and self.state.get("schedulers"):
             record.set_status(ClusterStatus.RUNNING, "running")
         return str(record.status)
+
+    def _dask_problem(self) -> str:
+        """What is wrong with the cluster's registered Dask scheduler, or ``""``.
+
+        The scheduler must answer (within ``DASK_CONNECT_TIMEOUT``) and have a
+        worker for every node but the master.
+        """
+        from tethys_compute.conf import compute_settings
+        from tethys_compute.dask_client import scheduler_identity
+        from tethys_compute.exceptions import SchedulerConnectionError
+        from tethys_compute.models import DaskScheduler
+
+        names = list(self.state.get("schedulers") or [])
+        for scheduler in DaskScheduler.objects.filter(name__in=names):
+            timeout = float(scheduler.timeout or compute_settings.DASK_CONNECT_TIMEOUT)
+            try:
+                info = scheduler_identity(scheduler.host, timeout, label=scheduler.name)
+            except SchedulerConnectionError as exc:
+                return f"the Dask scheduler {scheduler.name!r} does not answer ({exc})"
+            wanted = self.cluster_size - 1
+            have = len(info.get("workers") or {})
+            if have < wanted:
+                return f"{have} of {wanted} Dask worker(s) are connected to {scheduler.host}"
+        return ""
