@@ -70,7 +70,7 @@ def test_create_condor_reads_secrets_from_environment_variables(
     out = run("create-condor", "K", "10.0.0.5", "--port", "2222", "--username", "bob",
               "--private-key-file", str(key), "--private-key-pass-env", "KEY_PASS",
               "--host-key", "ssh-ed25519 AAAAC3Nza")  # fmt: skip
-    assert "'K'" in out and "saved" in out
+    assert "'K'" in out and "is created" in out
     saved = CondorScheduler.objects.get(name="K")
     assert (saved.host, saved.port, saved.username) == ("10.0.0.5", 2222, "bob")
     assert saved.private_key is not None and "BEGIN OPENSSH" in saved.private_key
@@ -416,7 +416,7 @@ def test_create_condor_prompts_for_the_password_in_a_terminal() -> None:
     os.close(follower)
     seen = read_until(leader, b"SSH password for u@127.0.0.1: ", process)
     os.write(leader, SECRET.encode() + b"\n")
-    seen += read_until(leader, b"is saved.", process)
+    seen += read_until(leader, b"is created.", process)
     assert process.wait(timeout=60) == 0, seen.decode(errors="replace")
     os.close(leader)
     assert SECRET.encode() not in seen  # not echoed
@@ -444,3 +444,12 @@ def read_until(
                 raise AssertionError(f"{marker!r} never came; the process wrote {seen!r}")
             seen += chunk
     return seen
+
+
+def test_create_says_whether_it_created_or_found_the_scheduler() -> None:
+    out = io.StringIO()
+    call_command("schedulers", "create-dask", "twice", "localhost:8786", stdout=out)
+    call_command("schedulers", "create-dask", "twice", "localhost:8786", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith("is created.")
+    assert lines[1].endswith("already exists with these settings; nothing changed.")

@@ -121,7 +121,9 @@ class Command(BaseCommand):
             help="Test the connection of the named schedulers (default: all). Exit status 1 "
             "when any failed, 2 when none failed but some could not be checked.",
         )
-        test.add_argument("names", metavar="NAME", nargs="*")
+        test.add_argument(
+            "names", metavar="NAME", nargs="*", help="Schedulers to test (default: all)."
+        )
 
         export = actions.add_parser("export", help="Write scheduler definitions to a file.")
         export.add_argument("file", metavar="FILE", nargs="?", default="-", help="Default: stdout.")
@@ -224,6 +226,7 @@ class Command(BaseCommand):
             password = getpass.getpass(f"SSH password for {who}{options['host']}: ") or None
         if interactive and has_key and passphrase is None:
             passphrase = getpass.getpass("Passphrase of the private key (empty: none): ") or None
+        existed = self._existed(options["name"])
         scheduler = create_condor_scheduler(
             options["name"],
             options["host"],
@@ -236,10 +239,11 @@ class Command(BaseCommand):
             host_key=options["host_key"],
             description=options["description"],
         )
-        self.stdout.write(f"Condor scheduler {scheduler.name!r} on {scheduler.host} is saved.")
+        self._say_saved(f"Condor scheduler {scheduler.name!r} on {scheduler.host}", existed)
 
     def create_dask(self, options: dict[str, Any]) -> None:
         """``create-dask NAME HOST [...]``: through ``create_dask_scheduler``."""
+        existed = self._existed(options["name"])
         scheduler = create_dask_scheduler(
             options["name"],
             options["host"],
@@ -248,7 +252,16 @@ class Command(BaseCommand):
             options["dashboard"],
             description=options["description"],
         )
-        self.stdout.write(f"Dask scheduler {scheduler.name!r} at {scheduler.host} is saved.")
+        self._say_saved(f"Dask scheduler {scheduler.name!r} at {scheduler.host}", existed)
+
+    def _existed(self, name: Any) -> bool:
+        return isinstance(name, str) and Scheduler.objects.filter(name=name.strip()).exists()
+
+    def _say_saved(self, what: str, existed: bool) -> None:
+        if existed:
+            self.stdout.write(f"{what} already exists with these settings; nothing changed.")
+        else:
+            self.stdout.write(f"{what} is created.")
 
     def remove(self, options: dict[str, Any]) -> None:
         """``remove NAME [--yes]``: delete a scheduler after confirmation."""
