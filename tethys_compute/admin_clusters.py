@@ -47,6 +47,12 @@ RELOAD_SECONDS = 3
 class ClusterCreateForm(forms.ModelForm):  # type: ignore[type-arg]
     """Create a cluster from a config template; checks the template before anything starts."""
 
+    size = forms.IntegerField(
+        label="size",
+        required=False,
+        min_value=1,
+        help_text="Nodes, the master included. Empty: the template's CLUSTER_SIZE.",
+    )
     start_now = forms.BooleanField(
         label="start now", required=False, initial=True, help_text="Start the cluster at once."
     )
@@ -91,6 +97,7 @@ class ClusterCreateForm(forms.ModelForm):  # type: ignore[type-arg]
             return data
         data["template"] = template_name
         data["provider"] = PROVIDER_CODES[template["cloud_provider"]]
+        data["template_size"] = int(template["cluster_size"])
         if template["cloud_provider"] == "azure":
             self.add_error(
                 "template",
@@ -341,7 +348,7 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     data["template"],
                     data["name"],
                     config_path=data.get("config_path") or None,
-                    size=data["size"],
+                    size=data.get("size") or None,
                     overrides=overrides,
                     credentials=credentials,
                 )
@@ -349,6 +356,7 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 obj.refresh_from_db()
                 return
             obj.provider = data["provider"]
+            obj.size = data.get("size") or data["template_size"]
             obj.status = ClusterStatus.STOPPED
             obj.status_message = "created; use the Start action to start it"
             for field, value in credentials.items():

@@ -384,11 +384,12 @@ def test_admin_can_create_without_starting_and_never_deletes_rows(
     config = local_config(tmp_path, size=1)
     response = admin_client.post(
         reverse("admin:tethys_compute_cluster_add"),
-        {"name": "adm2", "config_path": str(config), "template": "", "size": 1},
+        {"name": "adm2", "config_path": str(config), "template": ""},
     )
     assert response.status_code == 302
     record = ClusterRecord.objects.get(name="adm2")
     assert (record.status, record.template, record.provider) == ("STP", "dev", "LOC")
+    assert record.size == 1  # the template's CLUSTER_SIZE
     delete = admin_client.get(reverse("admin:tethys_compute_cluster_delete", args=[record.pk]))
     assert delete.status_code == 403
     record.delete()
