@@ -220,6 +220,28 @@ def test_a_cluster_known_only_by_its_security_group_is_adopted(
         manager.get_cluster("aws6")
 
 
+def test_spot_bid_makes_the_workers_spot_instances_and_terminate_cancels_the_requests(
+    tmp_path: Path, moto_aws: MotoAWS
+) -> None:
+    config = write_config(tmp_path, moto_aws)
+    cluster = get_cluster_manager(config).get_cluster_template(
+        "small", "aws7", cluster_size=3, spot_bid=0.05
+    )
+    cluster.start()
+    nodes = instances(moto_aws, "aws7")
+    assert sorted(nodes) == ["master", "node001", "node002"]
+    assert nodes["master"].get("InstanceLifecycle") != "spot"  # FORCE_SPOT_MASTER is off
+    assert {nodes[a].get("InstanceLifecycle") for a in ("node001", "node002")} == {"spot"}
+    requests = ClusterRecord.objects.get(name="aws7").provider_state["spot_requests"]
+    assert len(requests) == 2
+    cluster.terminate_cluster()
+    ec2 = moto_aws.client()
+    states = ec2.describe_spot_instance_requests(SpotInstanceRequestIds=requests)
+    # Cancelled (moto forgets cancelled requests; AWS lists them as "cancelled").
+    assert not [r for r in states["SpotInstanceRequests"] if r["State"] in ("open", "active")]
+    assert instances(moto_aws, "aws7") == {} and group(moto_aws, "aws7") is None
+
+
 def _dependency_violation() -> tuple[AWSResponse, dict[str, Any]]:
     """The reply AWS gives while a terminated instance still holds the group."""
     error = {"Code": "DependencyViolation", "Message": "resource has a dependent object"}

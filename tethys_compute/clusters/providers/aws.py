@@ -368,6 +368,7 @@ class AWSProvider(Provider):
         return self._find_group(tag) is not None or bool(self.list_nodes(tag))
 
     def delete_group(self, tag: str) -> None:
+        self._cancel_spot_requests()
         group = self._find_group(tag)
         if group is None:
             self.state.pop("group_id", None)
@@ -409,49 +410,134 @@ class AWSProvider(Provider):
         prefix = f"{tag}-"
         return alias[len(prefix) :] if alias.startswith(prefix) else alias
 
+    def _is_spot(self, spec: NodeSpec) -> bool:
+        """Workers are spot instances when ``SPOT_BID`` is set; the master only if forced."""
+        if not self.template.get("spot_bid"):
+            return False
+        return spec.alias != "master" or bool(self.template.get("force_spot_master"))
+
+    def _launch_options(self, tag: str, group_id: str, aliases: str) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if self.template.get("keyname"):
+            options["KeyName"] = str(self.template["keyname"])
+        if self.template.get("availability_zone"):
+            options["Placement"] = {"AvailabilityZone": self.template["availability_zone"]}
+        if self.template.get("subnet_id"):
+            options["SubnetId"] = self.template["subnet_id"]
+        options["UserData"] = f"#!/bin/sh\n# _tc_aliases.txt: {aliases}\n"
+        return options
+
+    def _tag_instance(self, instance_id: str, alias: str) -> None:
+        self._call(
+            f"tag instance {instance_id}",
+            self.client.create_tags,
+            Resources=[instance_id],
+            Tags=[{"Key": "alias", "Value": alias}, {"Key": "Name", "Value": alias}],
+        )
+
     def create_nodes(self, tag: str, specs: Sequence[NodeSpec]) -> list[NodeInfo]:
         group_id = self.state.get("group_id") or (self._find_group(tag) or {}).get("GroupId")
         if not group_id:
             raise ProviderError(f"cluster {tag!r}: security group {group_name(tag)} is missing.")
-        groups: dict[tuple[str, str], list[NodeSpec]] = {}
+        groups: dict[tuple[str, str, bool], list[NodeSpec]] = {}
         for spec in specs:
             if not spec.image_id or not spec.instance_type:
                 raise ClusterValidationError(
                     f"cluster {tag!r}: node {spec.alias} needs an image and an instance type "
                     "(NODE_IMAGE_ID, NODE_INSTANCE_TYPE)."
                 )
-            groups.setdefault((spec.image_id, spec.instance_type), []).append(spec)
-        for (image, kind), members in groups.items():
-            options: dict[str, Any] = {
-                "ImageId": image,
-                "InstanceType": kind,
-                "MinCount": len(members),
-                "MaxCount": len(members),
-                "SecurityGroupIds": [group_id],
-            }
-            if self.template.get("keyname"):
-                options["KeyName"] = str(self.template["keyname"])
-            if self.template.get("availability_zone"):
-                options["Placement"] = {"AvailabilityZone": self.template["availability_zone"]}
-            if self.template.get("subnet_id"):
-                options["SubnetId"] = self.template["subnet_id"]
-            aliases = ",".join(self._alias(m.alias, tag) for m in members)
-            options["UserData"] = f"#!/bin/sh\n# _tc_aliases.txt: {aliases}\n"
-            reply = self._call(
-                f"start {len(members)} {kind} instance(s) of {image}",
-                self.client.run_instances,
-                **options,
-            )
-            for spec, instance in zip(members, reply.get("Instances") or [], strict=False):
-                alias = self._alias(spec.alias, tag)
-                self._call(
-                    f"tag instance {instance['InstanceId']}",
-                    self.client.create_tags,
-                    Resources=[instance["InstanceId"]],
-                    Tags=[{"Key": "alias", "Value": alias}, {"Key": "Name", "Value": alias}],
+            key = (spec.image_id, spec.instance_type, self._is_spot(spec))
+            groups.setdefault(key, []).append(spec)
+        for (image, kind, spot), members in groups.items():
+            aliases = [self._alias(m.alias, tag) for m in members]
+            options = self._launch_options(tag, str(group_id), ",".join(aliases))
+            if spot:
+                instance_ids = self._request_spot(tag, str(group_id), image, kind, options, aliases)
+            else:
+                reply = self._call(
+                    f"start {len(members)} {kind} instance(s) of {image}",
+                    self.client.run_instances,
+                    ImageId=image,
+                    InstanceType=kind,
+                    MinCount=len(members),
+                    MaxCount=len(members),
+                    SecurityGroupIds=[group_id],
+                    **options,
                 )
-            logger.info("cluster %s: started %s", tag, aliases)
+                instance_ids = [i["InstanceId"] for i in reply.get("Instances") or []]
+            for alias, instance_id in zip(aliases, instance_ids, strict=False):
+                self._tag_instance(instance_id, alias)
+            logger.info("cluster %s: started %s", tag, ", ".join(aliases))
         return [n for n in self.list_nodes(tag) if n.alias in {s.alias for s in specs}]
+
+    def _request_spot(
+        self,
+        tag: str,
+        group_id: str,
+        image: str,
+        kind: str,
+        options: dict[str, Any],
+        aliases: Sequence[str],
+    ) -> list[str]:
+        """Request spot instances and wait (bounded) until each request has its instance."""
+        specification: dict[str, Any] = {"ImageId": image, "InstanceType": kind}
+        for key in ("KeyName", "Placement", "SubnetId"):
+            if key in options:
+                specification[key] = options[key]
+        specification["UserData"] = base64.b64encode(options["UserData"].encode()).decode()
+        # Inside a VPC subnet groups go by id; otherwise by name (the default VPC).
+        if "SubnetId" in specification:
+            specification["SecurityGroupIds"] = [group_id]
+        else:
+            specification["SecurityGroups"] = [group_name(tag)]
+        reply = self._call(
+            f"request {len(aliases)} {kind} spot instance(s) at {self.template['spot_bid']}",
+            self.client.request_spot_instances,
+            SpotPrice=f"{float(self.template['spot_bid']):.4f}",
+            InstanceCount=len(aliases),
+            Type="one-time",
+            LaunchSpecification=specification,
+        )
+        request_ids = [r["SpotInstanceRequestId"] for r in reply.get("SpotInstanceRequests") or []]
+        self.state.setdefault("spot_requests", []).extend(request_ids)
+        deadline = time.monotonic() + float(self.template.get("start_timeout") or 300)
+        interval = POLL_INTERVAL
+        while True:
+            found = self._call(
+                "look at the spot requests",
+                self.client.describe_spot_instance_requests,
+                SpotInstanceRequestIds=request_ids,
+            )["SpotInstanceRequests"]
+            failed = [r for r in found if r["State"] in ("cancelled", "failed", "closed")]
+            if failed:
+                status = failed[0].get("Status") or {}
+                reason = f"{status.get('Code', '')}: {status.get('Message', '')}"
+                raise ProviderError(
+                    f"cluster {tag!r}: spot request {failed[0]['SpotInstanceRequestId']} is "
+                    f"{failed[0]['State']} ({reason}); raise SPOT_BID or remove it to use "
+                    "on-demand instances."
+                )
+            ready = [r["InstanceId"] for r in found if r.get("InstanceId")]
+            if len(ready) == len(request_ids):
+                return ready
+            if time.monotonic() > deadline:
+                raise ProviderError(
+                    f"cluster {tag!r}: {len(request_ids) - len(ready)} spot request(s) not "
+                    f"fulfilled after {self.template.get('start_timeout')} s at SPOT_BID "
+                    f"{self.template['spot_bid']}."
+                )
+            time.sleep(interval)
+            interval = min(interval * 2, MAX_POLL_INTERVAL)
+
+    def _cancel_spot_requests(self) -> None:
+        request_ids = list(self.state.get("spot_requests") or [])
+        if request_ids:
+            self._call(
+                "cancel the spot requests",
+                self.client.cancel_spot_instance_requests,
+                SpotInstanceRequestIds=request_ids,
+            )
+        self.state.pop("spot_requests", None)
 
     def _instances(self, tag: str, states: Iterable[str]) -> list[dict[str, Any]]:
         paginator = self.client.get_paginator("describe_instances")
