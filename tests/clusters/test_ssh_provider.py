@@ -212,6 +212,7 @@ def test_condor_plugin_writes_tethysclusters_htcondor_config_over_ssh(
         LOCAL_CONFIG_DIR = tethys-test-condor/config.d
         FS_REMOTE_DIR = tethys-test-condor/condor_tmp
         START_COMMAND = condor_version
+        FLOCK_FROM = portal.example.org
         """
     config = write_config(tmp_path, sshd_running, extra=extra)
     service.start_cluster(None, "ssh3", config_path=str(config))
@@ -223,6 +224,8 @@ def test_condor_plugin_writes_tethysclusters_htcondor_config_over_ssh(
         assert "CONDOR_HOST = 127.0.0.1" in text
         assert "START = True" in text and "PREEMPT = False" in text
         assert "FS_REMOTE_DIR = tethys-test-condor/condor_tmp" in text
+        # Master and node share the one "host": the node's file (no FLOCK_FROM) is last.
+        assert "DAEMON_LIST = MASTER, STARTD, SCHEDD\n" in text
         assert (
             sshd_running.home / "tethys-test-condor" / "condor_tmp"
         ).stat().st_mode & 0o1777 == 0o1777

@@ -18,6 +18,7 @@ Use it as TethysCluster did (its ``SETUP_CLASS`` is accepted as an alias)::
     LOCAL_CONFIG_DIR = /etc/condor/config.d   # else asked: condor_config_val
     START_COMMAND = condor_master  # what (re)starts HTCondor after configuring
     FS_REMOTE_DIR = /home/._condor_tmp
+    FLOCK_FROM = portal.example.org  # the portal's submit host may flock jobs here
 
 Differences from TethysCluster, on purpose: ``CONDOR_HOST`` and the
 ``ALLOW_*`` lists name the nodes' addresses (TethysCluster relied on host
@@ -55,7 +56,13 @@ FS_REMOTE_DIR = "/home/._condor_tmp"
 _TRUE = ("1", "yes", "true", "on")
 
 
-def condor_config(master: str, allowed: Sequence[str], is_master: bool, fs_remote_dir: str) -> str:
+def condor_config(
+    master: str,
+    allowed: Sequence[str],
+    is_master: bool,
+    fs_remote_dir: str,
+    flock_from: Sequence[str] = (),
+) -> str:
     """The HTCondor configuration of one node.
 
     Parameters
@@ -68,11 +75,17 @@ def condor_config(master: str, allowed: Sequence[str], is_master: bool, fs_remot
         Whether this node is the central manager.
     fs_remote_dir : str
         ``FS_REMOTE_DIR``.
+    flock_from : sequence of str
+        Hosts (the portal's submit host) whose jobs may flock to this pool;
+        written on the master as ``FLOCK_FROM`` and allowed to write.
 
     Examples
     --------
     >>> text = condor_config("10.0.0.1", ["10.0.0.1", "10.0.0.2"], True, "/home/._condor_tmp")
     >>> "DAEMON_LIST = MASTER, STARTD, SCHEDD, COLLECTOR, NEGOTIATOR" in text
+    True
+    >>> text = condor_config("10.0.0.1", ["10.0.0.1"], True, "/x", ["portal.example.org"])
+    >>> "FLOCK_FROM = portal.example.org" in text
     True
     """
     daemons = ["MASTER", "STARTD", "SCHEDD"] + (["COLLECTOR", "NEGOTIATOR"] if is_master else [])
@@ -102,6 +115,10 @@ def condor_config(master: str, allowed: Sequence[str], is_master: bool, fs_remot
         ("SEC_DEFAULT_AUTHENTICATION_METHODS", "FS, FS_REMOTE"),
         ("FS_REMOTE_DIR", fs_remote_dir),
     ]
+    if is_master and flock_from:
+        settings.append(("FLOCK_FROM", ", ".join(flock_from)))
+        settings.append(("ALLOW_WRITE", "$(ALLOW_WRITE), $(FLOCK_FROM)"))
+        settings.append(("ALLOW_NEGOTIATOR_SCHEDD", "$(CONDOR_HOST), $(FLOCK_FROM)"))
     lines = ["# Written by tethys-compute's condor cluster plugin (TethysCluster's layout)."]
     lines += [f"{name} = {value}" for name, value in settings]
     return "\n".join(lines) + "\n"
@@ -122,6 +139,9 @@ class CondorSetup(ClusterSetup):
         ``condor_master``); ``condor_off -master`` stops it first.
     fs_remote_dir : str
         ``FS_REMOTE_DIR``, created on the master with mode 1777.
+    flock_from : str, optional
+        Comma list of submit hosts (the portal's) allowed to flock jobs to the
+        pool (TethysCluster's Tethys integration did this by hand).
     """
 
     def __init__(
@@ -130,8 +150,10 @@ class CondorSetup(ClusterSetup):
         local_config_dir: str | None = None,
         start_command: str = "condor_master",
         fs_remote_dir: str = FS_REMOTE_DIR,
+        flock_from: str | None = None,
     ) -> None:
         super().__init__()
+        self.flock_from = [h.strip() for h in (flock_from or "").split(",") if h.strip()]
         self.use_sudo = str(use_sudo).strip().lower() in _TRUE
         self.local_config_dir = local_config_dir or None
         self.start_command = shlex.split(start_command or "condor_master")
@@ -175,6 +197,7 @@ class CondorSetup(ClusterSetup):
             [n.private_ip_address for n in nodes],
             node.is_master(),
             self.fs_remote_dir,
+            self.flock_from,
         )
         target = f"{directory.rstrip('/')}/{CONFIG_FILE_NAME}"
         self._run(node, ["mkdir", "-p", directory])
