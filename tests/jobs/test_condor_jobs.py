@@ -220,3 +220,51 @@ def test_reading_status_never_contacts_the_scheduler(
         assert manager.get_job(job.pk, user=user).status == "Submitted"
         job.update_status()  # Tethys' name: a no-op here, refreshing is batched
     assert not connect.called
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workflow_nodes_push_their_statuses(
+    pushing_manager: JobManager, user: Any, condor_scheduler: CondorScheduler
+) -> None:
+    workflow = pushing_manager.create_job(
+        "pushing dag", user, "CONDORWORKFLOW", scheduler=condor_scheduler
+    )
+    assert isinstance(workflow, CondorWorkflow)
+    first = workflow.add_node("first", {"executable": "/bin/echo", "arguments": ["1"]})
+    workflow.add_node("second", {"executable": "/bin/echo", "arguments": ["2"]}, parents=[first])
+    workflow.execute()
+    # No refresher: the nodes' wrappers report, and the last one completes the workflow.
+    wait_for(lambda: status_of(workflow) == JobStatus.COMPLETE, what="pushed Complete")
+    nodes = {n.name: n for n in workflow.node_set.all()}
+    assert {n.status_code for n in nodes.values()} == {JobStatus.COMPLETE}
+    assert {n.exit_code for n in nodes.values()} == {0}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_wrapped_job_with_file_transfer_and_an_uploaded_script(
+    pushing_manager: JobManager, user: Any, condor_scheduler: CondorScheduler
+) -> None:
+    job = pushing_manager.create_job(
+        "transfer",
+        user,
+        "CONDOR",
+        scheduler=condor_scheduler,
+        description={
+            "executable": "run.sh",
+            "arguments": ["it worked"],
+            "should_transfer_files": "YES",
+            "when_to_transfer_output": "ON_EXIT",
+            "output": "out.txt",
+        },
+        input_files={"run.sh": b'#!/bin/sh\necho "$1"\n'},
+    )
+    job.execute()
+    # The executable's exit is pushed, but the output is still on its way back.
+    wait_for(
+        lambda: "transferring the output" in Job.objects.get(pk=job.pk).status_message,
+        what="pushed exit",
+    )
+    assert status_of(job) == JobStatus.RUNNING
+    # HTCondor says when the transfer is done: the refresher records Complete.
+    wait_for(lambda: refresh_jobs() and status_of(job) == JobStatus.COMPLETE, step=0.1)
+    assert job.get_logs()["stdout"] == "it worked\n"

@@ -33,10 +33,16 @@ report was older news than the stored status), 400 for a malformed report,
 403 for a forged, expired or superseded token, 409 for a replay, 405 for
 anything but POST.
 
+A Condor job with file transfer (``should_transfer_files = YES``) is not
+finished when its executable exits: HTCondor still copies its output back.
+Its ``exited`` report keeps it Running (with a message) and the refresher
+records Complete or Error once HTCondor does.
+
 Who pushes
 ----------
 * **Condor jobs and workflow nodes** run under :data:`WRAPPER_SCRIPT`, a
-  POSIX ``sh`` wrapper uploaded with the job: it reports ``running``, runs the
+  POSIX ``sh`` script uploaded with the job (``executable = /bin/sh``, the
+  script and the real executable in the arguments): it reports ``running``, runs the
   real executable, reports ``exited`` with its exit code and exits with it
   (``curl`` or ``wget``; without either, the job still runs and the refresher
   finds out).  Only mapping descriptions with list (or plain) arguments are
@@ -67,6 +73,7 @@ from django.views.decorators.csrf import csrf_exempt
 from tethys_compute.conf import compute_settings
 from tethys_compute.exceptions import ConfigurationError, InvalidArgumentError
 from tethys_compute.jobs.status import (
+    FINISHED_STATUSES,
     JobStatus,
     apply_status,
     can_transition,
@@ -106,7 +113,7 @@ MAX_ATTEMPTS = 8
 
 WRAPPER_SCRIPT = """#!/bin/sh
 # tethys-compute job wrapper: report "running", run the job, report its exit code.
-# Usage: tethys_job_wrapper.sh URL SOURCE EXECUTABLE [ARGUMENT...]
+# Usage: sh tethys_job_wrapper.sh URL SOURCE EXECUTABLE [ARGUMENT...]
 url=$1
 source=$2
 shift 2
@@ -207,11 +214,33 @@ def _finished_well(job: Job) -> str:
     return JobStatus.RESULTS_READY if job.process_results_function else JobStatus.COMPLETE
 
 
+def transfers_output(description: Any) -> bool:
+    """True when HTCondor copies the job's output back after it exits (file transfer on)."""
+    if not isinstance(description, Mapping):
+        return False
+    for key, value in description.items():
+        if str(key).lower() == "should_transfer_files":
+            return str(value).upper() in ("YES", "IF_NEEDED")
+    return False
+
+
+def _transferring(job: Job, source: str) -> bool:
+    if job.KIND == "condorworkflow":
+        from tethys_compute.models.job import CondorWorkflowNode
+
+        node = CondorWorkflowNode.objects.filter(workflow_id=job.pk, name=source).first()
+        return node is not None and transfers_output(node.submit_description)
+    return transfers_output(getattr(job, "submit_description", None))
+
+
 def _target(job: Job, current: str, exits: Mapping[str, int], report: Mapping[str, Any]) -> str:
     """The status a report means for the job as a whole."""
     status = report["status"]
     if status != "exited":
         return parse_status(status).value
+    if _transferring(job, report["source"]):
+        # The output is still on its way back: HTCondor (the refresher) says when it is done.
+        return JobStatus.RUNNING if current == JobStatus.SUBMITTED else current
     if job.KIND == "condorworkflow":
         from tethys_compute.models.job import CondorWorkflowNode
 
@@ -335,6 +364,11 @@ def record_push(job_id: int, key: str, data: Mapping[str, Any]) -> PushResult:
             apply_status(job, JobStatus.SUBMITTED, expected_version=version)
             continue
         message = report["message"] or None
+        if report["status"] == "exited" and target not in FINISHED_STATUSES:
+            message = message or (
+                f"{report['source'] or 'The job'} exited with code {report['exit_code']}; "
+                "HTCondor is transferring the output."
+            )
         if target == JobStatus.ERROR and message is None:
             failed = {s: c for s, c in exits.items() if c != 0}
             message = "Exit code " + ", ".join(f"{c} ({s})" for s, c in failed.items())
@@ -350,9 +384,11 @@ def record_push(job_id: int, key: str, data: Mapping[str, Any]) -> PushResult:
                 _update_node(job, report)
                 return PushResult(True, change.status)
             continue
-        # Older news than the stored status (or no change): record the seq only.
+        # No change, or older news than the stored status: record the seq (and a
+        # message about the present status).
+        extra = {"status_message": message} if message and target == current else {}
         if Job.objects.filter(pk=job_id, status_version=version).update(
-            callback_seqs=new_seqs, status_version=version + 1
+            callback_seqs=new_seqs, status_version=version + 1, **extra
         ):
             _update_node(job, report)
             return PushResult(False, current)
@@ -436,23 +472,28 @@ def wrap_condor_description(
         logger.info("Job %s: arguments are not a list; not wrapping (polled only)", job.pk)
         return description, {}
     executable = str(description[lower["executable"]])
-    wrapped = {k: v for k, v in description.items() if str(k).lower() != "transfer_executable"}
-    for name in ("executable", "arguments"):
-        if name in lower:
-            wrapped.pop(lower[name], None)
+    wrapped = {
+        k: v
+        for k, v in description.items()
+        if str(k).lower() not in ("executable", "arguments", "transfer_executable")
+    }
     reporter = "proc-$(Process)" if source == "proc" else source
-    wrapped["executable"] = WRAPPER_NAME
-    wrapped["arguments"] = [url, reporter, executable, *args]
+    # /bin/sh runs the wrapper: no execute bit needed on it, nothing to transfer but a script.
+    wrapped["executable"] = "/bin/sh"
+    wrapped["transfer_executable"] = False
+    wrapped["arguments"] = [WRAPPER_NAME, url, reporter, executable, *args]
     transfer = str(description.get(lower.get("should_transfer_files", ""), "")).upper()
-    if transfer in ("YES", "IF_NEEDED") and "/" not in executable:
+    if transfer in ("YES", "IF_NEEDED"):
         key = lower.get("transfer_input_files", "transfer_input_files")
-        existing = description.get(key) if key in description else None
-        items = [str(x).strip() for x in (existing or "").split(",")] if existing else []
+        existing = description.get(key)
         if isinstance(existing, (list, tuple)):
             items = [str(x) for x in existing]
-        if executable not in items:
-            items.append(executable)
-        wrapped[key] = ", ".join(i for i in items if i)
+        else:
+            items = [x.strip() for x in str(existing or "").split(",") if x.strip()]
+        for name in (WRAPPER_NAME, executable):
+            if "/" not in name and name not in items:
+                items.append(name)
+        wrapped[key] = ", ".join(items)
     return wrapped, wrapper_files()
 
 

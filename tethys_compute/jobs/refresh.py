@@ -49,7 +49,9 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "RefreshReport",
     "SchedulerReport",
+    "condor_query",
     "condor_status",
+    "dask_query",
     "dask_status",
     "process_ready_results",
     "refresh_jobs",
@@ -200,8 +202,25 @@ def _workflow_status(
     return JobStatus.SUBMITTED, ""
 
 
-def _condor_query(scheduler: Any, jobs: Sequence[Job], timeout: float) -> list[JobInfo]:
-    """Every job and DAG node of ``jobs`` on ``scheduler``: ONE remote command."""
+def condor_query(scheduler: Any, jobs: Sequence[Job], timeout: float) -> list[JobInfo]:
+    """What HTCondor says of ``jobs`` and of their DAGs' nodes, in ONE remote command.
+
+    The constraint names every cluster (``ClusterId == C``) and every DAG
+    (``DAGManJobId == C``); above :data:`MAX_TERMS_PER_QUERY` terms it is cut
+    into several ``condor_q``/``condor_history`` pairs, still in one batch.
+
+    Parameters
+    ----------
+    scheduler : CondorScheduler
+    jobs : sequence of CondorJob or CondorWorkflow
+    timeout : float
+        Seconds for the round trip.
+
+    Returns
+    -------
+    list of JobInfo
+        Every job found, queue or history (history wins for a job in both).
+    """
     from tethys_compute.condor import run_batch
     from tethys_compute.condor.client import status_commands
     from tethys_compute.condor.parse import STATUS_ATTRIBUTES, iter_json_ads, job_info_from_ad
@@ -277,7 +296,8 @@ def dask_status(state: str | None, text: str, finished_well: str) -> tuple[str, 
     return JobStatus.SUBMITTED, ""
 
 
-def _dask_query(scheduler: Any, jobs: Sequence[Job], timeout: float) -> dict[str, Any]:
+def dask_query(scheduler: Any, jobs: Sequence[Job], timeout: float) -> dict[str, Any]:
+    """``(state, exception text)`` of every task key of ``jobs``: ONE ``run_on_scheduler``."""
     keys = sorted({str(getattr(j, "key", "")) for j in jobs} - {""})
     if not keys:
         return {}
@@ -291,9 +311,9 @@ def _dask_query(scheduler: Any, jobs: Sequence[Job], timeout: float) -> dict[str
 # --------------------------------------------------------------------------
 def _ask(scheduler: Scheduler, jobs: Sequence[Job], timeout: float) -> Any:
     if scheduler.KIND == "condor":
-        return _condor_query(scheduler, jobs, timeout)
+        return condor_query(scheduler, jobs, timeout)
     if scheduler.KIND == "dask":
-        return _dask_query(scheduler, jobs, timeout)
+        return dask_query(scheduler, jobs, timeout)
     raise TethysComputeError(f"Scheduler {scheduler.name!r} of kind {scheduler.KIND!r}.")
 
 

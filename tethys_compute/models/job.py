@@ -660,13 +660,39 @@ def _description_from(value: Any) -> tuple[Any, list[str], int]:
     )
 
 
+def _store_inline_inputs(job: Job) -> None:
+    """Write input files given as bytes into the job's workspace; keep their paths."""
+    inputs = getattr(job, "input_files", None)
+    if not isinstance(inputs, Mapping) or not any(isinstance(v, bytes) for v in inputs.values()):
+        return
+    from tethys_compute.condor.describe import check_relative_name
+
+    if not job.workspace:
+        raise InvalidArgumentError(
+            f"Job {job.name!r} has input files given as bytes but no workspace to keep them in."
+        )
+    folder = Path(job.workspace) / "inputs" / secrets.token_hex(6)
+    stored: dict[str, str] = {}
+    for name, value in inputs.items():
+        name = check_relative_name(str(name), "input file")
+        if isinstance(value, bytes):
+            target = folder / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(value)
+            stored[name] = str(target)
+        else:
+            stored[name] = str(value)
+    job.input_files = stored  # type: ignore[attr-defined]
+
+
 class CondorJob(Job):
     """A job run by HTCondor on a :class:`~tethys_compute.models.CondorScheduler`.
 
     ``submit_description`` is a mapping of submit commands (``executable``,
     ``arguments`` as a list, ``output``, ``error``, ``queue``...), submit text,
-    or was given as a :class:`condorpy.Job`.  ``input_files`` are uploaded to a
-    fresh remote directory; ``output_files`` are fetched into the workspace
+    or was given as a :class:`condorpy.Job`.  ``input_files`` (paths, or a
+    mapping of remote name to path or bytes; bytes are kept in the workspace)
+    are uploaded to a fresh remote directory; ``output_files`` are fetched into the workspace
     before the results callback runs.
 
     With a ``callback_base_url`` and a mapping description, the executable
@@ -697,6 +723,10 @@ class CondorJob(Job):
     class Meta:
         verbose_name = "Condor job"
         verbose_name_plural = "Condor jobs"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        _store_inline_inputs(self)
+        super().save(*args, **kwargs)
 
     def set_description(self, value: Any) -> None:
         """Store a mapping, text or :class:`condorpy.Job` as the submit description."""
@@ -822,6 +852,10 @@ class CondorWorkflow(Job):
     class Meta:
         verbose_name = "Condor workflow"
         verbose_name_plural = "Condor workflows"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        _store_inline_inputs(self)
+        super().save(*args, **kwargs)
 
     @property
     def condor_host(self) -> RemoteHost:
