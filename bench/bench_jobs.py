@@ -48,6 +48,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from tests.fixtures.sshd import SSHD, start_sshd  # noqa: E402
 from tests.jobs.factories import bulk_create_jobs  # noqa: E402
+from tests.test_condor_e2e import make_scheduler  # noqa: E402
 from tethys_compute import condor  # noqa: E402
 from tethys_compute.condor.client import submit_result  # noqa: E402
 from tethys_compute.jobs.refresh import _proc_status, refresh_jobs  # noqa: E402
@@ -71,15 +72,7 @@ def start_scheduler(workdir: Path, name: str) -> tuple[SSHD, CondorScheduler]:
     server = start_sshd(workdir / "sshd", extra_env={"CONDOR_STANDIN_DIR": str(workdir / "q")})
     (workdir / "q").mkdir()
     shutil.chown(workdir / "q", user=server.username)
-    record = CondorScheduler.objects.create(
-        name=name,
-        host=server.host,
-        port=server.port,
-        username=server.username,
-        private_key_path=str(server.keys["ed25519"]),
-        host_key=server.host_key_line,
-    )
-    return server, record
+    return server, make_scheduler(server, name)
 
 
 def queue_held_jobs(record: CondorScheduler, count: int) -> list[int]:

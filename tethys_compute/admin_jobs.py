@@ -127,31 +127,33 @@ def refresh_now(
         )
 
 
-@admin.action(description="Stop the selected jobs", permissions=["change"])
-def stop_jobs(
-    modeladmin: admin.ModelAdmin,  # type: ignore[type-arg]
-    request: HttpRequest,
-    queryset: QuerySet[Job],
-) -> None:
-    _each(request, queryset, lambda job: job.stop(), "Stopped")
+def _job_action(name: str, method: str, description: str, permission: str, verb: str) -> Any:
+    """An admin action calling ``job.<method>()`` on each selected job, as its own kind."""
+
+    @admin.action(description=description, permissions=[permission])
+    def action(
+        modeladmin: admin.ModelAdmin,  # type: ignore[type-arg]
+        request: HttpRequest,
+        queryset: QuerySet[Job],
+    ) -> None:
+        _each(request, queryset, lambda job: getattr(job, method)(), verb)
+
+    action.__name__ = action.__qualname__ = name
+    return action
 
 
-@admin.action(description="Resubmit the selected jobs", permissions=["change"])
-def resubmit_jobs(
-    modeladmin: admin.ModelAdmin,  # type: ignore[type-arg]
-    request: HttpRequest,
-    queryset: QuerySet[Job],
-) -> None:
-    _each(request, queryset, lambda job: job.resubmit(), "Resubmitted")
-
-
-@admin.action(description="Delete the selected jobs (with remote clean-up)", permissions=["delete"])
-def delete_with_cleanup(
-    modeladmin: admin.ModelAdmin,  # type: ignore[type-arg]
-    request: HttpRequest,
-    queryset: QuerySet[Job],
-) -> None:
-    _each(request, queryset, lambda job: job.delete(), "Deleted")
+stop_jobs = _job_action("stop_jobs", "stop", "Stop the selected jobs", "change", "Stopped")
+resubmit_jobs = _job_action(
+    "resubmit_jobs", "resubmit", "Resubmit the selected jobs", "change", "Resubmitted"
+)
+#: Each job's delete() (stop, remote clean-up, row); Django's bulk delete skips the clean-up.
+delete_with_cleanup = _job_action(
+    "delete_with_cleanup",
+    "delete",
+    "Delete the selected jobs (with remote clean-up)",
+    "delete",
+    "Deleted",
+)
 
 
 _PAGE_ACTIONS: dict[str, tuple[str, str]] = {

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.sshd import SSHD, start_sshd
+from tests.test_condor_e2e import make_scheduler
 from tethys_compute import condor
 from tethys_compute.jobs.manager import JobManager
 from tethys_compute.models import CondorJob, CondorScheduler, CondorWorkflow, Job
@@ -79,20 +80,9 @@ def condor_server(condor_sshd: SSHD) -> SSHD:
     return condor_sshd
 
 
-def make_condor_scheduler(server: SSHD, name: str = "condor") -> CondorScheduler:
-    return CondorScheduler.objects.create(
-        name=name,
-        host=server.host,
-        port=server.port,
-        username=server.username,
-        private_key_path=str(server.keys["ed25519"]),
-        host_key=server.host_key_line,
-    )
-
-
 @pytest.fixture
 def condor_scheduler(condor_server: SSHD, db: None) -> Iterator[CondorScheduler]:
-    scheduler = make_condor_scheduler(condor_server)
+    scheduler = make_scheduler(condor_server, "condor")
     yield scheduler
     remove_condor_jobs()
 

@@ -170,3 +170,23 @@ def test_scheduler_with_active_jobs_cannot_be_deleted_finished_jobs_keep_history
     kept = Job.objects.get(pk=finished.pk)
     assert kept.scheduler_id is None and kept.scheduler_name == "dask-x"
     assert Job.objects.get(pk=active.pk).status_code == JobStatus.ABORTED
+
+
+def test_every_kind_has_a_job_page(
+    admin_client: Client,
+    schedulers: tuple[CondorScheduler, DaskScheduler],
+    manager: JobManager,
+    user: Any,
+) -> None:
+    condor, dask = schedulers
+    ids = bulk_create_jobs(3, label="kinds", user=user, condor=condor, dask=dask)
+    workflow = manager.create_job("dag", user, "CONDORWORKFLOW", scheduler=condor)
+    workflow.add_node("only", {"executable": "/bin/true"})  # type: ignore[attr-defined]
+    with mock.patch.object(socket.socket, "connect", autospec=True) as connect:
+        for pk in [*ids, workflow.pk]:
+            response = admin_client.get(f"{LIST_URL}{pk}/change/")
+            assert response.status_code == 200, pk
+        html = response.content.decode()
+    assert not connect.called
+    assert "only" in html and "Condor workflow" in html
+    assert admin_client.get(f"{LIST_URL}{ids[0]}/run/stop/").status_code == 403  # POST only

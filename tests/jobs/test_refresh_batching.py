@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from tests.jobs.conftest import status_of, wait_for
 from tests.jobs.factories import bulk_create_jobs
+from tests.test_condor_e2e import CountingHost
 from tethys_compute.jobs.manager import JobManager
 from tethys_compute.jobs.refresh import condor_query, refresh_jobs
 from tethys_compute.jobs.status import JobStatus
 from tethys_compute.models import CondorScheduler, CondorWorkflow, Job
-from tethys_compute.remote import CommandResult, RemoteHost
 
 pytestmark = [pytest.mark.sshd, pytest.mark.django_db]
-
-
-class CountingHost:
-    """Passes every call to the real SSH host and counts the remote commands."""
-
-    def __init__(self, inner: RemoteHost) -> None:
-        self.inner = inner
-        self.label = inner.label
-        self.runs = 0
-
-    def run(self, argv: Sequence[str], **kwargs: Any) -> CommandResult:
-        self.runs += 1
-        return self.inner.run(argv, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 def counted(scheduler: CondorScheduler) -> tuple[CondorScheduler, CountingHost]:

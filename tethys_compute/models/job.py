@@ -29,7 +29,7 @@ import secrets
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from django.conf import settings
 from django.db import models
@@ -685,7 +685,67 @@ def _store_inline_inputs(job: Job) -> None:
     job.input_files = stored  # type: ignore[attr-defined]
 
 
-class CondorJob(Job):
+class CondorControl:
+    """What Condor jobs and workflows share: the submit host, control by cluster id, files.
+
+    A plain mixin of :class:`CondorJob` and :class:`CondorWorkflow` (no table).
+    """
+
+    if TYPE_CHECKING:
+        pk: Any
+        name: str
+        cluster_id: int | None
+        remote_dir: str
+        output_files: Any
+        workspace: str
+        scheduler_id: Any
+        objects: Any
+
+    @property
+    def condor_host(self) -> RemoteHost:
+        """The submit host of the job's scheduler (the SSH layer's cached connection)."""
+        return _condor_scheduler(cast(Job, self)).get_remote_host()
+
+    def _stop(self) -> None:
+        from tethys_compute import condor
+
+        if self.cluster_id is not None:
+            # NOT_FOUND (already left the queue) is fine: it is not running either way.
+            condor.remove(self.condor_host, self.cluster_id, reason="stopped by the portal")
+
+    def _control(self, action: str) -> None:
+        from tethys_compute import condor
+        from tethys_compute.condor import ActionOutcome
+
+        if self.cluster_id is None:
+            raise InvalidStatusTransition(f"Job {self.pk} has no HTCondor cluster to {action}.")
+        tool = condor.hold if action == "hold" else condor.release
+        tool(self.condor_host, self.cluster_id).raise_for_failure(allow=[ActionOutcome.ALREADY])
+
+    def _pause(self) -> None:
+        self._control("hold")
+
+    def _resume(self) -> None:
+        self._control("release")
+
+    def _before_results(self) -> None:
+        if self.output_files and self.remote_dir:
+            from tethys_compute import condor
+
+            condor.fetch_outputs(
+                self.condor_host, self.remote_dir, self.output_files, self.workspace or "."
+            )
+
+    def _clean(self) -> None:
+        if self.remote_dir and self.scheduler_id is not None:
+            from tethys_compute import condor
+
+            condor.clean(self.condor_host, self.remote_dir)
+            type(self).objects.filter(pk=self.pk).update(remote_dir="")
+            self.remote_dir = ""
+
+
+class CondorJob(CondorControl, Job):
     """A job run by HTCondor on a :class:`~tethys_compute.models.CondorScheduler`.
 
     ``submit_description`` is a mapping of submit commands (``executable``,
@@ -736,10 +796,6 @@ class CondorJob(Job):
         if inputs and not self.input_files:
             self.input_files = inputs
 
-    @property
-    def condor_host(self) -> RemoteHost:
-        return _condor_scheduler(self).get_remote_host()
-
     def _execute(self, *args: Any, **kwargs: Any) -> list[str]:
         from tethys_compute import condor
         from tethys_compute.jobs.callbacks import wrap_condor_description
@@ -755,33 +811,6 @@ class CondorJob(Job):
         self.num_jobs = result.num_jobs
         return ["remote_dir", "cluster_id", "num_jobs"]
 
-    def _stop(self) -> None:
-        from tethys_compute import condor
-
-        if self.cluster_id is not None:
-            # NOT_FOUND (already left the queue) is fine: it is not running either way.
-            condor.remove(self.condor_host, self.cluster_id, reason="stopped by the portal")
-
-    def _pause(self) -> None:
-        from tethys_compute import condor
-        from tethys_compute.condor import ActionOutcome
-
-        if self.cluster_id is None:
-            raise InvalidStatusTransition(f"Job {self.pk} has no HTCondor cluster to hold.")
-        condor.hold(self.condor_host, self.cluster_id).raise_for_failure(
-            allow=[ActionOutcome.ALREADY]
-        )
-
-    def _resume(self) -> None:
-        from tethys_compute import condor
-        from tethys_compute.condor import ActionOutcome
-
-        if self.cluster_id is None:
-            raise InvalidStatusTransition(f"Job {self.pk} has no HTCondor cluster to release.")
-        condor.release(self.condor_host, self.cluster_id).raise_for_failure(
-            allow=[ActionOutcome.ALREADY]
-        )
-
     def _fetch_logs(self) -> dict[str, Any]:
         return _condor_logs(
             self.condor_host,
@@ -790,22 +819,6 @@ class CondorJob(Job):
             self.cluster_id,
             self.num_jobs,
         )
-
-    def _before_results(self) -> None:
-        if self.output_files and self.remote_dir:
-            from tethys_compute import condor
-
-            condor.fetch_outputs(
-                self.condor_host, self.remote_dir, self.output_files, self.workspace or "."
-            )
-
-    def _clean(self) -> None:
-        if self.remote_dir and self.scheduler_id is not None:
-            from tethys_compute import condor
-
-            condor.clean(self.condor_host, self.remote_dir)
-            type(self).objects.filter(pk=self.pk).update(remote_dir="")
-            self.remote_dir = ""
 
     def resubmit(self, *args: Any, **kwargs: Any) -> None:
         self.cluster_id = None
@@ -823,7 +836,7 @@ def _merge_inputs(inputs: Any, extra: Mapping[str, bytes]) -> dict[str, Any]:
     return merged
 
 
-class CondorWorkflow(Job):
+class CondorWorkflow(CondorControl, Job):
     """A DAG of HTCondor jobs (:class:`CondorWorkflowNode`) run by DAGMan.
 
     Add nodes with :meth:`add_node` (or create them with ``workflow=``), give
@@ -856,10 +869,6 @@ class CondorWorkflow(Job):
     def save(self, *args: Any, **kwargs: Any) -> None:
         _store_inline_inputs(self)
         super().save(*args, **kwargs)
-
-    @property
-    def condor_host(self) -> RemoteHost:
-        return _condor_scheduler(self).get_remote_host()
 
     @property
     def nodes(self) -> models.QuerySet[CondorWorkflowNode]:
@@ -931,31 +940,8 @@ class CondorWorkflow(Job):
         return ["remote_dir", "cluster_id"]
 
     def _stop(self) -> None:
-        from tethys_compute import condor
-
-        if self.cluster_id is not None:
-            condor.remove(self.condor_host, self.cluster_id, reason="stopped by the portal")
+        super()._stop()
         self.node_set.exclude(status_code__in=FINAL_STATUSES).update(status_code=JobStatus.ABORTED)
-
-    def _pause(self) -> None:
-        from tethys_compute import condor
-        from tethys_compute.condor import ActionOutcome
-
-        if self.cluster_id is None:
-            raise InvalidStatusTransition(f"Workflow {self.pk} has no DAGMan job to hold.")
-        condor.hold(self.condor_host, self.cluster_id).raise_for_failure(
-            allow=[ActionOutcome.ALREADY]
-        )
-
-    def _resume(self) -> None:
-        from tethys_compute import condor
-        from tethys_compute.condor import ActionOutcome
-
-        if self.cluster_id is None:
-            raise InvalidStatusTransition(f"Workflow {self.pk} has no DAGMan job to release.")
-        condor.release(self.condor_host, self.cluster_id).raise_for_failure(
-            allow=[ActionOutcome.ALREADY]
-        )
 
     def _fetch_logs(self) -> dict[str, Any]:
         host = self.condor_host
@@ -968,22 +954,6 @@ class CondorWorkflow(Job):
             dag_out = posixpath.join(self.remote_dir, "workflow.dag.dagman.out")
             logs["stdout"] = _read_remote_text(host, dag_out, limit=200_000)
         return logs
-
-    def _before_results(self) -> None:
-        if self.output_files and self.remote_dir:
-            from tethys_compute import condor
-
-            condor.fetch_outputs(
-                self.condor_host, self.remote_dir, self.output_files, self.workspace or "."
-            )
-
-    def _clean(self) -> None:
-        if self.remote_dir and self.scheduler_id is not None:
-            from tethys_compute import condor
-
-            condor.clean(self.condor_host, self.remote_dir)
-            type(self).objects.filter(pk=self.pk).update(remote_dir="")
-            self.remote_dir = ""
 
     def resubmit(self, *args: Any, **kwargs: Any) -> None:
         self.cluster_id = None
