@@ -154,3 +154,32 @@ def test_scheduler_down_during_a_refresh_and_back(
     back = Job.objects.get(pk=dask_job.pk)
     assert back.refresh_error == "" and back.last_refresh_ok_at > good
     assert back.status_code == JobStatus.ERROR and "no longer knows" in back.status_message
+
+
+def test_results_wait_while_the_scheduler_is_unreachable(
+    condor_server: SSHD, condor_scheduler: CondorScheduler, manager: JobManager, user: Any
+) -> None:
+    from tethys_compute.exceptions import SchedulerConnectionError
+    from tethys_compute.jobs.refresh import process_ready_results
+
+    job = manager.create_job(
+        "with outputs",
+        user,
+        "CONDOR",
+        scheduler=condor_scheduler,
+        description={"executable": "/bin/sh", "arguments": ["-c", "echo 7 > answer.txt"]},
+        output_files=["answer.txt"],
+        process_results_function="tests.jobs.results.mark_processed",
+    )
+    job.execute()
+    wait_for(lambda: refresh_jobs() and status_of(job) == JobStatus.RESULTS_READY, step=0.1)
+    condor_server.stop()
+    ready = Job.objects.get_subclass(pk=job.pk)
+    with pytest.raises(SchedulerConnectionError):
+        ready.process_results()
+    assert status_of(job) == JobStatus.RESULTS_READY  # not Error: it is tried again later
+    condor_server.start()
+    assert process_ready_results() == 1
+    done = Job.objects.get(pk=job.pk)
+    assert done.status_code == JobStatus.COMPLETE
+    assert done.extended_properties["files"] == ["answer.txt"]

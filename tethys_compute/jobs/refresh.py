@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from tethys_compute.conf import compute_settings
 from tethys_compute.exceptions import TethysComputeError
-from tethys_compute.jobs.status import JobStatus, apply_status
+from tethys_compute.jobs.status import FINAL_STATUSES, JobStatus, apply_status
 
 if TYPE_CHECKING:
     from tethys_compute.condor import JobInfo
@@ -323,13 +323,36 @@ def _default_timeout(kind: str) -> float:
     return float(compute_settings.SSH_COMMAND_TIMEOUT)
 
 
+def _update_node(
+    node: CondorWorkflowNode, status: str, message: str, seen: JobInfo, now: datetime
+) -> None:
+    """Write a node's polled status, unless a push already finished this try of it."""
+    from django.db.models import Q
+
+    from tethys_compute.models.job import CondorWorkflowNode
+
+    rows = CondorWorkflowNode.objects.filter(pk=node.pk)
+    if status not in FINAL_STATUSES:
+        # A final status stays, unless HTCondor runs a new try (RETRY) in another cluster.
+        rows = rows.filter(
+            ~Q(status_code__in=FINAL_STATUSES)
+            | (Q(cluster_id__isnull=False) & ~Q(cluster_id=seen.cluster_id))
+        )
+    rows.update(
+        status_code=status,
+        cluster_id=seen.cluster_id,
+        exit_code=seen.exit_code,
+        status_message=message,
+        updated_at=now,
+    )
+
+
 def _apply_condor(
     jobs: Sequence[Job],
     infos: Sequence[JobInfo],
     nodes: dict[int, list[CondorWorkflowNode]],
     now: datetime,
 ) -> tuple[int, dict[int, str]]:
-    from tethys_compute.models.job import CondorWorkflowNode
 
     by_cluster: dict[int, list[JobInfo]] = defaultdict(list)
     by_dag: dict[int, dict[str, JobInfo]] = defaultdict(dict)
@@ -339,7 +362,6 @@ def _apply_condor(
             by_dag[info.dagman_job_id][info.dag_node_name or info.id] = info
     changed = 0
     missing: dict[int, str] = {}
-    node_updates: list[CondorWorkflowNode] = []
     for job in jobs:
         cluster = getattr(job, "cluster_id", None)
         if cluster is None:
@@ -353,10 +375,7 @@ def _apply_condor(
                     continue
                 status, message = _proc_status(seen)
                 if status and (node.status_code, node.cluster_id) != (status, seen.cluster_id):
-                    node.status_code, node.cluster_id = status, seen.cluster_id
-                    node.exit_code, node.status_message = seen.exit_code, message
-                    node.updated_at = now
-                    node_updates.append(node)
+                    _update_node(node, status, message, seen, now)
             dagman = next(iter(by_cluster.get(cluster, [])), None)
             status, message = _workflow_status(job, dagman, own, node_infos)  # type: ignore[arg-type]
         else:
@@ -366,10 +385,6 @@ def _apply_condor(
             continue
         change = apply_status(job, status, message=message, expected_version=job.status_version)
         changed += int(change.applied)
-    if node_updates:
-        CondorWorkflowNode.objects.bulk_update(
-            node_updates, ["status_code", "cluster_id", "exit_code", "status_message", "updated_at"]
-        )
     return changed, missing
 
 

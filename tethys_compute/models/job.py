@@ -41,6 +41,7 @@ from model_utils.managers import InheritanceManager, InheritanceQuerySet
 from tethys_compute.exceptions import (
     InvalidArgumentError,
     InvalidStatusTransition,
+    SchedulerConnectionError,
     TethysComputeError,
 )
 from tethys_compute.jobs.status import (
@@ -462,7 +463,13 @@ class Job(models.Model):
         """Run the results callback of a Results-Ready job; Complete, or Error if it raises.
 
         The callback (``process_results_function``, an import path) is called
-        with the job.  Without one the job simply becomes Complete.
+        with the job (after a Condor job's ``output_files`` are fetched into
+        its workspace).  Without one the job simply becomes Complete.
+
+        Raises
+        ------
+        SchedulerConnectionError
+            When the outputs cannot be fetched; the job stays Results-Ready.
         """
         if self.status_code != JobStatus.RESULTS_READY:
             raise InvalidStatusTransition(
@@ -473,6 +480,10 @@ class Job(models.Model):
                 func = import_string(self.process_results_function)
                 self._before_results()
                 func(self)
+            except SchedulerConnectionError:
+                # The outputs could not be fetched: stay Results-Ready, try again later.
+                logger.warning("Job %s: scheduler unreachable; results later", self.pk)
+                raise
             except Exception as exc:
                 logger.exception("Job %s: results callback failed", self.pk)
                 apply_status(
