@@ -130,7 +130,11 @@ def test_job_page_shows_cached_logs_and_fetches_on_request(
         user,
         "CONDOR",
         scheduler=condor_scheduler,
-        description={"executable": "/bin/echo", "arguments": ["page", "logs"], "output": "o"},
+        submit_description={
+            "executable": "/bin/echo",
+            "arguments": ["page", "logs"],
+            "output": "o",
+        },
     )
     job.execute()
     wait_for(lambda: refresh_jobs() and Job.objects.get(pk=job.pk).is_finished, step=0.2)

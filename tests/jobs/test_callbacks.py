@@ -163,7 +163,7 @@ def test_refresh_racing_a_push_never_goes_backwards(
             user,
             "CONDOR",
             scheduler=condor_scheduler,
-            description="executable = /bin/sleep\narguments = 30\n",  # text: not wrapped
+            submit_description="executable = /bin/sleep\narguments = 30\n",  # text: not wrapped
         )
         job.execute()
         jobs.append(job)

@@ -28,7 +28,7 @@ def echo_job(manager: JobManager, user: Any, scheduler: CondorScheduler, **extra
         user,
         "CONDOR",
         scheduler=scheduler,
-        description={
+        submit_description={
             "executable": "/bin/sh",
             "arguments": ["-c", "echo hello from condor; echo oops >&2; echo 42 > result.txt"],
             "output": "out.txt",
@@ -77,7 +77,7 @@ def test_failing_condor_job_is_error_with_exit_code(
         user,
         "CONDOR",
         scheduler=condor_scheduler,
-        description={"executable": "/bin/sh", "arguments": ["-c", "exit 3"]},
+        submit_description={"executable": "/bin/sh", "arguments": ["-c", "exit 3"]},
     )
     job.execute()
     wait_for(lambda: status_of(job) == JobStatus.ERROR, what="pushed Error")
@@ -109,7 +109,7 @@ def test_failed_submit_is_error_with_the_reason(
         user,
         "CONDOR",
         scheduler=condor_scheduler,
-        description="executable = ./no-such-program\n",
+        submit_description="executable = ./no-such-program\n",
     )
     with pytest.raises(CondorSubmitError):
         job.execute()
@@ -127,7 +127,7 @@ def test_pause_resume_stop_and_resubmit(
         user,
         "CONDOR",
         scheduler=condor_scheduler,
-        description={"executable": "/bin/sleep", "arguments": ["30"]},
+        submit_description={"executable": "/bin/sleep", "arguments": ["30"]},
     )
     job.execute()
     job.pause()
@@ -194,7 +194,11 @@ def test_procs_of_one_cluster_report_each_and_one_failure_is_error(
         user,
         "CONDOR",
         scheduler=condor_scheduler,
-        description={"executable": "/bin/sh", "arguments": ["-c", "exit $(Process)"], "queue": 3},
+        submit_description={
+            "executable": "/bin/sh",
+            "arguments": ["-c", "exit $(Process)"],
+            "queue": 3,
+        },
     )
     job.execute()
     assert job.num_jobs == 3
@@ -249,7 +253,7 @@ def test_wrapped_job_with_file_transfer_and_an_uploaded_script(
         user,
         "CONDOR",
         scheduler=condor_scheduler,
-        description={
+        submit_description={
             "executable": "run.sh",
             "arguments": ["it worked"],
             "should_transfer_files": "YES",

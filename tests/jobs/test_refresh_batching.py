@@ -34,7 +34,7 @@ def test_jobs_and_dag_nodes_in_one_remote_command(
             user,
             "CONDOR",
             scheduler=condor_scheduler,
-            description={"executable": "/bin/true"},
+            submit_description={"executable": "/bin/true"},
         )
         job.execute()
         jobs.append(job)

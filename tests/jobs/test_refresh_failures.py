@@ -29,7 +29,7 @@ def condor_sleeper(manager: JobManager, user: Any, scheduler: CondorScheduler) -
         user,
         "CONDOR",
         scheduler=scheduler,
-        description="executable = /bin/sleep\narguments = 30\n",
+        submit_description="executable = /bin/sleep\narguments = 30\n",
     )
     job.execute()
     return job
@@ -123,7 +123,7 @@ def test_scheduler_down_during_a_refresh_and_back(
         user,
         "CONDOR",
         scheduler=condor_scheduler,
-        description="executable = /bin/true\n",
+        submit_description="executable = /bin/true\n",
     )
     condor_job.execute()
     wait_for(lambda: refresh_jobs() and status_of(dask_job) == JobStatus.RUNNING, step=0.1)
@@ -167,7 +167,7 @@ def test_results_wait_while_the_scheduler_is_unreachable(
         user,
         "CONDOR",
         scheduler=condor_scheduler,
-        description={"executable": "/bin/sh", "arguments": ["-c", "echo 7 > answer.txt"]},
+        submit_description={"executable": "/bin/sh", "arguments": ["-c", "echo 7 > answer.txt"]},
         output_files=["answer.txt"],
         process_results_function="tests.jobs.results.mark_processed",
     )

@@ -86,12 +86,13 @@ class JobManager:
             ``'BASIC'``, ``'CONDOR'`` (or ``'CONDORJOB'``), ``'CONDORWORKFLOW'``
             or ``'DASK'``.
         **kwargs
-            Fields of the kind: ``scheduler`` (a record), ``description``,
-            ``groups``, ``extended_properties``, ``process_results_function``
-            (an import path or a function); Condor: ``description`` (mapping,
-            text or condorpy.Job; Tethys' ``attributes`` works too),
+            Fields of the kind: ``scheduler`` (a record), ``description``
+            (free text), ``groups``, ``extended_properties``,
+            ``process_results_function`` (an import path or a function);
+            Condor: ``submit_description`` (mapping, text or condorpy.Job;
+            Tethys' ``attributes`` and ``condorpy_job`` work too),
             ``input_files``, ``output_files``; workflows: ``max_jobs``; Dask:
-            ``function`` (import path), ``args``, ``kwargs``.
+            ``function`` (import path or function), ``args``, ``kwargs``.
 
         Raises
         ------
@@ -110,10 +111,11 @@ class JobManager:
         results = kwargs.pop("process_results_function", None)
         if results is not None:
             fields["process_results_function"] = _import_path(results)
-        submit = kwargs.pop("description", None) if kind.KIND == "condor" else None
+        submit = None
         if kind.KIND == "condor":
-            submit = kwargs.pop("attributes", submit)
-            submit = kwargs.pop("condorpy_job", submit)
+            for name in ("submit_description", "attributes", "condorpy_job"):
+                if name in kwargs:
+                    submit = kwargs.pop(name)
         if kind.KIND == "dask" and callable(kwargs.get("function")):
             kwargs["function"] = _import_path(kwargs["function"])
         known = {f.name for f in kind._meta.get_fields() if getattr(f, "concrete", False)}

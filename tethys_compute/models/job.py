@@ -774,7 +774,7 @@ class CondorJob(CondorControl, Job):
     --------
     >>> job = manager.create_job(
     ...     "echo", user, "CONDOR", scheduler=condor_scheduler,
-    ...     description={"executable": "/bin/echo", "arguments": ["hi"],
+    ...     submit_description={"executable": "/bin/echo", "arguments": ["hi"],
     ...                  "output": "out.txt", "error": "err.txt"})  # doctest: +SKIP
     >>> job.execute()  # doctest: +SKIP
     """
@@ -888,16 +888,28 @@ class CondorWorkflow(CondorControl, Job):
     def add_node(
         self,
         name: str,
-        description: Any,
+        submit_description: Any,
         parents: Iterable[CondorWorkflowNode] = (),
         *,
         retry: int | None = None,
     ) -> CondorWorkflowNode:
-        """Add a node (a job of the DAG) and return it."""
+        """Add a node (a job of the DAG) and return it.
+
+        Parameters
+        ----------
+        name : str
+            The node's name in the DAG (letters, digits, ``_``, ``-``, ``.``).
+        submit_description : mapping, str or condorpy.Job
+            The node job's submit description.
+        parents : iterable of CondorWorkflowNode
+            Nodes that must finish first.
+        retry : int, optional
+            DAGMan's ``RETRY`` count.
+        """
         if self.pk is None:
             self.save()
         node = CondorWorkflowNode(workflow=self, name=name, retry=retry)
-        node.set_description(description)
+        node.set_description(submit_description)
         node.save()
         for parent in parents:
             node.add_parent(parent)
