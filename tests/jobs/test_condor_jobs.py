@@ -272,3 +272,25 @@ def test_wrapped_job_with_file_transfer_and_an_uploaded_script(
     # HTCondor says when the transfer is done: the refresher records Complete.
     wait_for(lambda: refresh_jobs() and status_of(job) == JobStatus.COMPLETE, step=0.1)
     assert job.get_logs()["stdout"] == "it worked\n"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_condorpy_job_as_the_submit_description(
+    pushing_manager: JobManager, user: Any, condor_scheduler: CondorScheduler
+) -> None:
+    import condorpy
+
+    described = condorpy.Job("hello", executable="/bin/echo", arguments="hi there")
+    described.set("output", "out.txt")
+    job = pushing_manager.create_job(
+        "condorpy", user, "CONDORJOB", scheduler=condor_scheduler, condorpy_job=described
+    )
+    assert job.submit_description == {
+        "executable": "/bin/echo",
+        "arguments": "hi there",
+        "output": "out.txt",
+        "queue": 1,
+    }
+    job.execute()  # plain-word arguments: wrapped, so it pushes
+    wait_for(lambda: status_of(job) == JobStatus.COMPLETE, what="pushed Complete")
+    assert job.get_logs()["stdout"] == "hi there\n"
