@@ -83,3 +83,44 @@ def test_compute_refresh_processes_ready_results(manager: JobManager, user: Any)
     assert "Processed the results of 1 job(s)." in run("compute_refresh")
     job.refresh_from_db()
     assert job.status == "Complete" and job.extended_properties["processed"] is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_compute_refresh_loop_stops_on_sigterm() -> None:
+    """The service: a real process, interrupted in its 30 s sleep by SIGTERM."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.db import connection
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", PYTHONPATH=str(root))
+    name = str(connection.settings_dict["NAME"])
+    env["TETHYS_TEST_SQLITE_FILE" if connection.vendor == "sqlite" else "PGDATABASE"] = name
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "django", "compute_refresh", "--loop", "--interval", "30"],
+        env=env,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # blocks until the first pass printed its summary
+        assert "status change(s)" in first
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert time.monotonic() - started < 5
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc.stdout:
+            proc.stdout.close()
+        if proc.stderr:
+            proc.stderr.close()
