@@ -448,3 +448,8 @@ class DaskSchedulerAdmin(KindAdmin):
         if not url:
             return "- (set the dashboard field, or test the connection to learn it)"
         return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, url)
+
+
+# The admin pages of the other model families live in their own modules; they
+# are loaded with this one, so only portals that install the admin import them.
+from tethys_compute import admin_clusters, admin_jobs  # noqa: E402, F401

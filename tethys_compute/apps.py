@@ -17,12 +17,12 @@ class TethysComputeConfig(AppConfig):
     #: Modules imported once the app registry is ready: system checks, signal
     #: receivers, and connection caches that close when their records change.
     #: Add a module here (one name a line) rather than another import statement.
+    #: Admin pages are not listed: ``admin.py`` loads them, and Django imports it
+    #: only where ``django.contrib.admin`` is installed.
     ready_modules: tuple[str, ...] = (
         "checks",
         "signals",
         "dask_client",
-        "admin_jobs",
-        "admin_clusters",
     )
 
     def ready(self) -> None:
