@@ -219,7 +219,7 @@ def test_malformed_condor_host_or_port_is_rejected(host, port, field):
 
 @pytest.mark.parametrize(
     "host",
-    ["localhost", "10.0.0.1:8786", "tcp://dask.example.com:8786", "tls://[::1]:8786"],
+    ["localhost:8786", "10.0.0.1:8786", "tcp://dask.example.com:8786", "tls://[::1]:8786"],
 )
 def test_valid_dask_addresses(host):
     assert create_dask_scheduler("a", host).host == host
@@ -227,7 +227,15 @@ def test_valid_dask_addresses(host):
 
 @pytest.mark.parametrize(
     "host",
-    ["http://localhost:8786", "local host:8786", "localhost:port", "tcp://h:99999", "::1:8786"],
+    [
+        "http://localhost:8786",
+        "local host:8786",
+        "localhost:port",
+        "tcp://h:99999",
+        "::1:8786",
+        "localhost",
+        "tcp://127.0.0.1",
+    ],
 )
 def test_malformed_dask_address_is_rejected(host):
     with pytest.raises(SchedulerValidationError) as info:

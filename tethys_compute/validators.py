@@ -90,7 +90,10 @@ def split_host_port(value: str) -> tuple[str, int | None]:
 
 
 def validate_dask_address(value: str) -> None:
-    """A Dask scheduler address: ``host:port``, ``tcp://host:port`` or ``tls://host:port``."""
+    """A Dask scheduler address: ``host:port``, ``tcp://host:port`` or ``tls://host:port``.
+
+    The port is required: ``distributed`` cannot connect without one.
+    """
     example = "e.g. localhost:8786, tcp://10.0.0.5:8786 or tls://dask.example.com:8786"
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"Enter the Dask scheduler's address ({example}).")
@@ -117,7 +120,12 @@ def validate_dask_address(value: str) -> None:
             f"{host!r} is not a valid host name or IP address ({example}).",
             code="invalid_address",
         )
-    if port is not None and not 1 <= port <= 65535:
+    if port is None:
+        raise ValidationError(
+            f"{value!r} has no port; add the scheduler's port, usually 8786 ({example}).",
+            code="invalid_address",
+        )
+    if not 1 <= port <= 65535:
         raise ValidationError(
             f"Port {port} is out of range; use 1 to 65535 ({example}).", code="invalid_address"
         )
