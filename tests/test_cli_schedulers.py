@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -26,6 +27,12 @@ pytestmark = pytest.mark.django_db
 
 SECRET = "cli-S3cret-pw"
 PASSPHRASE = "cli-key-Passphrase"
+
+# A well-formed (if made-up) ed25519 public key line, as ssh-keyscan prints one.
+HOST_KEY = (
+    "ssh-ed25519 "
+    + base64.b64encode(len(b"ssh-ed25519").to_bytes(4, "big") + b"ssh-ed25519" + bytes(36)).decode()
+)
 
 
 def run(*args: str) -> str:
@@ -69,13 +76,13 @@ def test_create_condor_reads_secrets_from_environment_variables(
     key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n")
     out = run("create-condor", "K", "10.0.0.5", "--port", "2222", "--username", "bob",
               "--private-key-file", str(key), "--private-key-pass-env", "KEY_PASS",
-              "--host-key", "ssh-ed25519 AAAAC3Nza")  # fmt: skip
+              "--host-key", HOST_KEY)  # fmt: skip
     assert "'K'" in out and "is created" in out
     saved = CondorScheduler.objects.get(name="K")
     assert (saved.host, saved.port, saved.username) == ("10.0.0.5", 2222, "bob")
     assert saved.private_key is not None and "BEGIN OPENSSH" in saved.private_key
     assert saved.private_key_pass == PASSPHRASE
-    assert saved.host_key == "ssh-ed25519 AAAAC3Nza"
+    assert saved.host_key == HOST_KEY
     assert PASSPHRASE not in out
 
 

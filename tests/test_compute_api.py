@@ -324,3 +324,28 @@ def test_database_refuses_case_variants_too():
     create_dask_scheduler("Default", "localhost:8786")
     with pytest.raises(IntegrityError), transaction.atomic():
         DaskScheduler.objects.create(name="DEFAULT", host="localhost:8786")
+
+
+@pytest.mark.parametrize(
+    "host_key",
+    [
+        "not a key",
+        "ssh-ed25519 AAAAnotbase64!!",
+        # an RSA blob labelled as ed25519
+        "ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQABAAABAQC7",
+    ],
+)
+def test_malformed_pinned_host_key_is_rejected(host_key):
+    with pytest.raises(SchedulerValidationError) as info:
+        create_condor_scheduler("a", "h.example.com", "u", password="p", host_key=host_key)
+    assert "host_key" in info.value.errors
+    assert Scheduler.objects.count() == 0
+
+
+def test_pinned_host_key_as_ssh_keyscan_prints_it_is_accepted():
+    import base64
+
+    blob = len(b"ssh-ed25519").to_bytes(4, "big") + b"ssh-ed25519" + bytes(36)
+    line = "ssh-ed25519 " + base64.b64encode(blob).decode() + " root@host"
+    scheduler = create_condor_scheduler("a", "h.example.com", "u", password="p", host_key=line)
+    assert scheduler.host_key == line

@@ -7,6 +7,7 @@ the command line and the Python API.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 import re
@@ -178,4 +179,38 @@ def validate_private_key_text(value: str) -> None:
             "This is not a private key: paste the whole key file, from '-----BEGIN ... PRIVATE "
             "KEY-----' to its END line (or use private_key_path for a key on disk).",
             code="invalid_private_key",
+        )
+
+
+def validate_public_host_key(value: str) -> None:
+    """An OpenSSH public key line: ``<type> <base64 blob> [comment]``.
+
+    The blob must be valid base64 and name the same key type inside (the SSH
+    wire format starts with the type string), which catches truncated or
+    mis-pasted keys when they are saved rather than at the first connection.
+    """
+    example = "e.g. 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA...' (ssh-keyscan prints it)"
+    parts = value.split()
+    if len(parts) < 2:
+        raise ValidationError(
+            f"A host key is '<type> <base64 key>' on one line; {example}.",
+            code="invalid_host_key",
+        )
+    key_type, blob_text = parts[0], parts[1]
+    try:
+        blob = base64.b64decode(blob_text.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        raise ValidationError(
+            f"The {key_type} host key is not valid base64; paste the whole key, {example}.",
+            code="invalid_host_key",
+        ) from None
+    if len(blob) < 4:
+        raise ValidationError(f"The host key is too short; {example}.", code="invalid_host_key")
+    length = int.from_bytes(blob[:4], "big")
+    inner = blob[4 : 4 + length].decode("ascii", errors="replace")
+    if inner != key_type:
+        raise ValidationError(
+            f"The key says it is {inner!r} but is labelled {key_type!r}; paste the line as "
+            f"ssh-keyscan prints it, {example}.",
+            code="invalid_host_key",
         )

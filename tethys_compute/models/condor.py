@@ -17,6 +17,7 @@ from tethys_compute.validators import (
     validate_absolute_path,
     validate_port,
     validate_private_key_text,
+    validate_public_host_key,
     validate_ssh_host,
 )
 
@@ -117,6 +118,11 @@ class CondorScheduler(Scheduler):
             validate_ssh_host(self.host)
         except ValidationError as exc:
             errors.setdefault("host", []).extend(exc.messages)
+        if self.host_key:
+            try:
+                validate_public_host_key(self.host_key)
+            except ValidationError as exc:
+                errors.setdefault("host_key", []).extend(exc.messages)
         has_password = self.has_secret("password")
         has_key_text = self.has_secret("private_key")
         if not (has_password or self.private_key_path or has_key_text):
