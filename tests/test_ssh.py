@@ -227,7 +227,7 @@ def test_closed_port_is_connection_refused(server: SSHD) -> None:
 
 
 def test_silent_server_times_out(server: SSHD, settings: Any) -> None:
-    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "SSH_BANNER_TIMEOUT": 0.5}
+    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "SSH_BANNER_TIMEOUT": 1.5}
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)  # accepts at the TCP level, never says a word
@@ -236,7 +236,8 @@ def test_silent_server_times_out(server: SSHD, settings: Any) -> None:
         with pytest.raises(SSHTimeoutError) as info:
             SSHHost(make_target(server, port=port)).run(["true"])
     assert isinstance(info.value, TimeoutError)
-    assert time.monotonic() - started < 10
+    # One banner timeout, not one per connection attempt: a silent port stays silent.
+    assert time.monotonic() - started < 2.9
     assert_names_target_without_secrets(info.value, server, port=port)
 
 

@@ -82,7 +82,8 @@ class Connection:
             try:
                 transport, self.tcp_ms = start_transport(target, prefer)
                 break
-            except (SSHUnreachableError, SSHConnectionRefusedError):
+            except (SSHUnreachableError, SSHConnectionRefusedError, SSHTimeoutError):
+                # Final answers: a second try would only double the wait.
                 raise
             except SSHError:
                 if attempt == CONNECT_ATTEMPTS:
