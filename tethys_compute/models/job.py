@@ -385,7 +385,12 @@ class Job(models.Model):
         """
         if self.pk is None:
             self.save()
-        if self.status_code != JobStatus.PENDING:
+        # The stored status decides (this object may be older than the row).
+        current, version = (
+            Job.objects.filter(pk=self.pk).values_list("status_code", "status_version").get()
+        )
+        self.status_code, self.status_version = current, version
+        if current != JobStatus.PENDING:
             raise InvalidStatusTransition(
                 f"Job {self.pk} ({self.name!r}) is {self.status}, not Pending; call "
                 "resubmit() to run it again."
@@ -393,7 +398,6 @@ class Job(models.Model):
         self.callback_key = secrets.token_urlsafe(18)
         self.callback_seqs = {}
         self.save(update_fields=["callback_key", "callback_seqs"])
-        version = self.status_version
         try:
             changed = self._execute(*args, **kwargs) or []
         except Exception as exc:
