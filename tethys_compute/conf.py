@@ -41,6 +41,10 @@ JOB_REFRESH_INTERVAL : float
     Seconds between status refreshes of ``compute_refresh --loop``.
 JOB_CALLBACK_MAX_AGE : int
     Seconds a job's signed status callback URL stays valid.
+JOB_CALLBACK_BASE_URL : str or None
+    The portal's address as jobs reach it (``https://portal.example.com``);
+    job managers created without ``callback_base_url`` use it, and jobs then
+    push their status to a signed URL under it.  None: jobs are polled only.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_CHECK_TIMEOUT": 15.0,
     "JOB_REFRESH_INTERVAL": 30.0,
     "JOB_CALLBACK_MAX_AGE": 7 * 24 * 3600,
+    "JOB_CALLBACK_BASE_URL": None,
 }
 
 

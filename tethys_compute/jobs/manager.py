@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db.models import Q
 
+from tethys_compute.conf import compute_settings
 from tethys_compute.exceptions import InvalidArgumentError, JobNotFoundError
 from tethys_compute.jobs.status import parse_status
 from tethys_compute.models.job import Job, JobQuerySet, job_types
@@ -39,7 +40,7 @@ class JobManager:
         The portal's address as jobs reach it (``https://portal.example.com``).
         Jobs then push their status changes to a signed URL under it (the
         portal's URLconf must include ``tethys_compute.urls``); without it the
-        refresher polls.
+        refresher polls.  Default: ``TETHYS_COMPUTE['JOB_CALLBACK_BASE_URL']``.
 
     Examples
     --------
@@ -55,12 +56,14 @@ class JobManager:
         label: str,
         workspace: str | os.PathLike[str] = "",
         *,
-        callback_base_url: str = "",
+        callback_base_url: str | None = None,
     ) -> None:
         if not isinstance(label, str) or not label.strip():
             raise InvalidArgumentError("A JobManager needs a non-empty label (the app's name).")
         self.label = label.strip()
         self.workspace = os.fspath(workspace)
+        if callback_base_url is None:
+            callback_base_url = compute_settings.JOB_CALLBACK_BASE_URL or ""
         self.callback_base_url = callback_base_url
 
     def __repr__(self) -> str:
