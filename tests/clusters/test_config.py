@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tethys_compute.clusters import config as config_module
 from tethys_compute.clusters import exceptions as exc
 from tethys_compute.clusters.config import (
     AWS_SETTINGS,
@@ -1035,3 +1036,55 @@ def test_docstring_examples_run(module_name: str) -> None:
     result = doctest.testmod(module)
     assert result.failed == 0
     assert result.attempted > 0
+
+
+# --------------------------------------------------------------------------
+# Messages never quote raw file content (a key file given as config file)
+# --------------------------------------------------------------------------
+FERNET_LIKE = "q3Xv9Zk0Lw4Hh2JtNn8Pp6Rr1Ss5Tt7Uu_Vv-Ww0Yy4="
+
+
+def test_a_key_file_given_as_config_is_refused_without_quoting_the_key(tmp_path: Path) -> None:
+    message = error_of(tmp_path, f"# encryption key\n{FERNET_LIKE}\n", exc.ConfigHasNoSections)
+    assert "line 2 comes before any [section] header" in message
+    assert FERNET_LIKE not in message and FERNET_LIKE[:12] not in message
+    passwd = "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+    message = error_of(tmp_path, passwd, exc.ConfigHasNoSections)
+    assert "line 1" in message and "root:x" not in message and "/bin/bash" not in message
+
+
+def test_unparseable_lines_are_named_by_number_only(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "[global]\nhunter2-password\nDEFAULT_TEMPLATE = dev\nsecret x\n")
+    assert "cannot parse lines 2, 4" in message
+    assert "hunter2" not in message and "secret x" not in message
+
+
+def test_bad_credential_values_are_not_echoed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_PROXY_PORT", "p4ssw0rd-in-port")
+    message = error_of(tmp_path, AWS + LOCAL)
+    assert "p4ssw0rd" in message  # a port is not a secret: it is quoted
+    monkeypatch.delenv("AWS_PROXY_PORT")
+    spec = config_module.AWS_SETTINGS["aws_secret_access_key"]
+    assert spec.secret and config_module.AWS_SETTINGS["aws_proxy_pass"].secret
+    secret_int = config_module.Setting(int, secret=True)
+    with pytest.raises(exc.ConfigError) as info:
+        config_module._Reader("x")._convert(
+            "t0p-s3cret", secret_int, lambda problem, fix: exc.ConfigError(problem)
+        )
+    assert "t0p-s3cret" not in str(info.value) and "not shown" in str(info.value)
+
+
+def test_unknown_settings_suggest_the_close_name_and_are_kept_as_warnings(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = load(tmp_path, LOCAL + "WORKER_THREDS = 2\n" + f"{FERNET_LIKE.lower()[:-1]} = 1\n")
+    expected = (
+        "setting WORKER_THREDS is not a known setting and is ignored; did you mean WORKER_THREADS?"
+    )
+    assert expected in caplog.text
+    assert any(expected in warning for warning in config.warnings)
+    assert any("a line that is not a known setting" in warning for warning in config.warnings)
+    assert FERNET_LIKE.lower()[:12] not in caplog.text
+    assert FERNET_LIKE.lower()[:12] not in " ".join(config.warnings)

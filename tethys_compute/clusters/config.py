@@ -115,6 +115,7 @@ from __future__ import annotations
 
 import configparser
 import copy
+import difflib
 import ipaddress
 import logging
 import math
@@ -163,6 +164,8 @@ WORLD_CIDR = "0.0.0.0/0"
 _BOOLEANS = configparser.ConfigParser.BOOLEAN_STATES
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _DOTTED_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
+#: What an unknown setting's name must look like to be quoted in a warning.
+_SETTING_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 #: Builds the error for a bad value from (problem, fix); see ``_Reader._convert``.
 _Failure = Callable[[str, str], ConfigError]
@@ -188,6 +191,8 @@ class Setting:
         Bounds of a number, inclusive.
     path : bool
         Expand ``~`` and ``$VARS`` in the value (every item of a list).
+    secret : bool
+        A credential: its value never appears in a message.
     """
 
     kind: type
@@ -198,6 +203,7 @@ class Setting:
     minimum: int | None = None
     maximum: int | None = None
     path: bool = False
+    secret: bool = False
 
     def describe(self) -> str:
         """Return what a valid value looks like, for error messages."""
@@ -225,8 +231,10 @@ GLOBAL_SETTINGS: dict[str, Setting] = {
 }
 
 AWS_SETTINGS: dict[str, Setting] = {
-    "aws_access_key_id": Setting(str, required=True, example="your AWS access key id"),
-    "aws_secret_access_key": Setting(str, required=True, example="your AWS secret access key"),
+    "aws_access_key_id": Setting(str, required=True, example="your AWS access key id", secret=True),
+    "aws_secret_access_key": Setting(
+        str, required=True, example="your AWS secret access key", secret=True
+    ),
     "aws_user_id": Setting(str),
     "ec2_cert": Setting(str, path=True),
     "ec2_private_key": Setting(str, path=True),
@@ -239,8 +247,8 @@ AWS_SETTINGS: dict[str, Setting] = {
     "aws_s3_host": Setting(str),
     "aws_proxy": Setting(str),
     "aws_proxy_port": Setting(int, minimum=1, maximum=65535),
-    "aws_proxy_user": Setting(str),
-    "aws_proxy_pass": Setting(str),
+    "aws_proxy_user": Setting(str, secret=True),
+    "aws_proxy_pass": Setting(str, secret=True),
     "aws_validate_certs": Setting(bool, default=True),
     "aws_endpoint_url": Setting(str, example="a URL such as http://127.0.0.1:5000"),
 }
@@ -481,6 +489,9 @@ class ClusterConfig:
         default type (the last item), ``node_hosts`` a list of ``(host,
         port)``, ``plugins`` a list of plugin dicts and ``volumes`` and
         ``permissions`` dicts of name -> section.
+    warnings : list of str
+        What was ignored while reading (unknown settings and sections), as
+        also logged.
     """
 
     def __init__(
@@ -504,6 +515,7 @@ class ClusterConfig:
         self.volumes = volumes
         self.permissions = permissions
         self.clusters = clusters
+        self.warnings: list[str] = []
 
     def __repr__(self) -> str:
         # Never the values: [aws info] holds secrets.
@@ -643,6 +655,7 @@ class _Reader:
         # (section, option) -> the file that set it last; section -> its files.
         self.origins: dict[tuple[str, str], str] = {}
         self.section_files: dict[str, list[str]] = {}
+        self.warnings: list[str] = []
 
     # ------------------------------------------------------------------ files
     def _read_file(self, path: str) -> None:
@@ -664,18 +677,25 @@ class _Reader:
                 path,
                 msg=(
                     f"{_display(path)}: line {exc.lineno} comes before any [section] "
-                    f"header: {exc.line.strip()!r}. Put settings under a header such as "
-                    "[global] or [cluster NAME]."
+                    "header (is this a cluster config file?). Put settings under a header "
+                    "such as [global] or [cluster NAME]."
                 ),
-            ) from exc
+            ) from None
         except configparser.ParsingError as exc:
-            lines = "; ".join(f"line {n}: {line.strip()!r}" for n, line in exc.errors)
+            # Only line numbers: such a line may be anything (a key, a password).
+            numbers = [str(n) for n, _line in exc.errors]
+            lines = ("line " if len(numbers) == 1 else "lines ") + ", ".join(numbers)
             raise ConfigError(
-                f"{_display(path)}: cannot parse {lines}. Write each setting as "
-                "NAME = value under a [section] header."
-            ) from exc
+                f"{_display(path)}: cannot parse {lines}: not a [section] header or a "
+                "setting. Write each setting as NAME = value under a [section] header."
+            ) from None
         except configparser.Error as exc:
-            raise ConfigError(f"{_display(path)}: {exc}") from exc
+            line = getattr(exc, "lineno", None)
+            where = f" at line {line}" if line else ""
+            raise ConfigError(
+                f"{_display(path)}: cannot read the file{where} ({type(exc).__name__}). "
+                "Write it as an INI file of [section] headers and NAME = value settings."
+            ) from None
         for section in own.sections():
             self.section_files.setdefault(section, []).append(path)
             for option in own.options(section):
@@ -724,29 +744,30 @@ class _Reader:
         """
         fix = "Set {name} to " + spec.describe() + "."
         text = value.strip()
+        shown = "a value that is not shown (a credential)" if spec.secret else repr(value)
         if spec.kind is list:
             items = [item.strip() for item in text.split(",") if item.strip()]
             return [_expand(item) for item in items] if spec.path else items
         if spec.kind is bool:
             if text.lower() not in _BOOLEANS:
-                raise fail(f"expected true or false, got {value!r}", fix)
+                raise fail(f"expected true or false, got {shown}", fix)
             return _BOOLEANS[text.lower()]
         if spec.kind is int:
             try:
                 number: int | float = int(text)
             except ValueError:
-                raise fail(f"expected an integer, got {value!r}", fix) from None
+                raise fail(f"expected an integer, got {shown}", fix) from None
         elif spec.kind is float:
             try:
                 number = float(text)
             except ValueError:
-                raise fail(f"expected a number, got {value!r}", fix) from None
+                raise fail(f"expected a number, got {shown}", fix) from None
             if not math.isfinite(number):
-                raise fail(f"expected a finite number, got {value!r}", fix)
+                raise fail(f"expected a finite number, got {shown}", fix)
         else:
             if spec.choices:
                 if text.lower() not in spec.choices:
-                    raise fail(f"{value!r} is not allowed", fix)
+                    raise fail(f"{shown} is not allowed", fix)
                 return text.lower()
             return _expand(value) if spec.path else value
         too_small = spec.minimum is not None and number < spec.minimum
@@ -786,13 +807,25 @@ class _Reader:
                 if (section, option) in self.origins:  # not one from [DEFAULT]
                     values[option] = self._raw(section, option)
             elif warn and option not in defaults:
-                logger.warning(
-                    "%s: [%s] setting %s is not a known setting and is ignored",
-                    _display(self._file_of(section, option)),
-                    section,
-                    option.upper(),
-                )
+                self._warn(self._unknown_setting(section, option, specs))
         return values
+
+    def _warn(self, message: str) -> None:
+        """Log ``message`` and keep it for :attr:`ClusterConfig.warnings`."""
+        logger.warning("%s", message)
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    def _unknown_setting(self, section: str, option: str, specs: Mapping[str, Setting]) -> str:
+        where = f"{_display(self._file_of(section, option))}: [{section}]"
+        if not _SETTING_NAME.match(option):
+            # Not shaped like a setting name: it may be anything (a key), so not quoted.
+            return f"{where} has a line that is not a known setting; it is ignored"
+        text = f"{where} setting {option.upper()} is not a known setting and is ignored"
+        close = difflib.get_close_matches(option, list(specs), n=1, cutoff=0.75)
+        if close:
+            text += f"; did you mean {close[0].upper()}?"
+        return text
 
     @staticmethod
     def _fill_defaults(values: dict[str, Any], specs: Mapping[str, Setting]) -> None:
@@ -877,10 +910,9 @@ class _Reader:
                     )
                 found[words[0]][words[1]] = section
             elif section not in _SINGLE_SECTIONS:
-                logger.warning(
-                    "%s: section [%s] is not a cluster config section and is ignored",
-                    _display(self._file_of(section)),
-                    section,
+                self._warn(
+                    f"{_display(self._file_of(section))}: section [{section}] is not a "
+                    "cluster config section and is ignored"
                 )
         for name in found["volume"].keys() & found["vol"].keys():
             raise ConfigError(
@@ -937,6 +969,7 @@ class _Reader:
             clusters={},
         )
         config.clusters = _ClusterResolver(self, config, sections["cluster"]).resolve_all()
+        config.warnings = list(self.warnings)
         return config
 
     def _check_volume(self, section: str, volume: dict[str, Any]) -> dict[str, Any]:
