@@ -8,7 +8,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # condorpy 0.7.0 installs a stray top-level "tests" package: the project root goes first.
-export PYTHONPATH := $(CURDIR)
+# A caller's PYTHONPATH is kept after it (e.g. `make demo PYTHONPATH=/path/to/app/code`
+# so that the demo's Dask workers can import an app's functions).
+override PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
+export PYTHONPATH
 PYTEST := $(BIN)/pytest
 PYTEST_ARGS ?=
 DEMO_PORT ?= 8000

@@ -75,6 +75,8 @@ def main() -> int:
         return 2
 
     prepare_environment()
+    # Jobs started from the demo push their status here (JOB_CALLBACK_BASE_URL).
+    os.environ.setdefault("PORTAL_URL", f"http://127.0.0.1:{args.port}")
 
     def stop_on_sigterm(signum: int, frame: object) -> None:
         raise KeyboardInterrupt

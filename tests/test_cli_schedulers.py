@@ -460,3 +460,14 @@ def test_create_says_whether_it_created_or_found_the_scheduler() -> None:
     lines = out.getvalue().splitlines()
     assert lines[0].endswith("is created.")
     assert lines[1].endswith("already exists with these settings; nothing changed.")
+
+
+def test_remove_refuses_a_scheduler_with_active_jobs_with_a_clear_error() -> None:
+    from tests.jobs.factories import bulk_create_jobs
+
+    dask = DaskScheduler.objects.create(name="Busy", host="localhost:8786")
+    bulk_create_jobs(3, dask=dask, condor=None, status="RUN", label="busy")  # third is Dask
+    with pytest.raises(CommandError) as info:
+        call_command("schedulers", "remove", "Busy", "--yes")
+    assert str(info.value).startswith("Not removed:")
+    assert DaskScheduler.objects.filter(name="Busy").exists()

@@ -75,6 +75,8 @@ TETHYS_COMPUTE = {
         "PORTAL_ENCRYPTION_KEY_FILE", str(DATA_DIR / "encryption.key")
     ),
     "DASK_CONNECT_TIMEOUT": 10.0,
+    # Jobs push their status changes to the demo server (tethys_compute.urls).
+    "JOB_CALLBACK_BASE_URL": os.environ.get("PORTAL_URL", "http://127.0.0.1:8000"),
 }
 
 LOGGING = {

@@ -1,4 +1,8 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
-urlpatterns = [path("admin/", admin.site.urls)]
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    # tethys-compute: the signed job status callbacks (see the jobs docs).
+    path("compute/", include("tethys_compute.urls")),
+]

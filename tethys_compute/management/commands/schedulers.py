@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.db.models import ProtectedError
 
 from tethys_compute.exceptions import TethysComputeError
 from tethys_compute.health_runner import check_schedulers, overall_bound
@@ -273,7 +274,11 @@ class Command(BaseCommand):
             answer = input(f"Remove {label} ({scheduler.host})? [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 raise CommandError(f"Not removed: {label}.")
-        scheduler.delete()
+        try:
+            scheduler.delete()
+        except ProtectedError as exc:
+            # Active jobs keep their scheduler (SchedulerInUseError says which and what to do).
+            raise CommandError(f"Not removed: {exc.args[0]}") from None
         self.stdout.write(f"Removed {label}.")
 
     # ------------------------------------------------------------------
