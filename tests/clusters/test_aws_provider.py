@@ -25,7 +25,9 @@ from tethys_compute.models import Cluster as ClusterRecord
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
-def write_config(folder: Path, moto: MotoAWS, *, secret: str | None = None) -> Path:
+def write_config(
+    folder: Path, moto: MotoAWS, *, secret: str | None = None, key_id: str | None = None
+) -> Path:
     key = folder / "mykey.rsa"
     key.write_text("not used: SKIP_SETUP = True\n")
     image = moto.default_image()
@@ -38,7 +40,7 @@ def write_config(folder: Path, moto: MotoAWS, *, secret: str | None = None) -> P
             REFRESH_INTERVAL = 1
 
             [aws info]
-            AWS_ACCESS_KEY_ID = {moto.access_key_id}
+            AWS_ACCESS_KEY_ID = {key_id or moto.access_key_id}
             AWS_SECRET_ACCESS_KEY = {secret or moto.secret_access_key}
             AWS_REGION_NAME = {moto.region}
             AWS_ENDPOINT_URL = {moto.endpoint_url}
@@ -296,6 +298,61 @@ def test_azure_templates_say_the_provider_is_not_available(
 ) -> None:
     config = write_config(tmp_path, moto_aws)
     cluster = get_cluster_manager(config).get_cluster_template("azure", "az1")
-    with pytest.raises(AzureNotAvailable, match="not available yet"):
+    with pytest.raises(AzureNotAvailable, match="not available yet") as failed:
         cluster.start()
+    assert str(failed.value).startswith(f"{config}: [cluster azure] sets CLOUD_PROVIDER = Azure")
     assert not ClusterRecord.objects.filter(name="az1").exists()
+
+
+def test_an_unknown_access_key_id_is_reported_as_rejected_credentials(
+    tmp_path: Path, moto_aws: MotoAWS
+) -> None:
+    config = write_config(tmp_path, moto_aws, key_id="AKIAUNKNOWNKEY000000")
+    service.start_cluster("small", "aws8", config_path=str(config))
+    record = service.wait("aws8", timeout=60)
+    assert record is not None and record.status == "ERR"
+    assert "AWS rejected the credentials while trying to look up security group @tc-aws8" in (
+        record.status_message
+    )
+    assert ": :" not in record.status_message
+    service.terminate_cluster("aws8", force=True)
+    assert service.wait("aws8", timeout=60) is None
+
+
+@pytest.mark.parametrize(
+    ("response", "rejected"),
+    [
+        ({"Error": {"Code": "AuthFailure"}}, True),
+        ({"Error": {"Code": "AccessDeniedException"}}, True),
+        ({"Error": {"Code": "Unknown"}, "ResponseMetadata": {"HTTPStatusCode": 403}}, True),
+        ({"Error": {"Code": ""}, "ResponseMetadata": {"HTTPStatusCode": 401}}, True),
+        (
+            {
+                "Error": {"Code": "InvalidGroup.NotFound"},
+                "ResponseMetadata": {"HTTPStatusCode": 400},
+            },
+            False,
+        ),
+    ],
+)
+def test_credential_errors_are_known_by_code_or_http_status(
+    response: dict[str, Any], rejected: bool
+) -> None:
+    assert aws.is_credentials_error(response) is rejected
+
+
+def test_placeholder_credentials_say_the_settings_are_empty(
+    tmp_path: Path, moto_aws: MotoAWS
+) -> None:
+    config = write_config(tmp_path, moto_aws, key_id="#your key")
+    text = config.read_text().replace(
+        f"AWS_SECRET_ACCESS_KEY = {moto_aws.secret_access_key}",
+        "AWS_SECRET_ACCESS_KEY = #your secret",
+    )
+    config.write_text(text)
+    cluster = get_cluster_manager(config).get_cluster_template("small", "aws9")
+    with pytest.raises(ProviderError) as failed:
+        cluster.validate()
+    message = str(failed.value)
+    assert "[aws info] AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are empty" in message
+    assert "missing" not in message

@@ -71,8 +71,27 @@ _AUTH_CODES = frozenset(
         "InvalidAccessKeyId",
         "IncompleteSignature",
         "MissingAuthenticationToken",
+        "InvalidSecurity",
+        "OptInRequired",
     }
 )
+#: HTTP statuses that mean the credentials are wrong or not allowed.
+_AUTH_STATUSES = frozenset({401, 403})
+
+
+def is_credentials_error(response: dict[str, Any]) -> bool:
+    """True when an AWS error reply says the credentials were rejected.
+
+    By the error code (``AuthFailure``, ``AccessDenied*``...) or, when the
+    endpoint gives no usable code (moto: ``Unknown``), by HTTP 401/403.
+    """
+    code = str((response.get("Error") or {}).get("Code") or "")
+    if code in _AUTH_CODES or code.startswith("AccessDenied"):
+        return True
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    return status in _AUTH_STATUSES
+
+
 _LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
 
 T = TypeVar("T")
@@ -141,6 +160,18 @@ class AWSProvider(Provider):
         for key, value in self.credentials.items():
             if value:
                 aws[key] = value
+        empty = [
+            option.upper()
+            for option in ("aws_access_key_id", "aws_secret_access_key")
+            if (config.aws or {}).get(option) == "" and not self.credentials.get(option)
+        ]
+        if empty and config.aws is not None:
+            raise ProviderError(
+                f"{config.path}: [aws info] {' and '.join(empty)} "
+                f"{'is' if len(empty) == 1 else 'are'} empty (a value such as '#your key' "
+                "after whitespace is a comment, so it reads as empty). Put the real values "
+                "there (or set those environment variables, or store them on the cluster)."
+            )
         if not aws.get("aws_access_key_id") or not aws.get("aws_secret_access_key"):
             raise ProviderError(
                 f"{config.path}: AWS credentials are missing. Add [aws info] with "
@@ -213,16 +244,24 @@ class AWSProvider(Provider):
         try:
             return func(**kwargs)
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            text = str(exc.response.get("Error", {}).get("Message", "")) or str(exc)
-            if code in _AUTH_CODES:
+            code = str(exc.response.get("Error", {}).get("Code", "") or "")
+            text = str(exc.response.get("Error", {}).get("Message", "") or "").strip()
+            if is_credentials_error(exc.response):
+                status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+                why = code if code and code != "Unknown" else f"HTTP {status}"
                 raise ProviderError(
-                    f"AWS rejected the credentials while trying to {what} ({code}). Check "
+                    f"AWS rejected the credentials while trying to {what} ({why}). Check "
                     "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in [aws info] (or the "
                     "cluster's stored credentials) and the endpoint "
                     f"{self.endpoint_url or 'of ' + self.region}."
                 ) from None
-            error = ProviderError(f"AWS could not {what}: {code}: {text}")
+            if code and text and text != code:
+                detail = f"{code}: {text}"
+            elif code or text:
+                detail = code or text
+            else:
+                detail = str(exc)
+            error = ProviderError(f"AWS could not {what}: {detail}")
             error.code = code  # type: ignore[attr-defined]
             raise error from None
         except BotoCoreError as exc:
