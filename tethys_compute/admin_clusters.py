@@ -11,6 +11,7 @@ from the admin (that would orphan machines): terminate instead.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django import forms
@@ -48,13 +49,13 @@ class ClusterCreateForm(forms.ModelForm):  # type: ignore[type-arg]
     """Create a cluster from a config template; checks the template before anything starts."""
 
     size = forms.IntegerField(
-        label="size",
+        label="Size",
         required=False,
         min_value=1,
         help_text="Nodes, the master included. Empty: the template's CLUSTER_SIZE.",
     )
     start_now = forms.BooleanField(
-        label="start now", required=False, initial=True, help_text="Start the cluster at once."
+        label="Start now", required=False, initial=True, help_text="Start the cluster at once."
     )
     aws_access_key_id_input = forms.CharField(
         label="AWS access key id",
@@ -69,6 +70,13 @@ class ClusterCreateForm(forms.ModelForm):  # type: ignore[type-arg]
         widget=forms.PasswordInput(render_value=False),
         help_text="Optional, with the key id. Stored encrypted, never shown again.",
     )
+
+    #: Warnings of the config file (unknown settings...), shown after saving.
+    config_warnings: list[str]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.config_warnings = []
 
     class Meta:
         model = Cluster
@@ -89,6 +97,7 @@ class ClusterCreateForm(forms.ModelForm):  # type: ignore[type-arg]
             return data
         try:
             config = load_config(data.get("config_path") or None)
+            self.config_warnings = list(config.warnings)
             template_name = data.get("template") or config.default_template
             template = config.get_cluster_template(template_name)
         except TethysComputeError as exc:
@@ -101,8 +110,9 @@ class ClusterCreateForm(forms.ModelForm):  # type: ignore[type-arg]
         if template["cloud_provider"] == "azure":
             self.add_error(
                 "template",
-                "This template uses CLOUD_PROVIDER = Azure; the Azure provider is not "
-                "available yet. Choose an AWS, ssh or local template.",
+                f"Template “{template_name}” ([cluster {template_name}] in {config.path}) "
+                "uses CLOUD_PROVIDER = Azure; the Azure provider is not available yet. "
+                "Choose an AWS, ssh or local template.",
             )
         key_id = data.get("aws_access_key_id_input")
         secret = data.get("aws_secret_access_key_input")
@@ -118,21 +128,32 @@ class ResizeForm(forms.Form):
     """The new size of the clusters chosen in the list."""
 
     size = forms.IntegerField(
-        min_value=1, label="new size", help_text="Nodes, the master included."
+        min_value=1, label="New size", help_text="Nodes, the master included."
     )
 
 
+def _named(names: list[str]) -> str:
+    """``“a”, “b”``: cluster names as messages quote them (never capitalised)."""
+    return ", ".join(f"“{name}”" for name in names)
+
+
 def _run(request: HttpRequest, queryset: QuerySet[Cluster], verb: str, call: Any) -> None:
+    """Call ``call(name)`` for each cluster; one message for those done, one per failure.
+
+    Messages start with "Cluster" (the admin capitalises the first letter, and
+    cluster names keep their case).
+    """
     done, failed = [], []
     for record in queryset:
         try:
             call(record.name)
         except TethysComputeError as exc:
-            failed.append(f"{record.name}: {exc}")
+            failed.append(f"Cluster “{record.name}”: {exc}")
         else:
             done.append(record.name)
     if done:
-        messages.info(request, f"{verb} {', '.join(done)}; progress is shown in the list.")
+        label = "Cluster" if len(done) == 1 else "Clusters"
+        messages.info(request, f"{label} {_named(done)}: {verb}; progress is shown in the list.")
     for text in failed:
         messages.error(request, text)
 
@@ -141,28 +162,89 @@ def _run(request: HttpRequest, queryset: QuerySet[Cluster], verb: str, call: Any
 def start_clusters(
     modeladmin: ClusterAdmin, request: HttpRequest, queryset: QuerySet[Cluster]
 ) -> None:
-    _run(request, queryset, "Starting", lambda name: service.start_cluster(None, name))
+    _run(request, queryset, "starting", lambda name: service.start_cluster(None, name))
 
 
 @admin.action(description="Stop the selected clusters", permissions=["change"])
 def stop_clusters(
     modeladmin: ClusterAdmin, request: HttpRequest, queryset: QuerySet[Cluster]
 ) -> None:
-    _run(request, queryset, "Stopping", service.stop_cluster)
+    _run(request, queryset, "stopping", service.stop_cluster)
 
 
 @admin.action(description="Terminate the selected clusters", permissions=["change"])
 def terminate_clusters(
     modeladmin: ClusterAdmin, request: HttpRequest, queryset: QuerySet[Cluster]
 ) -> None:
-    _run(request, queryset, "Terminating", service.terminate_cluster)
+    _run(request, queryset, "terminating", service.terminate_cluster)
+
+
+#: Seconds the force action waits for the terminations before answering.
+FORCE_WAIT_SECONDS = 60.0
+
+
+@admin.action(
+    description="Terminate (force: remove the record even if the provider cannot be reached)",
+    permissions=["change"],
+)
+def force_terminate_clusters(
+    modeladmin: ClusterAdmin, request: HttpRequest, queryset: QuerySet[Cluster]
+) -> HttpResponse | None:
+    """``clusters terminate NAME --force`` for the selected clusters, after a confirmation."""
+    if "confirm" not in request.POST:
+        context = {
+            **modeladmin.admin_site.each_context(request),
+            "title": "Terminate clusters (force)",
+            "clusters": queryset,
+            "opts": modeladmin.model._meta,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(
+            request, "admin/tethys_compute/cluster/force_terminate.html", context
+        )
+    names = list(queryset.values_list("name", flat=True))
+    started: list[str] = []
+    for name in names:
+        try:
+            service.terminate_cluster(name, force=True)
+        except TethysComputeError as exc:
+            messages.error(request, f"Cluster “{name}”: {exc}")
+        else:
+            started.append(name)
+    deadline = time.monotonic() + FORCE_WAIT_SECONDS
+    for name in started:
+        try:
+            record = service.wait(name, timeout=max(deadline - time.monotonic(), 0.1))
+        except TimeoutError:
+            messages.info(
+                request, f"Cluster “{name}”: still terminating; progress is shown in the list."
+            )
+            continue
+        left = service.leftovers(name)
+        if record is not None:
+            messages.error(request, f"Cluster “{name}”: {record.status_message}")
+        elif left:
+            messages.warning(request, f"Cluster “{name}”: the record is removed, but {left}")
+        else:
+            messages.success(request, f"Cluster “{name}”: terminated and removed.")
+    return None
 
 
 @admin.action(description="Refresh the status of the selected clusters", permissions=["view"])
 def refresh_clusters(
     modeladmin: ClusterAdmin, request: HttpRequest, queryset: QuerySet[Cluster]
 ) -> None:
-    _run(request, queryset, "Refreshed", service.refresh_cluster)
+    _run(request, queryset, "refreshed", service.refresh_cluster)
+
+
+def _resize(request: HttpRequest, name: str, size: int) -> None:
+    record = service.resize_cluster(name, size)
+    if not record.is_busy and record.size == size:
+        raise _NothingToDo(service.resize_noop_message(record))
+
+
+class _NothingToDo(TethysComputeError):
+    """A resize to the current size (shown as a message, nothing changes)."""
 
 
 @admin.action(description="Resize the selected clusters…", permissions=["change"])
@@ -175,8 +257,8 @@ def resize_clusters(
         _run(
             request,
             queryset,
-            f"Resizing to {size}:",
-            lambda name: service.resize_cluster(name, size),
+            f"resizing to {size}",
+            lambda name: _resize(request, name, size),
         )
         return None
     context = {
@@ -206,7 +288,14 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     )
     list_filter = ("status", "provider")
     search_fields = ("name", "template", "master_address")
-    actions = [start_clusters, resize_clusters, stop_clusters, terminate_clusters, refresh_clusters]
+    actions = [
+        start_clusters,
+        resize_clusters,
+        stop_clusters,
+        terminate_clusters,
+        force_terminate_clusters,
+        refresh_clusters,
+    ]
     change_list_template = "admin/tethys_compute/cluster/change_list.html"
     readonly_fields = (
         "name",
@@ -236,7 +325,7 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             '<strong class="cluster-status" data-status="{}" style="color: {}">{}</strong>',
             obj.status,
             colour,
-            obj.get_status_display(),
+            obj.status_text,
         )
 
     @admin.display(description="progress / error")
@@ -326,6 +415,8 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def save_model(self, request: HttpRequest, obj: Cluster, form: Any, change: bool) -> None:
         if not change:
+            for warning in getattr(form, "config_warnings", []):
+                messages.warning(request, f"Config file: {warning}")
             data = form.cleaned_data
             overrides = {
                 field: data[field]
@@ -370,9 +461,11 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 Cluster.objects.filter(pk=obj.pk).update(size=new_size)
             else:
                 try:
-                    service.resize_cluster(obj.name, new_size)
+                    _resize(request, obj.name, new_size)
+                except _NothingToDo as exc:
+                    messages.info(request, f"Cluster “{obj.name}”: {exc}")
                 except TethysComputeError as exc:
-                    messages.error(request, f"{obj.name}: {exc}")
+                    messages.error(request, f"Cluster “{obj.name}”: {exc}")
             obj.refresh_from_db()
 
     def changelist_view(
@@ -385,4 +478,9 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def response_add(
         self, request: HttpRequest, obj: Cluster, post_url_continue: Any = None
     ) -> HttpResponse:
+        if obj.status == ClusterStatus.STARTING:
+            text = "added; starting, progress is shown in the list."
+        else:
+            text = "added; not started (use the action “Start the selected clusters”)."
+        messages.success(request, f"Cluster “{obj.name}”: {text}")
         return HttpResponseRedirect(reverse("admin:tethys_compute_cluster_changelist"))

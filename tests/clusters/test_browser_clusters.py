@@ -74,7 +74,7 @@ def test_admin_creates_watches_and_terminates_a_cluster_in_a_real_browser(
     page.check(f"input[name=_selected_action][value='{record.pk}']")
     page.select_option("select[name=action]", "terminate_clusters")
     page.click("button[name=index]")
-    expect(page.locator(".messagelist")).to_contain_text("Terminating browser1")
+    expect(page.locator(".messagelist")).to_contain_text("Cluster “browser1”: terminating")
     assert service.wait("browser1", timeout=60) is None
     page.goto(f"{base}/admin/tethys_compute/cluster/")
     expect(page.locator("#content")).not_to_contain_text("browser1")

@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 
+from tethys_compute.clusters.config import CLOUD_PROVIDERS
 from tethys_compute.clusters.exceptions import (
+    AzureNotAvailable,
     ClusterExists,
     ClusterValidationError,
     InstanceDoesNotExist,
@@ -189,6 +191,9 @@ class Cluster:
         self._plugins: list[ClusterSetup] | None = None
         #: Called as ``callback(status, message)`` on every progress step.
         self.progress_callback: ProgressCallback | None = None
+        #: After ``terminate_cluster(force=True)``: what may be left at the
+        #: provider because its cleanup failed ("" when all was removed).
+        self.leftovers = ""
         if record is not None:
             self._apply_record(record)
         self.update(kwargs)
@@ -282,9 +287,15 @@ class Cluster:
     def provider(self) -> Provider:
         """The provider of this cluster's nodes (chosen by ``CLOUD_PROVIDER``)."""
         if self._provider is None:
-            self._provider = get_provider(
-                self.cloud_provider, self.config, self.template, self.state, self._credentials()
-            )
+            try:
+                self._provider = get_provider(
+                    self.cloud_provider, self.config, self.template, self.state, self._credentials()
+                )
+            except AzureNotAvailable as exc:
+                raise AzureNotAvailable(
+                    f"{self.config.path}: [cluster {self.template_name}] sets CLOUD_PROVIDER = "
+                    f"Azure. {exc}"
+                ) from None
         return self._provider
 
     def _reload(self) -> None:
@@ -908,10 +919,14 @@ class Cluster:
             try:
                 if self.running_nodes:
                     self.run_plugins(method_name="on_shutdown", reverse=True)
-            except TethysComputeError:
+            except TethysComputeError as exc:
                 if not force:
                     raise
-                logger.exception("cluster %s: plugins at shutdown", self.cluster_tag)
+                logger.warning(
+                    "cluster %s: plugins at shutdown failed (%s); going on (force)",
+                    self.cluster_tag,
+                    exc,
+                )
             try:
                 nodes = self.nodes
                 if nodes:
@@ -924,12 +939,12 @@ class Cluster:
             except ProviderError as exc:
                 if not force:
                     raise
-                logger.warning(
-                    "cluster %s: the provider's resources could not be removed (%s); the "
-                    "record is removed anyway (force): check the provider by hand.",
-                    self.cluster_tag,
-                    exc,
+                self.leftovers = (
+                    f"the {self.cloud_provider} provider could not remove the cluster's "
+                    f"resources ({exc}); {self._leftover_description()} may be left: check "
+                    "and remove them by hand."
                 )
+                logger.warning("cluster %s: %s", self.cluster_tag, self.leftovers)
             from tethys_compute.clusters.schedulers import unregister_scheduler
 
             unregister_scheduler(self)
@@ -945,6 +960,26 @@ class Cluster:
         if self.progress_callback is not None:
             self.progress_callback(ClusterStatus.DELETING, "terminated")
         logger.info("cluster %s terminated", self.cluster_tag)
+
+    def _leftover_description(self) -> str:
+        """What the provider may still hold for this cluster (from the recorded state)."""
+        state = self.state
+        tag = self.cluster_tag
+        if self.cloud_provider in CLOUD_PROVIDERS:
+            group = f"security group @tc-{tag}"
+            if state.get("group_id"):
+                group += f" ({state['group_id']})"
+            text = f"the {group} and the instances in it (tagged alias, in that group)"
+            if state.get("spot_requests"):
+                text += f", spot requests {', '.join(map(str, state['spot_requests']))}"
+            region = (self.config.aws or {}).get("aws_region_name") or "us-east-1"
+            return f"{text} in region {region}"
+        nodes = state.get("nodes") or {}
+        if self.cloud_provider == "ssh":
+            hosts = sorted({f"{h}:{p}" for h, p in self.template.get("node_hosts") or []})
+            return f"Dask processes of cluster {tag!r} on {', '.join(hosts) or 'its hosts'}"
+        pids = sorted(str(n.get("pid")) for n in nodes.values() if n.get("pid"))
+        return f"local Dask processes {', '.join(pids) or 'of the cluster'}"
 
     def refresh_status(self) -> str:
         """Compare the row's status with the nodes and correct it; return the status.

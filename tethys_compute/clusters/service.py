@@ -34,9 +34,13 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from tethys_compute.clusters.cluster import Cluster, strip_tag
-from tethys_compute.clusters.exceptions import ClusterExists, InvalidOperation
+from tethys_compute.clusters.exceptions import (
+    ClusterDoesNotExist,
+    ClusterExists,
+    InvalidOperation,
+)
 from tethys_compute.clusters.manager import ClusterManager, get_cluster_manager
-from tethys_compute.exceptions import InvalidArgumentError
+from tethys_compute.exceptions import InvalidArgumentError, TethysComputeError
 from tethys_compute.models import Cluster as ClusterRecord
 from tethys_compute.models.cluster import ClusterStatus
 
@@ -54,6 +58,8 @@ logger = logging.getLogger(__name__)
 
 _threads: dict[str, threading.Thread] = {}
 _threads_lock = threading.Lock()
+#: Cluster name -> what a forced termination may have left at the provider.
+_leftovers: dict[str, str] = {}
 
 
 def _manager_for(config_path: str | None) -> ClusterManager:
@@ -61,8 +67,6 @@ def _manager_for(config_path: str | None) -> ClusterManager:
 
 
 def _record(name: str) -> ClusterRecord:
-    from tethys_compute.clusters.exceptions import ClusterDoesNotExist
-
     try:
         return ClusterRecord.objects.get(name=strip_tag(name))
     except ClusterRecord.DoesNotExist:
@@ -76,8 +80,38 @@ def is_working(name: str) -> bool:
         return thread is not None and thread.is_alive()
 
 
-def _claim(record: ClusterRecord, status: str, message: str, allowed: tuple[str, ...]) -> None:
-    """Move the row to the busy ``status`` if it is in one of ``allowed``; else refuse."""
+def _limit(cluster: Cluster | None) -> float:
+    """Seconds without progress after which a busy status counts as interrupted."""
+    if cluster is None:
+        return 300.0
+    return float(cluster.template.get("start_timeout") or 300)
+
+
+def _way_out(record: ClusterRecord, limit: float) -> str:
+    """What to do when ``record`` refuses an operation."""
+    if record.is_busy:
+        return (
+            f"Wait for that operation to end (it is marked failed after {limit:g} s without "
+            f"progress), or remove the cluster with `manage.py clusters terminate "
+            f"{record.name} --force` or the admin action 'Terminate (force)'."
+        )
+    if record.status == ClusterStatus.STOPPED:
+        return "Start it first, or terminate it."
+    return "Terminate it and start it again."
+
+
+def _claim(
+    record: ClusterRecord,
+    status: str,
+    message: str,
+    allowed: tuple[str, ...],
+    limit: float = 300.0,
+) -> str:
+    """Move the row to the busy ``status`` if it is in one of ``allowed``; else refuse.
+
+    Returns the status the row had before (to restore when the work changes nothing).
+    """
+    previous = ClusterRecord.objects.filter(pk=record.pk).values_list("status", flat=True).first()
     now = timezone.now()
     changed = ClusterRecord.objects.filter(pk=record.pk, status__in=allowed).update(
         status=status, status_message=message, status_changed=now, modified=now
@@ -87,9 +121,42 @@ def _claim(record: ClusterRecord, status: str, message: str, allowed: tuple[str,
         raise InvalidOperation(
             f"cluster {record.name!r} is {record.get_status_display().lower()}"
             f"{': ' + record.status_message if record.status_message else ''}; "
-            "this operation is not possible now."
+            f"this operation is not possible now. {_way_out(record, limit)}"
         )
     record.refresh_from_db()
+    return str(previous or ClusterStatus.ERROR)
+
+
+def _settled(
+    pk: int, name: str, doing: str, previous: str, work: Callable[[], Any]
+) -> Callable[[], Any]:
+    """``work`` that always leaves the row in a final status (never busy).
+
+    The cluster's own methods record their outcome; when they return or fail
+    without doing so (nothing to change, an error before their first step),
+    the row gets ``previous`` back, or ``ERR`` with the reason.
+    """
+
+    def run() -> Any:
+        error: BaseException | None = None
+        try:
+            return work()
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            row = ClusterRecord.objects.filter(pk=pk).first()
+            if row is not None and row.is_busy:
+                if error is not None:
+                    row.set_status(ClusterStatus.ERROR, f"{doing} failed: {error}")
+                elif previous in ClusterRecord.BUSY:
+                    row.set_status(ClusterStatus.ERROR, f"{doing} ended without a result")
+                else:
+                    text = "running" if previous == ClusterStatus.RUNNING else doing
+                    row.set_status(previous, f"{text}; {doing} changed nothing")
+                logger.info("cluster %s: %s -> %s", name, doing, row.status)
+
+    return run
 
 
 def _spawn(name: str, work: Callable[[], Any], background: bool) -> None:
@@ -179,11 +246,12 @@ def start_cluster(
             cluster.update({"cluster_size": size})
             ClusterRecord.objects.filter(pk=existing.pk).update(size=size)
         cluster.validate()
-        _claim(
+        previous = _claim(
             existing,
             ClusterStatus.STARTING,
             "queued: starting",
             (ClusterStatus.STOPPED, ClusterStatus.ERROR),
+            _limit(cluster),
         )
     else:
         manager = _manager_for(config_path)
@@ -201,7 +269,10 @@ def start_cluster(
                 setattr(record, field, value or None)
             record.save(update_fields=[f for f in credentials])
             cluster = manager._from_record(ClusterRecord.objects.get(pk=record.pk))
-    _spawn(name, lambda: cluster.start(validate=False), background)
+        previous = ClusterStatus.STOPPED
+    pk = _record(name).pk
+    work = _settled(pk, name, "start", previous, lambda: cluster.start(validate=False))
+    _spawn(name, work, background)
     return _record(name)
 
 
@@ -226,26 +297,38 @@ def resize_cluster(name: str, size: int, *, background: bool = True) -> ClusterR
             f"size must be a whole number >= 1 (master included), not {size!r}"
         )
     record, cluster = _existing(name)
-    _claim(
+    if record.status == ClusterStatus.RUNNING and record.size == size:
+        logger.info("%s", resize_noop_message(record))
+        return record  # nothing to do: never marked busy
+    previous = _claim(
         record,
         ClusterStatus.UPDATING,
         f"queued: resizing from {record.size} to {size}",
         (ClusterStatus.RUNNING, ClusterStatus.ERROR),
+        _limit(cluster),
     )
-    _spawn(record.name, lambda: cluster.resize(size), background)
+    work = _settled(record.pk, record.name, "resize", previous, lambda: cluster.resize(size))
+    _spawn(record.name, work, background)
     return _record(record.name)
+
+
+def resize_noop_message(record: ClusterRecord) -> str:
+    """What a resize to the current size says (it does nothing)."""
+    return f"cluster {record.name!r} already has {record.size} nodes; nothing to do."
 
 
 def stop_cluster(name: str, *, background: bool = True) -> ClusterRecord:
     """Stop a running cluster (``UPD``, then ``STP``); :func:`start_cluster` resumes it."""
     record, cluster = _existing(name)
-    _claim(
+    previous = _claim(
         record,
         ClusterStatus.UPDATING,
         "queued: stopping",
         (ClusterStatus.RUNNING, ClusterStatus.ERROR),
+        _limit(cluster),
     )
-    _spawn(record.name, lambda: cluster.stop_cluster(), background)
+    work = _settled(record.pk, record.name, "stop", previous, lambda: cluster.stop_cluster())
+    _spawn(record.name, work, background)
     return _record(record.name)
 
 
@@ -258,7 +341,15 @@ def terminate_cluster(name: str, *, force: bool = False, background: bool = True
         Also while another operation is recorded as busy (after a crash), and
         go on when plugins fail.
     """
-    record, cluster = _existing(name)
+    try:
+        record, cluster = _existing(name)
+    except ClusterDoesNotExist:
+        raise
+    except TethysComputeError as exc:
+        # The config file is gone or broken: without it nothing can reach the provider.
+        if not force:
+            raise
+        return _forget(_record(name), exc)
     allowed: tuple[str, ...] = (
         ClusterStatus.RUNNING,
         ClusterStatus.STOPPED,
@@ -266,9 +357,52 @@ def terminate_cluster(name: str, *, force: bool = False, background: bool = True
     )
     if force and not is_working(record.name):
         allowed = tuple(ClusterStatus.values)
-    _claim(record, ClusterStatus.DELETING, "queued: terminating", allowed)
-    _spawn(record.name, lambda: cluster.terminate_cluster(force=force), background)
+    previous = _claim(
+        record, ClusterStatus.DELETING, "queued: terminating", allowed, _limit(cluster)
+    )
+    name = record.name
+    with _threads_lock:
+        _leftovers.pop(name, None)
+
+    def work() -> None:
+        try:
+            cluster.terminate_cluster(force=force)
+        finally:
+            if cluster.leftovers:
+                with _threads_lock:
+                    _leftovers[name] = cluster.leftovers
+
+    _spawn(name, _settled(record.pk, name, "terminate", previous, work), background)
     return record  # as claimed (DEL): the row may already be gone
+
+
+def _forget(record: ClusterRecord, exc: BaseException) -> ClusterRecord:
+    """Remove the row of a cluster whose config cannot be read (forced termination)."""
+    text = (
+        f"its config cannot be read ({exc}), so the {record.get_provider_display()} provider "
+        f"was not asked to remove anything; whatever cluster {record.name!r} holds there "
+        f"(provider state: {', '.join(sorted(record.provider_state)) or 'none recorded'}) "
+        "may be left: check and remove it by hand."
+    )
+    with _threads_lock:
+        _leftovers[record.name] = text
+    logger.warning("cluster %s: %s", record.name, text)
+    from tethys_compute.models import Scheduler
+
+    names = list(record.provider_state.get("schedulers") or [])
+    for scheduler in Scheduler.objects.filter(name__in=names).select_subclasses():
+        scheduler.delete()
+    ClusterRecord.objects.filter(pk=record.pk).delete()
+    return record
+
+
+def leftovers(name: str) -> str:
+    """After a forced termination: what the provider may still hold ("" if nothing).
+
+    Kept in this process (the row is gone) until the next termination of ``name``.
+    """
+    with _threads_lock:
+        return _leftovers.get(strip_tag(name), "")
 
 
 def refresh_cluster(name: str) -> ClusterRecord | None:

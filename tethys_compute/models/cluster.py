@@ -207,6 +207,16 @@ class Cluster(TimeStampedModel):
         """True while a start, resize or termination is in progress."""
         return self.status in self.BUSY
 
+    @property
+    def never_started(self) -> bool:
+        """True for a cluster created but never started (stopped, nothing at a provider)."""
+        return self.status == ClusterStatus.STOPPED and not self.provider_state
+
+    @property
+    def status_text(self) -> str:
+        """The status for people: "Not started" for a cluster never started."""
+        return "Not started" if self.never_started else str(self.get_status_display())
+
     def has_secret(self, name: str) -> bool:
         """True when the secret field ``name`` holds a value (it is not decrypted)."""
         return has_secret(self, name)

@@ -3,8 +3,16 @@
 A thin layer over :mod:`tethys_compute.clusters.service` (the same calls the
 admin page makes).  Long operations run in the service's background thread
 while the command shows their progress (status and message, with the time
-elapsed) until they end, or returns at once with ``--no-wait``.  A failed
-operation exits non-zero with the recorded reason.
+elapsed; each line once, on stdout) until they end.  With ``--no-wait`` the
+operation is handed to a detached ``clusters`` process of its own (its output
+goes to :func:`log_path`), so it goes on after this command exits; the
+command returns once that process has taken the cluster (or failed).
+
+A failed operation exits non-zero with the recorded reason on one line of
+stderr (``--traceback`` for Django's traceback).  Warnings about the config
+file (unknown settings) are printed on stderr as ``warning: ...``.  A
+``terminate --force`` that removed the record but could not clean up at the
+provider exits with status 3 and says what may be left there.
 
 Examples
 --------
@@ -18,11 +26,20 @@ Examples
 
 from __future__ import annotations
 
+import logging
+import os
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from tethys_compute.clusters import service
 from tethys_compute.exceptions import TethysComputeError
@@ -31,6 +48,31 @@ from tethys_compute.models import Cluster
 #: Seconds between two looks at the cluster's row while showing progress.
 POLL = 0.25
 _SPINNER = "|/-\\"
+#: Seconds ``--no-wait`` waits for its detached process to take the cluster.
+HANDOFF_TIMEOUT = 60.0
+#: Exit status of ``terminate --force`` when the provider may hold leftovers.
+LEFTOVERS_EXIT = 3
+#: The busy status each operation puts the row in.
+_BUSY_OF = {"start": "STR", "resize": "UPD", "stop": "UPD", "terminate": "DEL"}
+
+
+def log_path(name: str) -> Path:
+    """Where the detached process of ``clusters ... --no-wait`` for ``name`` writes."""
+    folder = Path(tempfile.gettempdir()) / "tethys-compute-clusters"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder / f"{name}.log"
+
+
+class _WarningLines(logging.Handler):
+    """Writes config warnings as one ``warning: ...`` line each (no traceback)."""
+
+    def __init__(self, write: Any) -> None:
+        super().__init__(logging.WARNING)
+        self.write = write
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name == "tethys_compute.clusters.config":
+            self.write(f"warning: {record.getMessage()}")
 
 
 class Command(BaseCommand):
@@ -77,14 +119,101 @@ class Command(BaseCommand):
     @staticmethod
     def _wait_options(parser: CommandParser) -> None:
         parser.add_argument(
-            "--no-wait", action="store_true", help="Return at once; the work goes on."
+            "--no-wait",
+            action="store_true",
+            help="Hand the work to a detached process and return; the work goes on after "
+            "this command exits (its output: a log file named in the reply).",
         )
         parser.add_argument(
             "--timeout", type=float, default=900.0, help="Seconds to wait (default 900)."
         )
 
     # ----------------------------------------------------------------- run
+    @contextmanager
+    def _quiet_logging(self) -> Iterator[None]:
+        """Progress is printed from the row: the clusters loggers only add config warnings."""
+        log = logging.getLogger("tethys_compute.clusters")
+        handler = _WarningLines(self.stderr.write)
+        saved = log.propagate
+        log.addHandler(handler)
+        log.propagate = False
+        try:
+            yield
+        finally:
+            log.removeHandler(handler)
+            log.propagate = saved
+
     def handle(self, *args: Any, **options: Any) -> None:
+        if options.get("no_wait") and options["action"] in _BUSY_OF:
+            self._hand_off(options)
+            return
+        with self._quiet_logging():
+            self._handle(options)
+
+    def _hand_off(self, options: dict[str, Any]) -> None:
+        """Run the operation in a detached ``clusters`` process; return once it took over."""
+        action, name = options["action"], options["name"]
+        argv = [action]
+        if action == "start":
+            argv += [options["template"], name]
+            if options.get("config"):
+                argv += ["--config", os.path.abspath(os.path.expanduser(options["config"]))]
+            if options.get("size") is not None:
+                argv += ["--size", str(options["size"])]
+        elif action == "resize":
+            argv += [name, str(options["size"])]
+        else:
+            argv.append(name)
+            if action == "terminate" and options.get("force"):
+                argv.append("--force")
+        argv += ["--timeout", f"{float(options.get('timeout') or 900.0):g}"]
+        env = dict(os.environ)
+        env["DJANGO_SETTINGS_MODULE"] = settings.SETTINGS_MODULE
+        env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
+        env["PYTHONUNBUFFERED"] = "1"
+        log = log_path(name)
+        before = Cluster.objects.filter(name=name).values_list("status_changed", flat=True).first()
+        asked = timezone.now()
+        with open(log, "ab") as stream:
+            stream.write(f"--- {asked:%Y-%m-%d %H:%M:%S} clusters {' '.join(argv)}\n".encode())
+            stream.flush()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "django", "clusters", *argv],
+                stdin=subprocess.DEVNULL,
+                stdout=stream,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+            )
+        deadline = time.monotonic() + HANDOFF_TIMEOUT
+        while time.monotonic() < deadline:
+            code = process.poll()
+            record = Cluster.objects.filter(name=name).first()
+            taken = record is not None and (
+                record.status == _BUSY_OF[action]
+                and record.status_changed is not None
+                and record.status_changed != before
+            )
+            if code is not None and not taken:
+                last = _last_line(log)
+                if code != 0:
+                    raise CommandError(last or f"the clusters process failed ({code}); see {log}")
+                self.stdout.write(f"{name}: {last or 'done'}")
+                return
+            if taken or (action == "terminate" and record is None):
+                state = f"{record.status} {record.status_message}" if record else "terminated"
+                self.stdout.write(
+                    f"{name}: {state} (not waiting; process {process.pid} goes on, log {log})"
+                )
+                return
+            time.sleep(POLL)
+        raise CommandError(
+            f"cluster {name!r}: the detached process {process.pid} did not take the cluster "
+            f"within {HANDOFF_TIMEOUT:g} s; see {log}."
+        )
+
+    def _handle(self, options: dict[str, Any]) -> None:
         action = options["action"]
         try:
             if action == "list":
@@ -102,6 +231,9 @@ class Command(BaseCommand):
                 self._follow(record.name, options, "RUN")
             elif action == "resize":
                 record = service.resize_cluster(options["name"], options["size"])
+                if not record.is_busy and record.size == options["size"]:
+                    self.stdout.write(f"{record.name}: {service.resize_noop_message(record)}")
+                    return
                 self._follow(record.name, options, "RUN")
             elif action == "stop":
                 record = service.stop_cluster(options["name"])
@@ -109,6 +241,12 @@ class Command(BaseCommand):
             elif action == "terminate":
                 record = service.terminate_cluster(options["name"], force=options["force"])
                 self._follow(record.name, options, None)
+                leftovers = service.leftovers(record.name)
+                if leftovers:
+                    raise CommandError(
+                        f"cluster {record.name!r} was removed from the portal, but {leftovers}",
+                        returncode=LEFTOVERS_EXIT,
+                    )
         except TethysComputeError as exc:
             raise CommandError(str(exc)) from None
 
@@ -180,11 +318,6 @@ class Command(BaseCommand):
 
     def _follow(self, name: str, options: dict[str, Any], success: str | None) -> None:
         """Show the operation's progress until it ends (or ``--timeout``)."""
-        if options.get("no_wait"):
-            record = Cluster.objects.filter(name=name).first()
-            state = f"{record.status} {record.status_message}" if record else "gone"
-            self.stdout.write(f"{name}: {state} (not waiting)")
-            return
         started = time.monotonic()
         deadline = started + float(options.get("timeout") or 900.0)
         tty = hasattr(self.stdout, "isatty") and self.stdout.isatty()
@@ -218,3 +351,14 @@ class Command(BaseCommand):
         service.wait(name, timeout=max(deadline - time.monotonic(), 1.0))
         if record.status == "ERR" or (success and record.status != success):
             raise CommandError(f"cluster {name!r}: {record.status_message}")
+
+
+def _last_line(path: Path) -> str:
+    """The last non-empty line of ``path`` ("" if none), without Django's prefix."""
+    try:
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines()]
+    except OSError:
+        return ""
+    lines = [line for line in lines if line and not line.startswith("--- ")]
+    last = lines[-1] if lines else ""
+    return last.removeprefix("CommandError: ")
