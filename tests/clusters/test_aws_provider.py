@@ -318,6 +318,21 @@ def test_an_unknown_access_key_id_is_reported_as_rejected_credentials(
     service.terminate_cluster("aws8", force=True)
     assert service.wait("aws8", timeout=60) is None
 
+    # An endpoint that answers 403 with an error body botocore cannot read
+    # ("An error occurred (Unknown)"): botocore's own event hook gives that reply.
+    def forbidden(**kwargs: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        reply = {"Error": {"Code": "", "Message": ""}, "ResponseMetadata": {"HTTPStatusCode": 403}}
+        return AWSResponse("http://127.0.0.1/", 403, {}, None), reply
+
+    provider = get_cluster_manager(config).get_cluster_template("small", "aws10").provider
+    assert isinstance(provider, aws.AWSProvider)
+    provider.client.meta.events.register("before-call.ec2.DescribeSecurityGroups", forbidden)
+    with pytest.raises(ProviderError) as failed:
+        provider.create_group("aws10")
+    message = str(failed.value)
+    assert message.startswith("AWS rejected the credentials while trying to look up security")
+    assert "(HTTP 403)" in message and ": :" not in message
+
 
 @pytest.mark.parametrize(
     ("response", "rejected"),

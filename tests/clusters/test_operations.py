@@ -68,9 +68,12 @@ def progress_logged() -> Iterator[None]:
     """The portal logs cluster progress at INFO (as a deployed portal may)."""
     log = logging.getLogger("tethys_compute")
     level = log.level
+    console = logging.StreamHandler()  # on this test's (captured) stderr
+    log.addHandler(console)
     log.setLevel(logging.INFO)
     yield
     log.setLevel(level)
+    log.removeHandler(console)
 
 
 def unreachable_aws_config(folder: Path, extra: str = "") -> Path:
@@ -137,7 +140,10 @@ def test_resize_to_the_same_size_is_a_no_op_and_operations_never_stay_busy(
 
     before = ClusterRecord.objects.get(name="ops1")
     out = io.StringIO()
-    call_command("clusters", "resize", "ops1", "1", stdout=out)
+    try:
+        call_command("clusters", "resize", "ops1", "1", "--timeout", "20", stdout=out)
+    except CommandError as exc:
+        pytest.fail(f"resize to the same size: {exc}")
     assert "already has 1 nodes" in out.getvalue()
     after = ClusterRecord.objects.get(name="ops1")
     assert (after.status, after.status_changed) == ("RUN", before.status_changed)
