@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from django.db.models.deletion import ProtectedError
+
 
 class TethysComputeError(Exception):
     """Base class of every error raised by tethys-compute."""
@@ -105,8 +107,31 @@ class InvalidStatusTransition(TethysComputeError, ValueError):
     """A job was asked to move to a status it cannot reach from its current one."""
 
 
-class SchedulerInUseError(TethysComputeError, ValueError):
-    """A scheduler cannot be deleted while jobs are still active on it."""
+class SchedulerInUseError(TethysComputeError, ValueError, ProtectedError):
+    """A scheduler cannot be deleted while jobs are still active on it.
+
+    Also Django's :class:`~django.db.models.ProtectedError`
+    (``protected_objects`` are the active jobs), so the admin's "cannot
+    delete" page lists them and callers catching ProtectedError still do.
+    """
+
+    def __init__(self, schedulers: Iterable[str], jobs: Iterable[object]) -> None:
+        self.schedulers = sorted(set(schedulers))
+        self.jobs = list(jobs)
+        shown = ", ".join(
+            f"{getattr(job, 'pk', '?')} ({getattr(job, 'name', '')!r})" for job in self.jobs[:10]
+        )
+        more = f" and {len(self.jobs) - 10} more" if len(self.jobs) > 10 else ""
+        names = ", ".join(repr(name) for name in self.schedulers) or "the scheduler"
+        message = (
+            f"Cannot delete scheduler {names}: {len(self.jobs)} job(s) are still active on it "
+            f"(id (name): {shown}{more}). Stop them, or wait until they finish; finished jobs "
+            "keep their history."
+        )
+        ProtectedError.__init__(self, message, set(self.jobs))  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 # --------------------------------------------------------------------------

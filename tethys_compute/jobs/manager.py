@@ -13,6 +13,7 @@ the differences are on purpose:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -34,8 +35,10 @@ class JobManager:
     label : str
         Namespace of the app's jobs (Tethys Platform uses the app's package name).
     workspace : str or path
-        Directory for job files; each job's ``workspace`` defaults to a
-        sub-directory named after the user.
+        Directory for job files; each job's ``workspace`` defaults to its own
+        folder ``<workspace>/<user name>/<job id>/`` (a Condor job's
+        ``output_files`` are fetched there, so two jobs never overwrite each
+        other's outputs).
     callback_base_url : str, optional
         The portal's address as jobs reach it (``https://portal.example.com``).
         Jobs then push their status changes to a signed URL under it (the
@@ -100,38 +103,52 @@ class JobManager:
         Raises
         ------
         InvalidArgumentError
-            For an unknown job type or keyword.
+            For an unknown job type or keyword, or a function that is not an
+            import path (``"package.module.name"``).
         """
         kind = self._kind(job_type)
         groups = kwargs.pop("groups", None)
+        own_workspace = kwargs.pop("workspace", None)
+        user_workspace = "" if own_workspace else self._user_workspace(user)
         fields: dict[str, Any] = {
             "name": name,
             "user": user,
             "label": self.label,
-            "workspace": kwargs.pop("workspace", None) or self._user_workspace(user),
+            "workspace": own_workspace or user_workspace,
             "callback_base_url": kwargs.pop("callback_base_url", self.callback_base_url),
         }
         results = kwargs.pop("process_results_function", None)
         if results is not None:
-            fields["process_results_function"] = _import_path(results)
+            fields["process_results_function"] = _check_import_path(
+                _import_path(results), "process_results_function"
+            )
         submit = None
         if kind.KIND == "condor":
             for name in ("submit_description", "attributes", "condorpy_job"):
                 if name in kwargs:
                     submit = kwargs.pop(name)
-        if kind.KIND == "dask" and callable(kwargs.get("function")):
-            kwargs["function"] = _import_path(kwargs["function"])
+        if kind.KIND == "dask" and kwargs.get("function"):
+            kwargs["function"] = _check_import_path(_import_path(kwargs["function"]), "function")
         known = {f.name for f in kind._meta.get_fields() if getattr(f, "concrete", False)}
         unknown = set(kwargs) - known
         if unknown:
             raise InvalidArgumentError(
                 f"create_job() got unknown keyword(s) {sorted(unknown)} for a {kind.__name__}."
             )
+        # Inputs given as bytes are written into the job's own folder, known once it is saved.
+        inline_inputs = None
+        if user_workspace and isinstance(kwargs.get("input_files"), Mapping):
+            inline_inputs = kwargs.pop("input_files")
         fields.update(kwargs)
         job = kind(**fields)
         if submit is not None:
             job.set_description(submit)  # type: ignore[attr-defined]
         job.save()
+        if user_workspace:
+            job.workspace = os.path.join(user_workspace, str(job.pk))
+            if inline_inputs is not None:
+                job.input_files = inline_inputs  # type: ignore[attr-defined]
+            job.save()
         if groups:
             job.groups.set(list(groups))
         return job
@@ -205,6 +222,20 @@ class JobManager:
         except (Job.DoesNotExist, ValueError):
             who = f" of user {user}" if user is not None else ""
             raise JobNotFoundError(f"No job {job_id!r} in {self.label!r}{who}.")
+
+
+_IMPORT_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+def _check_import_path(path: str, what: str) -> str:
+    """``path`` if it has the form ``module.attr`` (checked here, imported when run)."""
+    if not _IMPORT_PATH.fullmatch(path.strip()):
+        raise InvalidArgumentError(
+            f"{what}={path!r} is not an import path: give 'package.module.name' (a module and "
+            "a function in it, e.g. 'my_app.tasks.total'), or the function itself. It is "
+            "imported where the job runs (Dask: on the workers)."
+        )
+    return path.strip()
 
 
 def _import_path(value: Any) -> str:

@@ -15,9 +15,10 @@ Deleting a scheduler
 --------------------
 ``Job.scheduler`` uses :func:`protect_active_jobs`: deleting a scheduler that
 still has active jobs (submitted, running, paused, ...) is refused with
-Django's :class:`~django.db.models.ProtectedError` (the admin lists those jobs
-on its confirmation page); finished jobs keep their row, with ``scheduler``
-set to NULL and the scheduler's name kept in ``scheduler_name``.
+:class:`~tethys_compute.exceptions.SchedulerInUseError`, which is also Django's
+:class:`~django.db.models.ProtectedError` (the admin lists those jobs on its
+confirmation page); finished jobs keep their row, with ``scheduler`` set to
+NULL and the scheduler's name kept in ``scheduler_name``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ import posixpath
 import re
 import secrets
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -42,6 +45,7 @@ from tethys_compute.exceptions import (
     InvalidArgumentError,
     InvalidStatusTransition,
     SchedulerConnectionError,
+    SchedulerInUseError,
     TethysComputeError,
 )
 from tethys_compute.jobs.status import (
@@ -83,21 +87,59 @@ __all__ = [
 def protect_active_jobs(collector: Collector, field: Any, sub_objs: Any, using: str) -> None:
     """``on_delete`` of ``Job.scheduler``: refuse while jobs are active, else SET_NULL.
 
+    Django's collector catches what an ``on_delete`` raises and raises a plain
+    ProtectedError of its own wording instead; ``Scheduler.delete()`` and the
+    schedulers' queryset ``delete()`` raise this error in its place (see
+    :func:`refusing_scheduler_deletes`).
+
     Raises
     ------
-    django.db.models.ProtectedError
-        Listing the active jobs; nothing is deleted.
+    SchedulerInUseError
+        (also a ``django.db.models.ProtectedError``) naming the scheduler and
+        its active jobs; nothing is deleted.
     """
     active = [job for job in sub_objs if job.status_code in ACTIVE_STATUSES]
     if active:
-        names = ", ".join(f"{job.pk} ({job.name})" for job in active[:10])
-        raise ProtectedError(
-            f"Cannot delete the scheduler: {len(active)} job(s) are still active on it "
-            f"({names}). Stop them (or wait until they finish) first; finished jobs keep "
-            "their history.",
-            set(active),
-        )
+        names = sorted({job.scheduler_name for job in active if job.scheduler_name})
+        if not names:
+            from tethys_compute.models.scheduler import Scheduler
+
+            ids = {job.scheduler_id for job in active}
+            names = sorted(Scheduler.objects.filter(pk__in=ids).values_list("name", flat=True))
+        error = SchedulerInUseError(names, active)
+        refused = _refused_deletes.get()
+        if refused is not None:
+            refused.append(error)
+        raise error
     collector.add_field_update(field, None, sub_objs)
+
+
+#: The refusals of :func:`protect_active_jobs` during one scheduler delete.
+_refused_deletes: ContextVar[list[SchedulerInUseError] | None] = ContextVar(
+    "tethys_compute_refused_deletes", default=None
+)
+
+
+@contextmanager
+def refusing_scheduler_deletes() -> Iterator[None]:
+    """Around a scheduler delete: raise :class:`SchedulerInUseError`, not Django's rewording.
+
+    Django's collector replaces the error :func:`protect_active_jobs` raised
+    by a ProtectedError of its own (naming model fields); this raises ours,
+    with every refused scheduler and job, in its place.
+    """
+    token = _refused_deletes.set([])
+    try:
+        yield
+    except ProtectedError as exc:
+        refused = _refused_deletes.get() or []
+        if not refused or isinstance(exc, SchedulerInUseError):
+            raise
+        names = {name for error in refused for name in error.schedulers}
+        jobs = {getattr(job, "pk", 0): job for error in refused for job in error.jobs}
+        raise SchedulerInUseError(names, [jobs[pk] for pk in sorted(jobs)]) from None
+    finally:
+        _refused_deletes.reset(token)
 
 
 class JobQuerySet(InheritanceQuerySet):  # type: ignore[type-arg]
@@ -342,6 +384,17 @@ class Job(models.Model):
         if status:
             self.set_status(status, kwargs.get("message"))
 
+    def refresh_status(self) -> None:
+        """Reload this object's status fields from the database (one local query).
+
+        ``status`` is the value stored when the object was loaded; pushes and
+        the refresher update the row, not objects already in memory.  The
+        methods that act on a status (``stop``, ``clean``, ``result``,
+        ``get_logs``...) call this first.
+        """
+        if self.pk is not None:
+            self.refresh_from_db(fields=list(_REFRESHED_FIELDS))
+
     # ------------------------------------------------------------------
     # Scheduler
     # ------------------------------------------------------------------
@@ -414,6 +467,7 @@ class Job(models.Model):
 
         A finished job is left as it is.
         """
+        self.refresh_status()
         if self.status_code in FINISHED_STATUSES:
             return
         if self.status_code in ACTIVE_STATUSES:
@@ -428,25 +482,33 @@ class Job(models.Model):
         InvalidStatusTransition
             When the job is not active, or its kind cannot pause.
         """
+        self.refresh_status()
         self._require_active("pause")
         self._pause()
         apply_status(self, JobStatus.PAUSED, message="Paused.", strict=True)
 
     def resume(self) -> None:
         """Release a paused job (``condor_release``); the status becomes Submitted."""
+        self.refresh_status()
         if self.status_code != JobStatus.PAUSED:
             raise InvalidStatusTransition(f"Job {self.pk} is {self.status}, not Paused.")
         self._resume()
         apply_status(self, JobStatus.SUBMITTED, message="Resumed.", strict=True)
 
     def resubmit(self, *args: Any, **kwargs: Any) -> None:
-        """Start over: stop the job if active, clean its remote files, reset to Pending, execute."""
+        """Start over: stop the job if active, clean its remote files, reset to Pending, execute.
+
+        In that order: the running job is stopped on its scheduler (with the
+        ids of this run) before its files are removed, and only then are the
+        run's ids forgotten.
+        """
         self.stop()
         try:
             self.clean()
         except TethysComputeError as exc:
             logger.warning("Job %s: cleaning before resubmit failed: %s", self.pk, exc)
         reset(self)
+        self._forget_run()
         self.execute(*args, **kwargs)
 
     def get_logs(self) -> dict[str, Any]:
@@ -455,6 +517,7 @@ class Job(models.Model):
         Fetched from the scheduler while the job runs; once it has finished,
         fetched once and then served from the database.
         """
+        self.refresh_status()
         if self.logs is not None and self.is_finished:
             return dict(self.logs)
         logs = self._fetch_logs()
@@ -475,6 +538,7 @@ class Job(models.Model):
         SchedulerConnectionError
             When the outputs cannot be fetched; the job stays Results-Ready.
         """
+        self.refresh_status()
         if self.status_code != JobStatus.RESULTS_READY:
             raise InvalidStatusTransition(
                 f"Job {self.pk} is {self.status}; results are processed once it is Results-Ready."
@@ -501,7 +565,20 @@ class Job(models.Model):
 
         (Django's model validation hook has this name too; jobs are not
         validated with ``full_clean``.)
+
+        Raises
+        ------
+        InvalidStatusTransition
+            While the job is active (its files are in use): ``stop()`` it
+            first, or ``delete()`` it (which stops, then cleans).
         """
+        self.refresh_status()
+        if self.status_code in ACTIVE_STATUSES:
+            raise InvalidStatusTransition(
+                f"Job {self.pk} ({self.name!r}) is {self.status}: its files on the scheduler are "
+                "in use. stop() it first (or wait until it finishes), then clean(); delete() "
+                "stops and cleans in one go."
+            )
         self._clean()
 
     def delete(self, *args: Any, clean: bool = True, **kwargs: Any) -> tuple[int, dict[str, int]]:
@@ -548,6 +625,25 @@ class Job(models.Model):
 
     def _clean(self) -> None:
         return None
+
+    def _forget_run(self) -> None:
+        """Forget the ids of the previous run (after stop and clean, before execute)."""
+        return None
+
+
+#: The columns :meth:`Job.refresh_status` reloads.
+_REFRESHED_FIELDS = (
+    "status_code",
+    "status_version",
+    "status_changed_at",
+    "status_message",
+    "start_time",
+    "completion_time",
+    "execute_time",
+    "last_refresh_ok_at",
+    "refresh_error",
+    "logs",
+)
 
 
 class BasicJob(Job):
@@ -835,9 +931,9 @@ class CondorJob(CondorControl, Job):
             self.num_jobs,
         )
 
-    def resubmit(self, *args: Any, **kwargs: Any) -> None:
+    def _forget_run(self) -> None:
         self.cluster_id = None
-        super().resubmit(*args, **kwargs)
+        type(self).objects.filter(pk=self.pk).update(cluster_id=None)
 
 
 def _merge_inputs(inputs: Any, extra: Mapping[str, bytes]) -> dict[str, Any]:
@@ -982,10 +1078,10 @@ class CondorWorkflow(CondorControl, Job):
             logs["stdout"] = _read_remote_text(host, dag_out, limit=200_000)
         return logs
 
-    def resubmit(self, *args: Any, **kwargs: Any) -> None:
+    def _forget_run(self) -> None:
         self.cluster_id = None
+        type(self).objects.filter(pk=self.pk).update(cluster_id=None)
         self.node_set.update(status_code=JobStatus.PENDING, cluster_id=None, exit_code=None)
-        super().resubmit(*args, **kwargs)
 
 
 class CondorWorkflowNode(models.Model):
@@ -1099,15 +1195,24 @@ class DaskJob(Job):
         return _dask_scheduler(self).get_client()
 
     def _execute(self, *args: Any, **kwargs: Any) -> list[str]:
+        from dask import is_dask_collection
+        from distributed import Future
+
         from tethys_compute.jobs.callbacks import watch_dask_future
 
         client = self.client
         work = args[0] if args else kwargs.pop("future", None)
         key = f"tethys-job-{self.pk}-{self.callback_key[:8]}"
-        if work is not None and hasattr(work, "key") and hasattr(work, "add_done_callback"):
+        if isinstance(work, Future):
             future = work
-        elif work is not None and hasattr(work, "dask"):
+        elif work is not None and is_dask_collection(work):
+            # A dask.delayed object (or another collection) describes work: compute it.
             future = client.compute(work)
+        elif work is not None:
+            raise InvalidArgumentError(
+                f"Dask job {self.pk}: execute() takes a distributed.Future or a dask.delayed "
+                f"object (or nothing, to run the job's function), not {type(work).__name__}."
+            )
         else:
             if not self.function:
                 raise InvalidArgumentError(
@@ -1127,8 +1232,14 @@ class DaskJob(Job):
         return Future(self.key, client=self.client)
 
     def result(self, timeout: float | None = None) -> Any:
-        """The callable's return value (fetched from the scheduler)."""
+        """The callable's return value (fetched from the scheduler).
+
+        Afterwards ``self.status`` is up to date: the stored status is
+        reloaded, and if the done callback has not written it yet, the job
+        is recorded as finished (its result is here, so the task finished).
+        """
         from tethys_compute.conf import compute_settings
+        from tethys_compute.jobs.callbacks import _finished_well
 
         if not self.key:
             raise InvalidStatusTransition(f"Dask job {self.pk} has not been executed.")
@@ -1138,7 +1249,11 @@ class DaskJob(Job):
             raise InvalidStatusTransition(
                 f"Dask job {self.pk}: the scheduler no longer holds the result of {self.key}."
             )
-        return future.result(timeout=wait)
+        value = future.result(timeout=wait)
+        self.refresh_status()
+        if self.status_code in ACTIVE_STATUSES:
+            apply_status(self, _finished_well(self), message="")
+        return value
 
     def _stop(self) -> None:
         if self.key:

@@ -22,6 +22,17 @@ class SchedulerQuerySet(InheritanceQuerySet):  # type: ignore[type-arg]
         """Return the concrete subclasses (CondorScheduler, DaskScheduler), one SQL query."""
         return self.select_subclasses()  # type: ignore[return-value]
 
+    def delete(self) -> tuple[int, dict[str, int]]:
+        """Delete the schedulers; refused with SchedulerInUseError while jobs are active."""
+        with _scheduler_in_use():
+            return super().delete()
+
+
+def _scheduler_in_use() -> Any:
+    from tethys_compute.models.job import refusing_scheduler_deletes
+
+    return refusing_scheduler_deletes()
+
 
 class SchedulerManager(InheritanceManager):  # type: ignore[type-arg]
     """``Scheduler.objects``: an InheritanceManager with :meth:`typed`."""
@@ -117,6 +128,17 @@ class Scheduler(TimeStampedModel):
     # ------------------------------------------------------------------
     # Health
     # ------------------------------------------------------------------
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        """Delete the scheduler; finished jobs keep their history (``scheduler_name``).
+
+        Raises
+        ------
+        tethys_compute.exceptions.SchedulerInUseError
+            (a ``ProtectedError``) while jobs are active on it; nothing is deleted.
+        """
+        with _scheduler_in_use():
+            return super().delete(*args, **kwargs)
+
     def test_connection(self) -> HealthResult:
         """Check that the scheduler answers; each kind overrides this.
 
