@@ -54,10 +54,12 @@ Who pushes
 from __future__ import annotations
 
 import concurrent.futures
+import concurrent.futures.thread
 import json
 import logging
 import re
 import shlex
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -522,6 +524,7 @@ def _dask_report(job_id: int, key: str, future: Future) -> None:
             message = f"{type(exc).__name__}: {exc}"[:2000]
             data = {"seq": 1, "source": "dask", "status": JobStatus.ERROR, "message": message}
         record_push(job_id, key, data)
+        _record_dask_times(job_id, key, future)
     except CallbackRejected as exc:
         logger.info("Dask job %s: done callback not applied: %s", job_id, exc)
     except Exception:  # noqa: BLE001 - the refresher will catch up; never kill the thread
@@ -531,14 +534,61 @@ def _dask_report(job_id: int, key: str, future: Future) -> None:
         close_old_connections()
 
 
+def _record_dask_times(job_id: int, key: str, future: Future) -> None:
+    """Replace the push's clock times by the task's own start and end (best effort).
+
+    One short ``run_on_scheduler`` reading the scheduler's transition log;
+    without an answer the times of the push stay.
+    """
+    from tethys_compute.jobs.refresh import _make_state_probe, dask_times
+    from tethys_compute.models.job import Job
+
+    task = str(future.key)
+    try:
+        answer = future.client.run_on_scheduler(_make_state_probe(), [task], callback_timeout=5)
+    except Exception as exc:  # noqa: BLE001 - the push's times are kept
+        logger.info("Dask job %s: task times not available: %s", job_id, exc)
+        return
+    _state, _text, started, stopped = answer.get(task, (None, "", None, None))
+    times = dask_times(started, stopped)
+    if times:
+        # Only this run's row (the key changes on resubmit), once it has finished.
+        Job.objects.filter(pk=job_id, callback_key=key, completion_time__isnull=False).update(
+            **times
+        )
+
+
+def _interpreter_exiting() -> bool:
+    return sys.is_finalizing() or bool(getattr(concurrent.futures.thread, "_shutdown", False))
+
+
 def watch_dask_future(job: Job, future: Future) -> None:
-    """Report ``future``'s outcome to ``job`` as soon as it is done (in this process)."""
+    """Report ``future``'s outcome to ``job`` as soon as it is done (in this process).
+
+    When the process is exiting (a script ended while its job runs), the
+    report is skipped quietly: the refresher records the outcome.
+    """
     job_id, key = int(job.pk), job.callback_key
 
     def done(fut: Future) -> None:
-        _push_executor.submit(_dask_report, job_id, key, fut)
+        # Runs on the client's event loop: only hands the report to our thread.
+        if _interpreter_exiting():
+            return
+        try:
+            _push_executor.submit(_dask_report, job_id, key, fut)
+        except RuntimeError:
+            # "cannot schedule new futures after interpreter shutdown": the refresher
+            # picks the job up.
+            logger.debug("Dask job %s: exiting; the refresher records the outcome", job_id)
 
-    future.add_done_callback(done)
+    async def wait_then_report() -> None:
+        # Future.add_done_callback would hand ``done`` to distributed's own thread pool,
+        # whose submit fails (logged by tornado as an error) once the interpreter exits.
+        while future.status == "pending":
+            await future._state.wait()  # type: ignore[union-attr]
+        done(future)
+
+    future.client.loop.add_callback(wait_then_report)
 
 
 def drain_pushes(timeout: float = 10.0) -> bool:
