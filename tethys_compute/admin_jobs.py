@@ -6,12 +6,15 @@
   queries however many jobs there are, and never contacts a scheduler: every
   column is stored data.
 * Actions: **Refresh now** (one round trip per scheduler, see
-  :mod:`tethys_compute.jobs.refresh`), **Stop**, **Resubmit** and **Delete
-  with remote clean-up** (each job's ``delete()``, which removes its files on
+  :mod:`tethys_compute.jobs.refresh`), **Stop** (finished jobs are counted
+  as skipped), **Resubmit** and **Delete with remote clean-up** (after a
+  confirmation page; each job's ``delete()``, which removes its files on
   the scheduler; Django's bulk delete would skip that).
-* The job page is read-only: the record, the workflow's nodes, the cached
-  logs, and buttons to fetch the logs now or refresh, stop or resubmit the
-  job (each a POST).
+* The job page ("Job", no Save buttons) is read-only: the record, a
+  workflow's nodes, the cached logs, and buttons to fetch the logs now or
+  refresh, stop or resubmit the job (each a POST).  Logs fetched from a job
+  that is still running are shown on the page once (they are not stored: a
+  job's logs are stored when it has finished).
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -32,7 +37,7 @@ from django.utils.safestring import SafeString
 
 from tethys_compute.exceptions import TethysComputeError
 from tethys_compute.jobs.refresh import refresh_jobs
-from tethys_compute.jobs.status import ACTIVE_STATUSES
+from tethys_compute.jobs.status import ACTIVE_STATUSES, FINISHED_STATUSES
 from tethys_compute.models.job import (
     BasicJob,
     CondorJob,
@@ -142,18 +147,72 @@ def _job_action(name: str, method: str, description: str, permission: str, verb:
     return action
 
 
-stop_jobs = _job_action("stop_jobs", "stop", "Stop the selected jobs", "change", "Stopped")
+@admin.action(description="Stop the selected jobs", permissions=["change"])
+def stop_jobs(
+    modeladmin: admin.ModelAdmin,  # type: ignore[type-arg]
+    request: HttpRequest,
+    queryset: QuerySet[Job],
+) -> None:
+    """Stop each selected job; finished ones are left as they are and reported as skipped."""
+    stopped, skipped, errors = 0, [], []
+    for job in queryset.select_subclasses():  # type: ignore[attr-defined]
+        try:
+            job.refresh_status()
+            if job.status_code in FINISHED_STATUSES:
+                skipped.append(f"{job.pk} ({job.status})")
+                continue
+            job.stop()
+            stopped += 1
+        except TethysComputeError as exc:
+            errors.append(f"Job {job.pk} ({job.name}): {exc}")
+    if stopped:
+        messages.success(request, f"Stopped {stopped} job(s).")
+    if skipped:
+        messages.info(
+            request,
+            f"Skipped {len(skipped)} job(s) that had already finished: {', '.join(skipped)}.",
+        )
+    for error in errors:
+        messages.error(request, error)
+
+
 resubmit_jobs = _job_action(
     "resubmit_jobs", "resubmit", "Resubmit the selected jobs", "change", "Resubmitted"
 )
-#: Each job's delete() (stop, remote clean-up, row); Django's bulk delete skips the clean-up.
-delete_with_cleanup = _job_action(
+_delete_each = _job_action(
     "delete_with_cleanup",
     "delete",
     "Delete the selected jobs (with remote clean-up)",
     "delete",
     "Deleted",
 )
+
+
+@admin.action(description="Delete the selected jobs (with remote clean-up)", permissions=["delete"])
+def delete_with_cleanup(
+    modeladmin: admin.ModelAdmin,  # type: ignore[type-arg]
+    request: HttpRequest,
+    queryset: QuerySet[Job],
+) -> HttpResponse | None:
+    """Each job's delete() (stop, remote clean-up, row), after a confirmation page.
+
+    Django's bulk delete skips the clean-up.
+    """
+    if request.POST.get("post") != "yes":
+        opts = modeladmin.model._meta
+        context = {
+            **modeladmin.admin_site.each_context(request),
+            "title": "Delete jobs (with remote clean-up)?",
+            "opts": opts,
+            "jobs": list(queryset.order_by("id")),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        request.current_app = modeladmin.admin_site.name
+        return TemplateResponse(
+            request, "admin/tethys_compute/job/delete_with_cleanup.html", context
+        )
+    _delete_each(modeladmin, request, queryset)
+    return None
 
 
 _PAGE_ACTIONS: dict[str, tuple[str, str]] = {
@@ -163,6 +222,14 @@ _PAGE_ACTIONS: dict[str, tuple[str, str]] = {
     "stop": ("change", "Stop"),
     "resubmit": ("change", "Resubmit"),
 }
+
+
+#: Characters of each stream kept for showing a running job's logs once.
+_LIVE_LOG_LIMIT = 100_000
+
+
+def _live_logs_key(pk: Any) -> str:
+    return f"tethys_compute_live_logs_{pk}"
 
 
 class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -232,9 +299,40 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
         # The job as its own kind, so delete() cleans the right remote files.
         try:
-            return self.get_queryset(request).get(pk=unquote(object_id))
+            job = self.get_queryset(request).get(pk=unquote(object_id))
         except (Job.DoesNotExist, ValueError):
             return None
+        session = getattr(request, "session", None)
+        if request.method == "GET" and session is not None:
+            # Logs fetched from the running job by "Fetch logs now": shown once.
+            live = session.pop(_live_logs_key(job.pk), None)
+            if isinstance(live, dict):
+                job._live_logs = live  # type: ignore[attr-defined]
+        return job
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if not isinstance(obj, CondorWorkflow):
+            fieldsets = [entry for entry in fieldsets if entry[0] != "Workflow nodes"]
+        return fieldsets
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # Read-only: no Save buttons, and the title says what the page is.
+        context = {
+            "title": "Job",
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            "show_save_as_new": False,
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, context)
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         found = super().get_actions(request)
@@ -303,10 +401,25 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="logs")
     def logs_display(self, obj: Job) -> SafeString | str:
-        if not obj.logs:
+        live = getattr(obj, "_live_logs", None)
+        logs = live if live is not None else obj.logs
+        if not logs:
+            if obj.status_code in ACTIVE_STATUSES:
+                return (
+                    "Logs of a running job are not stored: use 'Fetch logs now' to see them "
+                    "as they are (contacts the scheduler)."
+                )
             return "Not fetched yet: use 'Fetch logs now' (contacts the scheduler)."
-        parts = [
-            format_html("<h4>{}</h4><pre>{}</pre>", name, obj.logs.get(name) or "(empty)")
+        parts = []
+        if live is not None:
+            parts.append(
+                SafeString(
+                    "<p>Fetched just now from the running job (not stored; fetch again to "
+                    "see more).</p>"
+                )
+            )
+        parts += [
+            format_html("<h4>{}</h4><pre>{}</pre>", name, logs.get(name) or "(empty)")
             for name in ("stdout", "stderr")
         ]
         return SafeString("".join(parts))
@@ -359,8 +472,20 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             raise PermissionDenied
         try:
             if action == "fetch-logs":
-                job.get_logs()
-                messages.success(request, "Logs fetched.")
+                logs = job.get_logs()
+                if job.is_finished:
+                    messages.success(request, "Logs fetched and stored (the job has finished).")
+                else:
+                    # Not stored while the job runs: shown once on the page below.
+                    request.session[_live_logs_key(job.pk)] = {
+                        name: str(logs.get(name) or "")[-_LIVE_LOG_LIMIT:]
+                        for name in ("stdout", "stderr")
+                    }
+                    messages.success(
+                        request,
+                        f"Logs fetched from the {job.status.lower()} job and shown below "
+                        "(not stored until the job finishes).",
+                    )
             elif action == "refresh":
                 report = refresh_jobs([job])
                 messages.info(request, f"Refreshed: {report.summary()}")

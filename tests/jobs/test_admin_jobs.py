@@ -104,9 +104,9 @@ def test_stop_resubmit_actions_and_delete_with_cleanup(
     done.execute()
     done.set_status("Error")
 
-    def act(action: str, *jobs: Job) -> None:
+    def act(action: str, *jobs: Job, **extra: str) -> None:
         response = admin_client.post(
-            LIST_URL, {"action": action, "_selected_action": [j.pk for j in jobs]}
+            LIST_URL, {"action": action, "_selected_action": [j.pk for j in jobs], **extra}
         )
         assert response.status_code == 302
 
@@ -115,7 +115,7 @@ def test_stop_resubmit_actions_and_delete_with_cleanup(
     act("resubmit_jobs", running, done)
     assert set(Job.objects.values_list("status_code", flat=True)) == {JobStatus.SUBMITTED}
     act("refresh_now", running)
-    act("delete_with_cleanup", done)
+    act("delete_with_cleanup", done, post="yes")  # confirmed (see the confirmation test)
     assert not Job.objects.filter(pk=done.pk).exists()
     html = admin_client.get(LIST_URL).content.decode()
     assert "delete_selected" not in html  # the bulk delete without clean-up is gone
