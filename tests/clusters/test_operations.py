@@ -26,6 +26,7 @@ from django.urls import reverse
 
 from tests.clusters.test_manager import local_config
 from tethys_compute.clusters import exceptions, service
+from tethys_compute.exceptions import InvalidArgumentError
 from tethys_compute.models import Cluster as ClusterRecord
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -329,3 +330,10 @@ def test_admin_azure_template_error_names_the_template_and_file(
         {"name": "az1", "config_path": str(config), "template": "az"},
     ).content.decode()
     assert "Template “az” ([cluster az] in " in page and str(config) in page
+
+
+def test_a_refused_start_leaves_no_busy_row(tmp_path: Path) -> None:
+    config = local_config(tmp_path, size=1)
+    with pytest.raises(InvalidArgumentError, match="unknown credential"):
+        service.start_cluster("dev", "cred2", config_path=str(config), credentials={"nope": "x"})
+    assert not ClusterRecord.objects.filter(name="cred2").exists()

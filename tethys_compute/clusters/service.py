@@ -260,12 +260,13 @@ def start_cluster(
             settings["cluster_size"] = size
         template = template or manager.get_default_cluster_template()
         cluster = manager.get_cluster_template(template, name, **settings)
+        for field in credentials or {}:
+            if field not in ClusterRecord.SECRET_FIELDS:
+                raise InvalidArgumentError(f"unknown credential {field!r}")
         cluster.validate()
         record = cluster._ensure_record()
         if credentials:
             for field, value in credentials.items():
-                if field not in ClusterRecord.SECRET_FIELDS:
-                    raise InvalidArgumentError(f"unknown credential {field!r}")
                 setattr(record, field, value or None)
             record.save(update_fields=[f for f in credentials])
             cluster = manager._from_record(ClusterRecord.objects.get(pk=record.pk))

@@ -199,7 +199,7 @@ class Command(BaseCommand):
                 last = _last_line(log)
                 if code != 0:
                     raise CommandError(last or f"the clusters process failed ({code}); see {log}")
-                self.stdout.write(f"{name}: {last or 'done'}")
+                self.stdout.write(last or f"{name}: done")
                 return
             if taken or (action == "terminate" and record is None):
                 state = f"{record.status} {record.status_message}" if record else "terminated"
