@@ -133,7 +133,7 @@ def test_resize_to_the_same_size_is_a_no_op_and_operations_never_stay_busy(
     out = io.StringIO()
     call_command("clusters", "start", "dev", "ops1", "--config", str(config), stdout=out)
     lines = out.getvalue().splitlines()
-    assert lines[0].endswith("ops1: STR queued: starting") or "ops1: STR" in lines[0]
+    assert lines[0].endswith("] ops1: STR queued: starting")
     assert sum("ops1: RUN running" in line for line in lines) == 1
     assert len(lines) == len(set(lines))
     # Each progress line once, on stdout: nothing from the loggers on stderr.
@@ -163,6 +163,8 @@ def test_resize_to_the_same_size_is_a_no_op_and_operations_never_stay_busy(
     text = str(refused.value)
     assert "Wait for that operation to end" in text and "60 s" in text
     assert "manage.py clusters terminate ops1 --force" in text and "Terminate (force)" in text
+    with pytest.raises(exceptions.ClusterExists, match="terminate ops1 --force"):
+        service.start_cluster(None, "ops1")
     ClusterRecord.objects.filter(name="ops1").update(status="RUN", status_message="running")
     service.terminate_cluster("ops1")
     assert service.wait("ops1", timeout=60) is None

@@ -373,7 +373,7 @@ class Cluster:
             "provider": PROVIDER_CODES[self.cloud_provider],
             "size": self.cluster_size,
             "status": ClusterStatus.STARTING,
-            "status_message": "starting",
+            "status_message": "queued: starting",
         }
         for field in _OVERRIDE_FIELDS:
             value = self.template.get(field)
@@ -615,7 +615,7 @@ class Cluster:
                 raise ClusterExists(
                     self.cluster_tag,
                     msg=f"cluster {self.cluster_tag!r} is {record.get_status_display().lower()}; "
-                    "wait until it finishes, or terminate it.",
+                    f"this operation is not possible now. {self._way_out()}",
                 )
         try:
             self._start(create)
@@ -691,10 +691,18 @@ class Cluster:
         record.refresh_from_db(fields=_STATUS_FIELDS)
         if record.status != status and record.status in record.BUSY:
             raise InvalidOperation(
-                f"cluster {self.cluster_tag!r} is {record.get_status_display().lower()}; wait "
-                "until that finishes."
+                f"cluster {self.cluster_tag!r} is {record.get_status_display().lower()}; this "
+                f"operation is not possible now. {self._way_out()}"
             )
         self._progress(status, message)
+
+    def _way_out(self) -> str:
+        """What to do about a cluster busy with another operation."""
+        return (
+            f"Wait for that operation to end (it is marked failed after {self._timeout():g} s "
+            f"without progress), or remove the cluster with `manage.py clusters terminate "
+            f"{self.cluster_tag} --force` or the admin action 'Terminate (force)'."
+        )
 
     def add_node(
         self,

@@ -235,10 +235,17 @@ def start_cluster(
                 "choose another name or terminate it first.",
             )
         if existing.status not in (ClusterStatus.STOPPED, ClusterStatus.ERROR):
+            way_out = "Choose another name, or stop or terminate it first."
+            if existing.is_busy:
+                try:
+                    limit = _limit(_existing(name)[1])
+                except TethysComputeError:
+                    limit = 300.0
+                way_out = _way_out(existing, limit)
             raise ClusterExists(
                 name,
                 msg=f"cluster {name!r} exists and is {existing.get_status_display().lower()}; "
-                "choose another name, or stop or terminate it first.",
+                f"this operation is not possible now. {way_out}",
             )
         manager = _manager_for(existing.config_path or config_path)
         cluster = manager._from_record(existing)
