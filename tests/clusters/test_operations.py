@@ -173,6 +173,10 @@ def test_resize_to_the_same_size_is_a_no_op_and_operations_never_stay_busy(
 @pytest.mark.dask
 def test_no_wait_hands_the_work_to_a_detached_process(tmp_path: Path) -> None:
     config = local_config(tmp_path, size=1)
+    # An error of the detached process is the command's error.
+    failed = clusters_command("start", "nope", "nw0", "--config", str(config), "--no-wait")
+    assert failed.returncode == 1 and "cluster template 'nope' does not exist" in failed.stderr
+    assert "Traceback" not in failed.stderr
     started = time.monotonic()
     done = clusters_command("start", "dev", "nw1", "--config", str(config), "--no-wait")
     assert done.returncode == 0, done.stderr

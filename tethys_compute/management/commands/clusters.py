@@ -306,7 +306,7 @@ class Command(BaseCommand):
             ("template", f"{record.template} ({record.config_path or 'default config'})"),
             ("provider", record.get_provider_display()),
             ("size", record.size),
-            ("status", f"{record.status} ({record.get_status_display()})"),
+            ("status", f"{record.status} ({record.status_text})"),
             ("message", record.status_message),
             ("master", record.master_address or "-"),
             (
