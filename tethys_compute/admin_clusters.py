@@ -147,6 +147,8 @@ def _run(request: HttpRequest, queryset: QuerySet[Cluster], verb: str, call: Any
     for record in queryset:
         try:
             call(record.name)
+        except _NothingToDo as exc:
+            messages.info(request, f"Cluster “{record.name}”: {exc}")
         except TethysComputeError as exc:
             failed.append(f"Cluster “{record.name}”: {exc}")
         else:

@@ -360,6 +360,13 @@ def test_admin_clusters_page_creates_starts_resizes_and_terminates(
     )
     record = service.wait("adm1", timeout=60)
     assert record is not None and (record.status, record.size) == ("RUN", 2)
+    same = admin_client.post(
+        changelist,
+        {"action": "resize_clusters", "_selected_action": [record.pk], "apply": "1", "size": 2},
+        follow=True,
+    )
+    assert "Cluster “adm1”: cluster &#x27;adm1&#x27; already has 2 nodes" in same.content.decode()
+    assert ClusterRecord.objects.get(pk=record.pk).status == "RUN"
 
     # While busy the list reloads itself and shows the progress message.
     ClusterRecord.objects.filter(pk=record.pk).update(status="UPD", status_message="adding node002")
