@@ -228,19 +228,19 @@ class Command(BaseCommand):
                     config_path=options.get("config"),
                     size=options.get("size"),
                 )
-                self._follow(record.name, options, "RUN")
+                self._follow(record.name, options, "RUN", first=record)
             elif action == "resize":
                 record = service.resize_cluster(options["name"], options["size"])
                 if not record.is_busy and record.size == options["size"]:
                     self.stdout.write(f"{record.name}: {service.resize_noop_message(record)}")
                     return
-                self._follow(record.name, options, "RUN")
+                self._follow(record.name, options, "RUN", first=record)
             elif action == "stop":
                 record = service.stop_cluster(options["name"])
-                self._follow(record.name, options, "STP")
+                self._follow(record.name, options, "STP", first=record)
             elif action == "terminate":
                 record = service.terminate_cluster(options["name"], force=options["force"])
-                self._follow(record.name, options, None)
+                self._follow(record.name, options, None, first=record)
                 leftovers = service.leftovers(record.name)
                 if leftovers:
                     raise CommandError(
@@ -316,12 +316,22 @@ class Command(BaseCommand):
         ):
             self.stdout.write(f"{label:>10}: {value}")
 
-    def _follow(self, name: str, options: dict[str, Any], success: str | None) -> None:
-        """Show the operation's progress until it ends (or ``--timeout``)."""
+    def _follow(
+        self, name: str, options: dict[str, Any], success: str | None, first: Cluster | None = None
+    ) -> None:
+        """Show the operation's progress until it ends (or ``--timeout``).
+
+        ``first`` is the record as the service queued the operation: its line
+        is printed at once, so the output always starts with it, however fast
+        the work moves on.
+        """
         started = time.monotonic()
         deadline = started + float(options.get("timeout") or 900.0)
         tty = hasattr(self.stdout, "isatty") and self.stdout.isatty()
         last = None
+        if first is not None:
+            last = f"{first.status} {first.status_message}"
+            self.stdout.write(f"[{0.0:6.1f}s] {name}: {last}")
         turn = 0
         while True:
             record = Cluster.objects.filter(name=name).first()
