@@ -251,9 +251,8 @@ def apply_status(
                 changes["status_message"] = message[:2000]
             if changes:
                 table.filter(status_version=version).update(**changes)
-                for name, value in changes.items():
-                    setattr(job, name, value)
-            job.status_code, job.status_version = current, version
+            # Another writer may have got here first: take its fields (times too).
+            _reload_status(job)
             return StatusChange(False, current, version, "unchanged")
         if not can_transition(current, target):
             if strict:
@@ -268,7 +267,7 @@ def apply_status(
                         + "."
                     )
                 )
-            job.status_code, job.status_version = current, version
+            _reload_status(job)
             return StatusChange(False, current, version, "not allowed")
         now = timezone.now()
         values: dict[str, Any] = {
