@@ -41,6 +41,7 @@ from django.utils.text import Truncator
 from django.utils.timezone import localtime
 from django.views.decorators.debug import sensitive_post_parameters
 
+from tethys_compute.admin_filters import SubclassFilter
 from tethys_compute.forms import CondorSchedulerForm, DaskSchedulerForm, clear_field_name
 from tethys_compute.health_runner import SchedulerCheck, check_schedulers
 from tethys_compute.models import CondorScheduler, DaskScheduler, Scheduler
@@ -109,24 +110,10 @@ def test_connection(
     report(request, check_schedulers(schedulers))
 
 
-class KindFilter(admin.SimpleListFilter):
+class KindFilter(SubclassFilter):
     """Filter the scheduler list by kind (Condor, Dask)."""
 
-    title = "kind"
-    parameter_name = "kind"
-
-    def lookups(
-        self,
-        request: HttpRequest,
-        model_admin: admin.ModelAdmin,  # type: ignore[type-arg]
-    ) -> list[tuple[str, str]]:
-        return [(value, label) for _model, value, label in KINDS]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        for model, value, _label in KINDS:
-            if self.value() == value:
-                return queryset.filter(**{f"{model._meta.model_name}__isnull": False})
-        return queryset
+    kinds = KINDS
 
 
 class HealthColumns:

@@ -35,6 +35,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from tethys_compute.admin_filters import SubclassFilter
 from tethys_compute.exceptions import TethysComputeError
 from tethys_compute.jobs.refresh import refresh_jobs
 from tethys_compute.jobs.status import ACTIVE_STATUSES, FINISHED_STATUSES
@@ -74,24 +75,10 @@ def format_age(delta: timedelta | None) -> str:
     return f"{seconds} s"
 
 
-class JobKindFilter(admin.SimpleListFilter):
+class JobKindFilter(SubclassFilter):
     """Filter jobs by kind (basic, Condor job, Condor workflow, Dask job)."""
 
-    title = "kind"
-    parameter_name = "kind"
-
-    def lookups(
-        self,
-        request: HttpRequest,
-        model_admin: admin.ModelAdmin,  # type: ignore[type-arg]
-    ) -> list[tuple[str, str]]:
-        return [(value, label) for _model, value, label in JOB_KINDS]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        for model, value, _label in JOB_KINDS:
-            if self.value() == value:
-                return queryset.filter(**{f"{model._meta.model_name}__isnull": False})
-        return queryset
+    kinds = JOB_KINDS
 
 
 def _report_errors(request: HttpRequest, done: int, errors: list[str], verb: str) -> None:
