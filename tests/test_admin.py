@@ -527,3 +527,17 @@ def test_admin_index_lists_one_schedulers_entry(admin_client: Client) -> None:
     html = admin_client.get(reverse("admin:app_list", args=["tethys_compute"])).content.decode()
     assert LIST_URL in html
     assert "/admin/tethys_compute/condorscheduler/" not in html
+
+
+def test_condor_add_page_has_no_clear_boxes(admin_client: Client) -> None:
+    html = admin_client.get("/admin/tethys_compute/condorscheduler/add/").content.decode()
+    assert 'name="clear_password"' not in html
+    assert "Nothing to clear" not in html
+    assert 'name="password"' in html
+
+
+def test_condor_change_page_keeps_its_clear_boxes(
+    admin_client: Client, condor: CondorScheduler
+) -> None:
+    html = admin_client.get(condor_url(condor.pk)).content.decode()
+    assert 'name="clear_password"' in html

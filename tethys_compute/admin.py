@@ -386,6 +386,22 @@ class CondorSchedulerAdmin(KindAdmin):
         ("Last connection test", {"fields": ("health", "checked_at", "check_details")}),
     )
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None:
+            return fieldsets
+        # The add page: nothing is stored yet, so there is nothing to keep or clear.
+        trimmed = []
+        for name, options in fieldsets:
+            fields = [f for f in options["fields"] if not str(f).startswith("clear_")]
+            if name == "Log in":
+                options = {
+                    **options,
+                    "description": "Secrets are stored encrypted and are never shown again.",
+                }
+            trimmed.append((name, {**options, "fields": fields}))
+        return trimmed
+
 
 @admin.register(DaskScheduler)
 class DaskSchedulerAdmin(KindAdmin):
