@@ -1,7 +1,7 @@
 """The HTCondor client's parsers against real HTCondor 25.14 output (the golden transcripts).
 
-The transcripts live outside the repository, in ``shared/htcondor/golden``
-beside it (``Path(__file__).parents[2]``); without them these tests fail.
+The transcripts are kept in the repository, in ``tests/fixtures/htcondor``
+(their README says what they are and which HTCondor wrote them).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from tethys_compute.condor.parse import (
 from tethys_compute.exceptions import CondorSubmitError, InvalidArgumentError
 from tethys_compute.remote import CommandResult
 
-GOLDEN_DIR = Path(__file__).resolve().parents[2] / "shared" / "htcondor" / "golden"
+GOLDEN_DIR = Path(__file__).resolve().parent / "fixtures" / "htcondor"
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def load_golden() -> dict[str, Case]:
     if not GOLDEN_DIR.is_dir():
         pytest.fail(
             f"The golden HTCondor transcripts are missing: {GOLDEN_DIR} does not exist. "
-            "They must sit in shared/htcondor/golden beside the repository."
+            "They are part of the repository (tests/fixtures/htcondor); restore them from git."
         )
     cases: dict[str, Case] = {}
     for path in sorted(GOLDEN_DIR.glob("*.txt")):

@@ -32,7 +32,7 @@ import pytest
 
 from tests.htcondor_standin import BIN_DIR, golden, standin_env
 
-GOLDEN_DIR = Path("/work/shared/htcondor/golden")
+GOLDEN_DIR = Path(__file__).resolve().parent / "fixtures" / "htcondor"
 MIN_REPLAYED = 290
 COMMAND_TIMEOUT = 40.0
 

@@ -1,6 +1,6 @@
 """Reader of the HTCondor golden transcripts and the normalisation used to compare with them.
 
-The transcripts (``/work/shared/htcondor/golden/*.txt``, format described in their README)
+The transcripts (``tests/fixtures/htcondor/*.txt``, format described in their README)
 hold ``=== CASE`` blocks (a command with its exit code, stdout and stderr) and ``=== FILE``
 blocks (file contents).  :func:`normalise` rewrites only the values the golden README lists as
 varying between runs: hostname/ports/sinful strings, pids, scratch directory names, dates and
