@@ -68,6 +68,7 @@ from distributed.security import Security
 from distributed.versions import get_versions
 from django.core.exceptions import ValidationError
 
+from tethys_compute.counters import remote_calls
 from tethys_compute.exceptions import (
     ConfigurationError,
     InvalidArgumentError,
@@ -484,6 +485,8 @@ def _reason(exc: BaseException) -> str:
 async def _identity_async(
     address: str, timeout: float, security: Security | None, label: str | None
 ) -> dict[str, Any]:
+    remote_calls.add("dask", address, "connections")
+    remote_calls.add("dask", address, "commands")
     try:
         reply = await asyncio.wait_for(_ask(address, {"op": "identity"}, security), timeout)
     except (TimeoutError, OSError, EOFError, ValueError) as exc:
@@ -566,6 +569,7 @@ async def _open_client(
     remaining = budget - (time.monotonic() - started)
     if remaining <= 0:
         raise _connection_error(label, key.address, budget, TimeoutError())
+    remote_calls.add("dask", key.address, "connections")
     client = Client(
         key.address,
         asynchronous=True,
@@ -833,6 +837,23 @@ def new_client(
     """
     key = make_key(address, timeout, heartbeat_interval, **options)
     return _run_open(key, options, label)
+
+
+def scheduler_call(client: Client, method: str, *args: Any, **kwargs: Any) -> Any:
+    """``client.<method>(*args, **kwargs)``, counted as one call to the client's scheduler.
+
+    The app's own calls to a Dask scheduler (submit, run_on_scheduler,
+    datasets, cancel) go through here, so that :data:`tethys_compute.counters.remote_calls`
+    shows how many were made, per scheduler address.
+
+    Examples
+    --------
+    >>> scheduler_call(client, "submit", sum, [1, 2]).result()  # doctest: +SKIP
+    3
+    """
+    address = str(getattr(client.scheduler, "address", "") or "")
+    remote_calls.add("dask", address, "commands")
+    return getattr(client, method)(*args, **kwargs)
 
 
 def cached_client(address: str, **settings: Any) -> Client | None:

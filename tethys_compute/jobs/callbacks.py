@@ -73,6 +73,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from tethys_compute.conf import compute_settings
+from tethys_compute.dask_client import scheduler_call
 from tethys_compute.exceptions import ConfigurationError, InvalidArgumentError
 from tethys_compute.jobs.status import (
     FINISHED_STATUSES,
@@ -545,7 +546,9 @@ def _record_dask_times(job_id: int, key: str, future: Future) -> None:
 
     task = str(future.key)
     try:
-        answer = future.client.run_on_scheduler(_make_state_probe(), [task], callback_timeout=5)
+        answer = scheduler_call(
+            future.client, "run_on_scheduler", _make_state_probe(), [task], callback_timeout=5
+        )
     except Exception as exc:  # noqa: BLE001 - the push's times are kept
         logger.info("Dask job %s: task times not available: %s", job_id, exc)
         return

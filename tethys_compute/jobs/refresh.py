@@ -38,6 +38,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from tethys_compute.conf import compute_settings
+from tethys_compute.counters import remote_calls
+from tethys_compute.dask_client import scheduler_call
 from tethys_compute.exceptions import TethysComputeError
 from tethys_compute.jobs.status import (
     FINAL_STATUSES,
@@ -87,7 +89,9 @@ class SchedulerReport:
         Why, when ``ok`` is False.
     seconds : float
     round_trips : int
-        Remote calls made (1 for a reachable scheduler).
+        Remote commands (SSH) or scheduler calls (Dask) sent, as counted by
+        :data:`tethys_compute.counters.remote_calls` where they were sent
+        (0 when the scheduler did not answer in time).
     """
 
     name: str
@@ -346,19 +350,25 @@ def dask_query(scheduler: Any, jobs: Sequence[Job], timeout: float) -> dict[str,
     if not keys:
         return {}
     client = scheduler.get_client(timeout=timeout)
-    answer = client.run_on_scheduler(_make_state_probe(), keys, callback_timeout=timeout)
+    answer = scheduler_call(
+        client, "run_on_scheduler", _make_state_probe(), keys, callback_timeout=timeout
+    )
     return dict(answer)
 
 
 # --------------------------------------------------------------------------
 # The refresh
 # --------------------------------------------------------------------------
-def _ask(scheduler: Scheduler, jobs: Sequence[Job], timeout: float) -> Any:
-    if scheduler.KIND == "condor":
-        return condor_query(scheduler, jobs, timeout)
-    if scheduler.KIND == "dask":
-        return dask_query(scheduler, jobs, timeout)
-    raise TethysComputeError(f"Scheduler {scheduler.name!r} of kind {scheduler.KIND!r}.")
+def _ask(scheduler: Scheduler, jobs: Sequence[Job], timeout: float) -> tuple[Any, int]:
+    """The scheduler's answer about ``jobs`` and the remote calls it took (counted as sent)."""
+    with remote_calls.measure_thread() as seen:
+        if scheduler.KIND == "condor":
+            answer = condor_query(scheduler, jobs, timeout)
+        elif scheduler.KIND == "dask":
+            answer = dask_query(scheduler, jobs, timeout)
+        else:
+            raise TethysComputeError(f"Scheduler {scheduler.name!r} of kind {scheduler.KIND!r}.")
+    return answer, seen.commands()
 
 
 def _default_timeout(kind: str) -> float:
@@ -529,11 +539,11 @@ def refresh_jobs(
         for pk, (future, bound, asked_at) in pending.items():
             scheduler = schedulers[pk]
             own = by_scheduler[pk]
-            entry = SchedulerReport(scheduler.name, scheduler.KIND, len(own), round_trips=1)
+            entry = SchedulerReport(scheduler.name, scheduler.KIND, len(own))
             ids = [j.pk for j in own]
             try:
                 remaining = bound + GRACE - (time.monotonic() - asked_at)
-                answer = future.result(timeout=max(remaining, 0.1))
+                answer, entry.round_trips = future.result(timeout=max(remaining, 0.1))
             except concurrent.futures.TimeoutError:
                 entry.ok, entry.error = False, f"no answer within {bound:g} s"
             except (TethysComputeError, OSError) as exc:

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from tethys_compute.conf import compute_settings
+from tethys_compute.counters import remote_calls
 from tethys_compute.exceptions import (
     HostKeyMismatchError,
     SSHAuthenticationError,
@@ -100,6 +101,7 @@ def _prefer_host_key_types(transport: paramiko.Transport, key_types: Iterable[st
 def tcp_connect(target: SSHTarget, timeout: float) -> socket.socket:
     """Open the TCP connection, mapping each failure to its SSH error."""
     where = target.display
+    remote_calls.add("ssh", target.address, "connections")
     try:
         return socket.create_connection((target.host, target.port), timeout=timeout)
     except socket.gaierror as exc:

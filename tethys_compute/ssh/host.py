@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import paramiko
 
 from tethys_compute.conf import compute_settings
+from tethys_compute.counters import remote_calls
 from tethys_compute.exceptions import (
     RemoteCommandError,
     RemoteCommandNotFoundError,
@@ -233,6 +234,7 @@ class SSHHost:
             for attempt in (1, 2):
                 sftp = conn.sftp()
                 try:
+                    remote_calls.add("ssh", self.target.address, "transfers")
                     return func(sftp, *args)
                 except TimeoutError:
                     conn.close()

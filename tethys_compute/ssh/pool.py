@@ -126,7 +126,7 @@ class Connection:
         try:
             transport, generation = self.ensure_transport()
             timeout = max(min(deadline - time.monotonic(), session_start_timeout()), 0.001)
-            return Session(transport, generation, timeout, self.target.driver)
+            return Session(transport, generation, timeout, self.target.driver, self.target.address)
         except SSHError:
             self._forget_one()
             raise

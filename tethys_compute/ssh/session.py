@@ -21,6 +21,8 @@ from typing import Any
 
 import paramiko
 
+from tethys_compute.counters import remote_calls
+
 logger = logging.getLogger(__name__)
 
 #: Standard input up to this many bytes travels inside the sh loop's request
@@ -251,9 +253,16 @@ class Session:
     """One channel running the session loop; used by one thread at a time."""
 
     def __init__(
-        self, transport: paramiko.Transport, generation: int, timeout: float, driver: str
+        self,
+        transport: paramiko.Transport,
+        generation: int,
+        timeout: float,
+        driver: str,
+        target: str = "",
     ) -> None:
         self.generation = generation
+        #: ``user@host:port``: where the commands of this session are counted.
+        self.target = target
         self.transport = transport
         self._buffer = bytearray()
         deadline = time.monotonic() + timeout
@@ -356,6 +365,7 @@ class Session:
             raise SessionTimeout() from None
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise SessionLost(f"sending failed: {exc}", delivered=False) from None
+        remote_calls.add("ssh", self.target, "commands")
         head = self._read_line(deadline).decode(errors="replace").split(" ")
         if len(head) != 2 or head[0] != marker or not (head[1].isdigit() or head[1] == "timeout"):
             raise SessionLost(f"unexpected answer {head[:2]!r}", delivered=True)
