@@ -72,15 +72,25 @@ def test_specification_examples_run_as_written():
 
 
 def test_facade_exports_exactly_the_specified_names():
-    for name in (
+    specified = {
         "list_schedulers",
         "get_scheduler",
         "create_scheduler",
         "create_condor_scheduler",
         "create_dask_scheduler",
-    ):
-        assert callable(getattr(compute, name))
-        assert name in compute.__all__
+        "get_cluster_manager",
+    }
+    assert sorted(compute.__all__) == sorted(specified)
+    assert len(compute.__all__) == len(set(compute.__all__))
+    for name in specified:
+        assert callable(getattr(compute, name)), name
+    public = {
+        name
+        for name, value in vars(compute).items()
+        if not name.startswith("_") and callable(value) and not isinstance(value, type)
+    }
+    # Nothing callable beyond the specified names leaks into the facade's namespace.
+    assert public <= specified, public - specified
 
 
 def test_list_schedulers_returns_subclasses_in_one_query():
@@ -119,7 +129,13 @@ def test_get_scheduler_returns_subclass_in_one_query():
 
 
 def test_get_scheduler_returns_none_for_unknown_name():
+    create_dask_scheduler("nope-not", "localhost:8786")
+    create_condor_scheduler("a-nope", "h.example.com", "u", password="pw")
+    create_dask_scheduler("Default", "localhost:8787")
+    assert Scheduler.objects.count() == 3
+    # Names that contain the asked one are other names; a known name is found.
     assert get_scheduler("nope") is None
+    assert get_scheduler("a-nope") is not None
 
 
 def test_get_scheduler_rejects_non_string_name():

@@ -62,6 +62,7 @@ def test_two_threads_with_different_settings_one_wins_one_gets_a_conflict():
         t.start()
     for t in threads:
         t.join(timeout=30)
+    assert all(not t.is_alive() for t in threads)
     assert Scheduler.objects.filter(name="shared").count() == 1
     kinds = sorted(type(r).__name__ for r in results)
     assert kinds == ["CondorScheduler", "SchedulerConflictError"], results

@@ -160,6 +160,7 @@ def test_two_threads_asking_at_once_get_one_client(
         thread.start()
     for thread in threads:
         thread.join(timeout=15)
+    assert not any(thread.is_alive() for thread in threads), "a thread is still waiting"
     assert len(got) == 2 and got[0] is got[1]
     assert got[0].run_on_scheduler(count_real_clients) == 1
 
@@ -185,6 +186,7 @@ def test_fifty_request_threads_do_not_grow_threads_loops_or_connections(
             thread.start()
         for thread in threads:
             thread.join(timeout=30)
+        assert not any(thread.is_alive() for thread in threads), "a request did not finish"
 
     burst()  # warm up: the client and its connection pool
     threads_after_first = threading.active_count()

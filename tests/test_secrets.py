@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import call_command
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, SystemCheckError
 from django.db import connection
 from django.test import override_settings
 
@@ -182,5 +182,5 @@ def test_system_check_warns_about_unknown_settings():
 def test_manage_py_check_runs_our_checks(monkeypatch):
     monkeypatch.delenv("TETHYS_COMPUTE_ENCRYPTION_KEYS", raising=False)
     with override_settings(TETHYS_COMPUTE={}):
-        with pytest.raises(Exception, match="tethys_compute.E001"):
+        with pytest.raises(SystemCheckError, match="tethys_compute.E001"):
             call_command("check", "--deploy", "--fail-level", "ERROR")

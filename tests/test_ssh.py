@@ -517,6 +517,7 @@ def test_eight_threads_share_the_connection(host: SSHHost, server: SSHD) -> None
         thread.start()
     for thread in threads:
         thread.join(60)
+    assert not any(thread.is_alive() for thread in threads), "a worker thread is still running"
     assert not errors, errors[0]
     assert server.client_connections() == 1
 

@@ -64,6 +64,7 @@ def test_ssh_dropped_mid_refresh_keeps_statuses_then_recovers(
     started = time.monotonic()
     report = refresh_jobs(timeout=10)
     watcher.join(timeout=30)
+    assert not watcher.is_alive(), "the watcher never saw its condor command end"
     assert dropped.is_set(), "the refresh ran no condor command"
     assert time.monotonic() - started < 20  # bounded
     assert [s.ok for s in report.schedulers] == [False]
