@@ -81,7 +81,10 @@ def distributed_round() -> float:
     return elapsed
 
 
-def main() -> None:
+TARGET = 1.5
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
@@ -106,8 +109,13 @@ def main() -> None:
     print("time to a usable cluster (scheduler + 2 workers answering), median of", args.rounds)
     print(f"  tethys-compute local provider : {a:6.2f} s")
     print(f"  distributed.LocalCluster      : {b:6.2f} s")
-    print(f"  ratio (ours / LocalCluster)   : {a / b:6.2f}  (target <= 1.5)")
+    ok = a / b <= TARGET
+    print(
+        f"  ratio (ours / LocalCluster)   : {a / b:6.2f}  (target <= {TARGET}): "
+        + ("met" if ok else "MISSED")
+    )
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
