@@ -151,6 +151,7 @@ class DaskProcess:
         with _attached_lock:
             _attached.discard(self)
         _stop_group(self.popen.pid, self.popen, timeout)
+        _forget_detached(self.popen.pid)
         return self.popen.returncode
 
     def __repr__(self) -> str:
@@ -162,6 +163,26 @@ class DaskProcess:
 # the caller dropped its reference (so strong references, not a WeakSet).
 _attached: set[DaskProcess] = set()
 _attached_lock = threading.Lock()
+
+# Handles of detached processes this interpreter started, by pid.  A detached
+# process outlives its DaskProcess object by design; keeping the handle lets
+# this process reap it when it is stopped here (no zombie) and keeps Python
+# from warning that a subprocess object was dropped while its process runs.
+_detached_handles: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _forget_detached(pid: int, wait: float = 0.0) -> None:
+    """Reap a detached process this interpreter started, once it has exited."""
+    with _attached_lock:
+        popen = _detached_handles.get(pid)
+    if popen is None:
+        return
+    try:
+        popen.wait(timeout=wait)
+    except subprocess.TimeoutExpired:
+        return
+    with _attached_lock:
+        _detached_handles.pop(pid, None)
 
 
 @atexit.register
@@ -259,6 +280,7 @@ def stop_pids(pids: Iterable[int], timeout: float = STOP_TIMEOUT) -> None:
     for pid in pids:
         if _group_alive(pid):
             _stop_group(pid, None, 2.0)
+        _forget_detached(pid, wait=1.0)
 
 
 def _launch(
@@ -289,8 +311,10 @@ def _launch(
     process = DaskProcess(
         kind=kind, popen=popen, log_path=log_path, detached=detached, command=command
     )
-    if not detached:
-        with _attached_lock:
+    with _attached_lock:
+        if detached:
+            _detached_handles[popen.pid] = popen
+        else:
             _attached.add(process)
     logger.debug("Started dask %s pid %d: %s", kind, popen.pid, " ".join(command))
     return process

@@ -361,6 +361,7 @@ def dask_query(scheduler: Any, jobs: Sequence[Job], timeout: float) -> dict[str,
 # --------------------------------------------------------------------------
 def _ask(scheduler: Scheduler, jobs: Sequence[Job], timeout: float) -> tuple[Any, int]:
     """The scheduler's answer about ``jobs`` and the remote calls it took (counted as sent)."""
+    answer: Any
     with remote_calls.measure_thread() as seen:
         if scheduler.KIND == "condor":
             answer = condor_query(scheduler, jobs, timeout)

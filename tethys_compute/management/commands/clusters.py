@@ -54,6 +54,10 @@ HANDOFF_TIMEOUT = 60.0
 LEFTOVERS_EXIT = 3
 #: The busy status each operation puts the row in.
 _BUSY_OF = {"start": "STR", "resize": "UPD", "stop": "UPD", "terminate": "DEL"}
+# Processes handed work with --no-wait, kept until they exit: the handle lets
+# a long-lived caller (a test run, a shell) reap them instead of dropping a
+# subprocess object whose process still runs.
+_handed_off: list[subprocess.Popen[bytes]] = []
 
 
 def log_path(name: str) -> Path:
@@ -202,6 +206,8 @@ class Command(BaseCommand):
                 self.stdout.write(last or f"{name}: done")
                 return
             if taken or (action == "terminate" and record is None):
+                _handed_off[:] = [p for p in _handed_off if p.poll() is None]
+                _handed_off.append(process)
                 state = f"{record.status} {record.status_message}" if record else "terminated"
                 self.stdout.write(
                     f"{name}: {state} (not waiting; process {process.pid} goes on, log {log})"
