@@ -22,6 +22,8 @@ from typing import Any
 
 from django import forms
 from django.db import models
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_variables
 
 from tethys_compute import crypto
 from tethys_compute.exceptions import EncryptionKeyError
@@ -124,6 +126,7 @@ class CondorSchedulerForm(forms.ModelForm):  # type: ignore[type-arg]
         """True when the record has the secret ``name`` stored (not decrypted)."""
         return self.instance.pk is not None and self.instance.has_secret(name)
 
+    @method_decorator(sensitive_variables())
     def clean(self) -> dict[str, Any]:
         """Apply the secret inputs to the record before the model validates it."""
         cleaned = super().clean() or {}
