@@ -17,12 +17,14 @@ from typing import Any
 import pytest
 from distributed.comm import CommClosedError, listen
 from distributed.protocol.serialize import ToPickle
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 
+from tests.jobs.factories import bulk_create_jobs
 from tethys_compute import dask_client
 from tethys_compute.exceptions import SchedulerConnectionError
-from tethys_compute.models import DaskScheduler
+from tethys_compute.jobs.status import JobStatus
+from tethys_compute.models import DaskJob, DaskScheduler, Job
 
 Reply = Callable[[Any], Any]
 
@@ -191,3 +193,75 @@ def test_admin_test_connection_of_a_fake_scheduler_runs_no_code(
     assert not marker.exists()
     assert "not like a Dask scheduler" in response.content.decode()
     assert DaskScheduler.objects.get(pk=record.pk).last_check_ok is False
+
+
+# ----------------------------------------------------------------------
+# No Dask client for admin users who could not have set the address
+# ----------------------------------------------------------------------
+def plain_scheduler(request: Any) -> Any:
+    """Answers like a scheduler with no workers (a client would go on to register)."""
+    if request.get("op") == "identity":
+        return identity({})
+    return {}
+
+
+@pytest.fixture
+def dask_job_setup(
+    fake_scheduler: Callable[[Reply], FakeScheduler],
+) -> tuple[FakeScheduler, DaskScheduler, int]:
+    fake = fake_scheduler(plain_scheduler)
+    record = DaskScheduler.objects.create(name="Fake", host=fake.address, timeout=2)
+    [job_id] = [
+        pk
+        for pk in bulk_create_jobs(3, label="trust", dask=record, status=JobStatus.RUNNING)
+        if DaskJob.objects.filter(pk=pk).exists()
+    ]
+    return fake, record, job_id
+
+
+def staff_with(client: Client, *codenames: str) -> Client:
+    user = User.objects.create_user("jobs-staff", password="pw", is_staff=True)
+    for codename in codenames:
+        user.user_permissions.add(Permission.objects.get(codename=codename))
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("tests.jobs.urls")
+def test_job_actions_connect_no_dask_client_for_users_who_cannot_set_addresses(
+    dask_job_setup: tuple[FakeScheduler, DaskScheduler, int], client: Client
+) -> None:
+    fake, _record, job_id = dask_job_setup
+    client = staff_with(client, "view_job", "change_job")
+    for action in ("refresh_now", "stop_jobs", "resubmit_jobs"):
+        response = client.post(
+            "/admin/tethys_compute/job/",
+            {"action": action, "_selected_action": [job_id]},
+            follow=True,
+        )
+        assert response.status_code == 200
+        assert "only users who may add or change Dask schedulers" in response.content.decode()
+    for action in ("refresh", "stop"):
+        response = client.post(f"/admin/tethys_compute/job/{job_id}/run/{action}/", follow=True)
+        assert response.status_code == 200
+        assert "only users who may add or change Dask schedulers" in response.content.decode()
+    assert fake.requests == []  # the scheduler was never contacted
+    assert dask_client.cached_clients() == []
+    assert Job.objects.get(pk=job_id).status_code == JobStatus.RUNNING
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("tests.jobs.urls")
+def test_job_refresh_may_connect_for_users_who_may_change_dask_schedulers(
+    dask_job_setup: tuple[FakeScheduler, DaskScheduler, int], client: Client
+) -> None:
+    fake, _record, job_id = dask_job_setup
+    client = staff_with(client, "view_job", "change_job", "change_daskscheduler")
+    try:
+        response = client.post(f"/admin/tethys_compute/job/{job_id}/run/refresh/", follow=True)
+        assert response.status_code == 200
+        assert "only users who may add or change Dask schedulers" not in response.content.decode()
+        assert fake.requests, "a trusted user's refresh did not reach the scheduler"
+    finally:
+        dask_client.close_clients()
