@@ -8,12 +8,22 @@ proven with a wrong-key setup: if rendering read a secret, the page would fail
 
 from __future__ import annotations
 
+import json
+import re
+import sys
+from io import StringIO
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import Client, override_settings
+from django.views.debug import ExceptionReporter
 
 from tethys_compute import crypto
-from tethys_compute.exceptions import SchedulerValidationError
+from tethys_compute.clusters import service
+from tethys_compute.exceptions import EncryptionKeyError, SchedulerValidationError
 from tethys_compute.models import Cluster, CondorScheduler
 
 pytestmark = pytest.mark.django_db
@@ -182,7 +192,7 @@ def test_a_new_secret_without_any_key_is_a_form_error_not_a_500(
         response = client.post(condor_url(condor.pk), form_data(condor, password="new-one"))
     assert response.status_code == 200
     html = response.content.decode()
-    assert "No encryption key is configured" in html
+    assert "No encryption key is configured" in html, re.findall(r"errorlist.{0,300}", html)
     assert "new-one" not in html
     assert CondorScheduler.objects.get(pk=condor.pk).password == PASSWORD
 
@@ -284,3 +294,56 @@ def test_saving_an_unchanged_target_needs_no_secret(condor: CondorScheduler) -> 
     record.host = " 127.0.0.1 "  # the same after cleaning
     record.save()
     assert CondorScheduler.objects.get(pk=condor.pk).description == "only this"
+
+
+def test_adding_a_cluster_with_credentials_and_no_key_is_a_form_error(client: Client) -> None:
+    client = as_level(client, "superuser")
+    config = Path(__file__).parent / "clusters" / "configs" / "portal_main.ini"
+    data = {
+        "name": "needs-a-key",
+        "config_path": str(config),
+        "template": "aws_default_cluster",
+        "size": "1",
+        "aws_access_key_id_input": "AKIAEXAMPLEKEYID0002",
+        "aws_secret_access_key_input": AWS_SECRET,
+    }
+    with override_settings(TETHYS_COMPUTE={"ENCRYPTION_KEYS": []}):
+        response = client.post("/admin/tethys_compute/cluster/add/", data)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "No encryption key is configured" in html, re.findall(r"errorlist.{0,300}", html)
+    assert_nothing_secret(html)
+    assert not Cluster.objects.filter(name="needs-a-key").exists()
+
+
+def test_import_never_moves_stored_secrets_to_another_host(
+    condor: CondorScheduler, tmp_path: Path
+) -> None:
+    export = tmp_path / "schedulers.json"
+    entry = {"name": condor.name, "type": "condor", "host": "attacker.example.net"}
+    export.write_text(json.dumps([entry]))
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("schedulers", "import", str(export), stdout=StringIO())
+    assert CondorScheduler.objects.get(pk=condor.pk).host == "127.0.0.1"
+
+
+def test_error_reports_from_starting_a_cluster_hide_its_aws_keys() -> None:
+    config = Path(__file__).parent / "clusters" / "configs" / "portal_main.ini"
+    with override_settings(TETHYS_COMPUTE={"ENCRYPTION_KEYS": []}):
+        try:
+            service.start_cluster(  # the keys only as an argument: no local of this frame
+                None,
+                "keyless",
+                config_path=str(config),
+                credentials={"aws_access_key_id": "AKIAEX", "aws_secret_access_key": AWS_SECRET},
+            )
+        except EncryptionKeyError:
+            exc_info = sys.exc_info()
+        else:  # pragma: no cover - storing credentials needs a key
+            pytest.fail("credentials were stored without an encryption key")
+    with override_settings(DEBUG=False):
+        reporter = ExceptionReporter(None, *exc_info, is_email=True)
+        reports = [reporter.get_traceback_html(), reporter.get_traceback_text()]
+    for report in reports:
+        assert "start_cluster" in report
+        assert AWS_SECRET not in report
