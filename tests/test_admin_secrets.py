@@ -118,6 +118,7 @@ def test_condor_change_page_shows_only_whether_secrets_are_stored(
     assert_nothing_secret(html)
     if level == "view-only":
         assert html.count("stored (encrypted, not shown)") == 3
+        assert "Keep the stored credentials" not in html and "clear_password" not in html
     else:
         assert "A password is stored." in html and "A private key is stored." in html
 

@@ -459,7 +459,13 @@ def secret_states_only(fieldsets: Any, secrets: tuple[str, ...]) -> list[Any]:
     clears = {clear_field_name(name) for name in secrets}
     result = []
     for title, options in fieldsets:
-        fields = [f"{f}_state" if f in secrets else f for f in options["fields"] if f not in clears]
+        fields = [
+            f"{f}_state" if f in secrets else f
+            for f in options["fields"]
+            if f not in clears and f != KEEP_CREDENTIALS
+        ]
+        if any(f in secrets for f in options["fields"]):
+            options = {**options, "description": "Secrets are never shown."}
         result.append((title, {**options, "fields": fields}))
     return result
 
