@@ -289,6 +289,15 @@ def test_save_keeps_secrets_for_a_new_target_when_told_to_once(condor: CondorSch
         record.save()
 
 
+def test_saving_other_fields_only_is_not_refused(condor: CondorScheduler) -> None:
+    record = CondorScheduler.objects.get(pk=condor.pk)
+    record.host = "attacker.example.net"
+    record.description = "written alone"
+    record.save(update_fields=["description"])
+    fresh = CondorScheduler.objects.get(pk=condor.pk)
+    assert (fresh.host, fresh.description) == ("127.0.0.1", "written alone")
+
+
 def test_saving_an_unchanged_target_needs_no_secret(condor: CondorScheduler) -> None:
     record = CondorScheduler.objects.get(pk=condor.pk)
     record.description = "only this"

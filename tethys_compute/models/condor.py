@@ -172,7 +172,9 @@ class CondorScheduler(Scheduler):
             was neither given again nor cleared (and
             :attr:`keep_credentials_for_new_target` is not set).
         """
-        moving = self.secrets_for_new_target()
+        update_fields = kwargs.get("update_fields")
+        writes_target = update_fields is None or bool(set(update_fields) & set(TARGET_FIELDS))
+        moving = self.secrets_for_new_target() if writes_target else None
         if moving:
             raise SchedulerValidationError(
                 self.name, {"__all__": [self._new_target_message(*moving)]}
