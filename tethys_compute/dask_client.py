@@ -13,8 +13,9 @@ How it works
   schedulers and request threads costs one thread, not one per client.
 * **Bounded connect.** ``distributed.Client(address, timeout=...)`` can wait
   forever on a port that accepts TCP but never answers (its handshake read has
-  no timeout), so we first do the comm handshake ourselves under our own
-  deadline, then create the client under what is left of that deadline.  A
+  no timeout), so we first ask the scheduler's identity ourselves under our own
+  deadline (:mod:`tethys_compute.dask_probe`: plain data only, nothing is
+  unpickled), then create the client under what is left of that deadline.  A
   timed-out attempt is cancelled on the loop and its socket closed; nothing is
   left behind.
 * **Cache key.** Address (with its scheme, ``tcp://`` by default), connect
@@ -23,6 +24,9 @@ How it works
 * **Fast path.** A cached client is returned after a dictionary lookup and a
   look at ``client.status`` and its scheduler comm: no network round trip.
   A client whose scheduler went away is replaced on next use.
+* **Trust.** A ``distributed.Client`` trusts its scheduler (results travel
+  pickled).  :func:`check_scheduler` ("Test connection") and
+  :func:`scheduler_identity` therefore use no client, only the probe.
 
 The closing rule
 ----------------
