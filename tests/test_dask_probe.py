@@ -9,7 +9,9 @@ unpickling would create a marker file; the marker must never appear.
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -265,3 +267,41 @@ def test_job_refresh_may_connect_for_users_who_may_change_dask_schedulers(
         assert fake.requests, "a trusted user's refresh did not reach the scheduler"
     finally:
         dask_client.close_clients()
+
+
+# ----------------------------------------------------------------------
+# Bounds: a service that is not Dask
+# ----------------------------------------------------------------------
+@pytest.fixture
+def http_like_server() -> Iterator[str]:
+    """A loopback service that answers every connection with an HTTP error page."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join(timeout=5)
+    server.close()
+
+
+def test_a_service_that_is_not_dask_fails_fast_with_a_bounded_read(http_like_server: str) -> None:
+    started = time.monotonic()
+    result = dask_client.check_scheduler(http_like_server, label="Web", timeout=5)
+    assert time.monotonic() - started < 2.0
+    assert not result.ok
+    detail = result.checks[-1].detail
+    assert "not like a Dask scheduler" in detail and "announced a" in detail
