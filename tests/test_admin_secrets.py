@@ -357,3 +357,21 @@ def test_error_reports_from_starting_a_cluster_hide_its_aws_keys() -> None:
     for report in reports:
         assert "start_cluster" in report
         assert AWS_SECRET not in report
+
+
+def test_the_cli_never_moves_stored_secrets_to_another_host(condor: CondorScheduler) -> None:
+    with pytest.raises(CommandError, match="already exists"):
+        call_command(
+            "schedulers",
+            "create-condor",
+            condor.name,
+            "attacker.example.net",
+            "--username",
+            "alice",
+            "--private-key-path",
+            "/nonexistent/key",
+            "--no-input",
+            stdout=StringIO(),
+        )
+    fresh = CondorScheduler.objects.get(pk=condor.pk)
+    assert fresh.host == "127.0.0.1" and fresh.password == PASSWORD
