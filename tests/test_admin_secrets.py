@@ -375,3 +375,15 @@ def test_the_cli_never_moves_stored_secrets_to_another_host(condor: CondorSchedu
         )
     fresh = CondorScheduler.objects.get(pk=condor.pk)
     assert fresh.host == "127.0.0.1" and fresh.password == PASSWORD
+
+
+def test_test_connection_with_the_wrong_key_reports_it_not_a_500(
+    client: Client, condor: CondorScheduler
+) -> None:
+    client = as_level(client, "superuser")
+    with wrong_key():
+        response = client.post(condor_url(condor.pk, "test-connection/"), follow=True)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "none of the configured encryption keys" in html
+    assert_nothing_secret(html)
