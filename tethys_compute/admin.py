@@ -62,6 +62,9 @@ TEST_BUTTON = "_test_connection"
 #: Fields of a change form whose unsaved edits stop "Test connection".
 _NOT_CONNECTION_FIELDS = frozenset({"name", "description"})
 
+#: The change form's box that keeps stored credentials for a changed target (superusers).
+KEEP_CREDENTIALS = "keep_credentials_for_new_target"
+
 sensitive_post = method_decorator(sensitive_post_parameters(*SENSITIVE_PARAMETERS))
 
 
@@ -380,6 +383,7 @@ class CondorSchedulerAdmin(KindAdmin):
                     clear_field_name("private_key"),
                     "private_key_pass",
                     clear_field_name("private_key_pass"),
+                    KEEP_CREDENTIALS,
                 ),
             },
         ),
@@ -388,12 +392,29 @@ class CondorSchedulerAdmin(KindAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         fieldsets = super().get_fieldsets(request, obj)
-        if obj is not None:
+        if obj is not None and not self.has_change_permission(request, obj):
+            # Read-only pages render each field by reading the attribute, which
+            # would decrypt a secret: show whether one is stored instead.
+            return secret_states_only(fieldsets, CondorScheduler.SECRET_FIELDS)
+        if obj is not None and request.user.is_superuser:  # type: ignore[union-attr]
             return fieldsets
+        if obj is not None:
+            # Only a superuser may send stored credentials to a new host.
+            return [
+                (
+                    name,
+                    {**options, "fields": [f for f in options["fields"] if f != KEEP_CREDENTIALS]},
+                )
+                for name, options in fieldsets
+            ]
         # The add page: nothing is stored yet, so there is nothing to keep or clear.
         trimmed = []
         for name, options in fieldsets:
-            fields = [f for f in options["fields"] if not str(f).startswith("clear_")]
+            fields = [
+                f
+                for f in options["fields"]
+                if not str(f).startswith("clear_") and f != KEEP_CREDENTIALS
+            ]
             if name == "Log in":
                 options = {
                     **options,
@@ -401,6 +422,52 @@ class CondorSchedulerAdmin(KindAdmin):
                 }
             trimmed.append((name, {**options, "fields": fields}))
         return trimmed
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        # A class made for this request: only a superuser's box is honoured.
+        form_class.allow_keep_credentials = bool(request.user.is_superuser)  # type: ignore[union-attr]
+        return form_class
+
+    @admin.display(description="password")
+    def password_state(self, obj: CondorScheduler) -> str:
+        return secret_state(obj, "password")
+
+    @admin.display(description="private key")
+    def private_key_state(self, obj: CondorScheduler) -> str:
+        return secret_state(obj, "private_key")
+
+    @admin.display(description="private key passphrase")
+    def private_key_pass_state(self, obj: CondorScheduler) -> str:
+        return secret_state(obj, "private_key_pass")
+
+
+def secret_state(obj: CondorScheduler, name: str) -> str:
+    """ "stored (encrypted, not shown)" or "none": learnt without decrypting anything."""
+    return "stored (encrypted, not shown)" if obj.pk and obj.has_secret(name) else "none"
+
+
+def secret_states_only(fieldsets: Any, secrets: tuple[str, ...]) -> list[Any]:
+    """The fieldsets with each secret replaced by its ``<name>_state`` display, no clear boxes.
+
+    For pages rendered read-only (users without the change permission): Django
+    renders a read-only field by reading the attribute, so a secret listed there
+    would be decrypted into the page.
+    """
+    clears = {clear_field_name(name) for name in secrets}
+    result = []
+    for title, options in fieldsets:
+        fields = [
+            f"{f}_state" if f in secrets else f
+            for f in options["fields"]
+            if f not in clears and f != KEEP_CREDENTIALS
+        ]
+        if any(f in secrets for f in options["fields"]):
+            options = {**options, "description": "Secrets are never shown."}
+        result.append((title, {**options, "fields": fields}))
+    return result
 
 
 @admin.register(DaskScheduler)

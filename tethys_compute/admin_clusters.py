@@ -24,9 +24,10 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from tethys_compute import crypto
 from tethys_compute.clusters import service
 from tethys_compute.clusters.config import load_config
-from tethys_compute.exceptions import TethysComputeError
+from tethys_compute.exceptions import EncryptionKeyError, TethysComputeError
 from tethys_compute.models import Cluster
 from tethys_compute.models.cluster import PROVIDER_CODES, ClusterStatus
 
@@ -121,6 +122,11 @@ class ClusterCreateForm(forms.ModelForm):  # type: ignore[type-arg]
                 "aws_secret_access_key_input" if key_id else "aws_access_key_id_input",
                 "Give both the AWS access key id and the secret access key, or neither.",
             )
+        elif key_id:
+            try:
+                crypto.get_fernet()  # fail here, with the reason, not while saving
+            except EncryptionKeyError as exc:
+                self.add_error("aws_access_key_id_input", str(exc))
         return data
 
 

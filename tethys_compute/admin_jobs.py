@@ -36,6 +36,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from tethys_compute.admin_filters import SubclassFilter
+from tethys_compute.admin_trust import (
+    REFUSAL,
+    may_connect_dask_client,
+    without_dask_jobs_unless_trusted,
+)
 from tethys_compute.exceptions import TethysComputeError
 from tethys_compute.jobs.refresh import refresh_jobs
 from tethys_compute.jobs.status import ACTIVE_STATUSES, FINISHED_STATUSES
@@ -111,7 +116,7 @@ def refresh_now(
     queryset: QuerySet[Job],
 ) -> None:
     """Refresh the selected active jobs: one round trip per scheduler."""
-    report = refresh_jobs(queryset)
+    report = refresh_jobs(without_dask_jobs_unless_trusted(request, queryset))
     messages.info(request, f"Refreshed: {report.summary()}")
     for failed in report.failed:
         messages.error(
@@ -128,7 +133,8 @@ def _job_action(name: str, method: str, description: str, permission: str, verb:
         request: HttpRequest,
         queryset: QuerySet[Job],
     ) -> None:
-        _each(request, queryset, lambda job: getattr(job, method)(), verb)
+        jobs = without_dask_jobs_unless_trusted(request, queryset)
+        _each(request, jobs, lambda job: getattr(job, method)(), verb)
 
     action.__name__ = action.__qualname__ = name
     return action
@@ -142,6 +148,7 @@ def stop_jobs(
 ) -> None:
     """Stop each selected job; finished ones are left as they are and reported as skipped."""
     stopped, skipped, errors = 0, [], []
+    queryset = without_dask_jobs_unless_trusted(request, queryset)
     for job in queryset.select_subclasses():  # type: ignore[attr-defined]
         try:
             job.refresh_status()
@@ -457,6 +464,10 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         )
         if not allowed:
             raise PermissionDenied
+        info = self.opts.app_label, self.opts.model_name
+        if DaskJob.objects.filter(pk=job.pk).exists() and not may_connect_dask_client(request.user):
+            messages.error(request, f"{_PAGE_ACTIONS[action][1]}: {REFUSAL}")
+            return HttpResponseRedirect(reverse(f"admin:{info[0]}_{info[1]}_change", args=[job.pk]))
         try:
             if action == "fetch-logs":
                 logs = job.get_logs()
@@ -484,7 +495,6 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 messages.success(request, "Resubmitted.")
         except TethysComputeError as exc:
             messages.error(request, str(exc))
-        info = self.opts.app_label, self.opts.model_name
         return HttpResponseRedirect(reverse(f"admin:{info[0]}_{info[1]}_change", args=[job.pk]))
 
 

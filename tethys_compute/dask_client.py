@@ -13,8 +13,9 @@ How it works
   schedulers and request threads costs one thread, not one per client.
 * **Bounded connect.** ``distributed.Client(address, timeout=...)`` can wait
   forever on a port that accepts TCP but never answers (its handshake read has
-  no timeout), so we first do the comm handshake ourselves under our own
-  deadline, then create the client under what is left of that deadline.  A
+  no timeout), so we first ask the scheduler's identity ourselves under our own
+  deadline (:mod:`tethys_compute.dask_probe`: plain data only, nothing is
+  unpickled), then create the client under what is left of that deadline.  A
   timed-out attempt is cancelled on the loop and its socket closed; nothing is
   left behind.
 * **Cache key.** Address (with its scheme, ``tcp://`` by default), connect
@@ -23,6 +24,9 @@ How it works
 * **Fast path.** A cached client is returned after a dictionary lookup and a
   look at ``client.status`` and its scheduler comm: no network round trip.
   A client whose scheduler went away is replaced on next use.
+* **Trust.** A ``distributed.Client`` trusts its scheduler (results travel
+  pickled).  :func:`check_scheduler` ("Test connection") and
+  :func:`scheduler_identity` therefore use no client, only the probe.
 
 The closing rule
 ----------------
@@ -61,13 +65,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from distributed import Client
-from distributed.comm.addressing import parse_address
-from distributed.comm.core import Comm
-from distributed.comm.registry import get_backend
 from distributed.security import Security
 from distributed.versions import get_versions
 from django.core.exceptions import ValidationError
 
+from tethys_compute import dask_probe
 from tethys_compute.counters import remote_calls
 from tethys_compute.exceptions import (
     ConfigurationError,
@@ -421,25 +423,28 @@ _shared_loop = _SharedLoop()
 # ----------------------------------------------------------------------
 # Talking to a scheduler without a client
 # ----------------------------------------------------------------------
-async def _ask(address: str, message: dict[str, Any], security: Security | None) -> Any:
-    """Open a comm, do the handshake, send one request and return the reply.
+async def _ask(
+    address: str,
+    requests: list[dict[str, Any]],
+    security: Security | None,
+    label: str | None,
+    timings: list[float] | None = None,
+) -> list[Any]:
+    """Send requests on one fresh comm; the replies are plain data, never unpickled.
 
-    No deadline of its own: callers wrap it in ``asyncio.wait_for``; whatever
-    happens, the comm is aborted before returning.
+    See :mod:`tethys_compute.dask_probe`.  No deadline of its own: callers wrap
+    it in ``asyncio.wait_for``.
     """
-    scheme, location = parse_address(address)
-    connector = get_backend(scheme).get_connector()
-    connection_args = security.get_connection_args("client") if security is not None else {}
-    comm: Comm = await connector.connect(location, deserialize=True, **connection_args)
+    remote_calls.add("dask", address, "connections")
+    remote_calls.add("dask", address, "commands", len(requests))
     try:
-        local_info = comm.handshake_info()
-        await comm.write(local_info)
-        remote_info = await comm.read()
-        comm.handshake_options = comm.handshake_configuration(local_info, remote_info)
-        await comm.write({**message, "reply": True})
-        return await comm.read()
-    finally:
-        comm.abort()
+        return await dask_probe.ask(address, requests, security, timings)
+    except dask_probe.ProbeProtocolError as exc:
+        raise SchedulerConnectionError(
+            f"{_describe(label, address)} answered, but not like a Dask scheduler: {exc}. "
+            "Check the port (it may be a worker, a dashboard or another service) and that "
+            "the scheduler is one you trust."
+        ) from None
 
 
 def _describe(label: str | None, address: str) -> str:
@@ -485,16 +490,38 @@ def _reason(exc: BaseException) -> str:
 async def _identity_async(
     address: str, timeout: float, security: Security | None, label: str | None
 ) -> dict[str, Any]:
-    remote_calls.add("dask", address, "connections")
-    remote_calls.add("dask", address, "commands")
     try:
-        reply = await asyncio.wait_for(_ask(address, {"op": "identity"}, security), timeout)
+        [reply] = await asyncio.wait_for(
+            _ask(address, [{"op": "identity"}], security, label), timeout
+        )
+    except SchedulerConnectionError:
+        raise
     except (TimeoutError, OSError, EOFError, ValueError) as exc:
         raise _connection_error(label, address, timeout, exc) from exc
-    if not isinstance(reply, dict) or "workers" not in reply:
+    return _checked_identity(reply, label, address)
+
+
+def _checked_identity(reply: Any, label: str | None, address: str) -> dict[str, Any]:
+    """The identity reply, if it has the shape and types of a scheduler's; else raise."""
+    problem = None
+    if not isinstance(reply, dict) or not isinstance(reply.get("workers"), dict):
+        problem = f"got {type(reply).__name__} without a 'workers' mapping"
+    elif not all(isinstance(w, dict) for w in reply["workers"].values()):
+        problem = "a worker's entry is not a mapping"
+    elif not isinstance(reply.get("address", ""), str):
+        problem = "its address is not text"
+    elif not isinstance(reply.get("services") or {}, dict):
+        problem = "its services are not a mapping"
+    else:
+        for worker in reply["workers"].values():
+            for name in ("nthreads", "memory_limit"):
+                value = worker.get(name) or 0
+                if not isinstance(value, int) or isinstance(value, bool):
+                    problem = f"a worker's {name} is not a number"
+    if problem is not None:
         raise SchedulerConnectionError(
-            f"{_describe(label, address)} answered, but not like a Dask scheduler "
-            f"(got {type(reply).__name__}). Check the port: it may be a worker or a dashboard."
+            f"{_describe(label, address)} answered, but not like a Dask scheduler ({problem}). "
+            "Check the port: it may be a worker or a dashboard."
         )
     return reply
 
@@ -1094,7 +1121,10 @@ def _package_versions(versions: Any) -> dict[str, str | None]:
     if not isinstance(versions, dict):
         return {}
     packages = versions.get("packages") or {}
-    return {name: packages.get(name) for name in VERSION_PACKAGES}
+    if not isinstance(packages, dict):
+        return {}
+    found = {name: packages.get(name) for name in VERSION_PACKAGES}
+    return {name: None if value is None else str(value)[:60] for name, value in found.items()}
 
 
 def version_warnings(sides: Mapping[str, Mapping[str, str | None]]) -> list[str]:
@@ -1124,16 +1154,32 @@ def version_warnings(sides: Mapping[str, Mapping[str, str | None]]) -> list[str]
     return warnings
 
 
-async def _health_async(client: Client) -> tuple[float, dict[str, Any], dict[str, Any]]:
-    scheduler = client.scheduler
-    if scheduler is None:  # pragma: no cover - a running client always has one
-        raise OSError("the client has no scheduler")
-    started = time.perf_counter()
-    identity = await scheduler.identity()
-    latency_ms = (time.perf_counter() - started) * 1000.0
-    scheduler_versions = await scheduler.versions()
-    worker_versions = await scheduler.broadcast(msg={"op": "versions"}, on_error="ignore")
-    return latency_ms, identity, {"scheduler": scheduler_versions, "workers": worker_versions}
+#: What "Test connection" asks, on one comm: who, and which versions (scheduler, workers).
+_HEALTH_REQUESTS: list[dict[str, Any]] = [
+    {"op": "identity"},
+    {"op": "versions"},
+    {"op": "broadcast", "msg": {"op": "versions"}, "on_error": "ignore"},
+]
+
+
+async def _health_async(
+    key: ClientKey, label: str | None, budget: float
+) -> tuple[float, dict[str, Any], Any, Any]:
+    timings: list[float] = []
+    try:
+        identity, scheduler_versions, worker_versions = await asyncio.wait_for(
+            _ask(key.address, _HEALTH_REQUESTS, key.security(), label, timings), budget
+        )
+    except SchedulerConnectionError:
+        raise
+    except (TimeoutError, OSError, EOFError, ValueError) as exc:
+        raise _connection_error(label, key.address, budget, exc) from exc
+    checked = _checked_identity(identity, label, key.address)
+    if not isinstance(scheduler_versions, dict) or not isinstance(worker_versions, dict):
+        raise SchedulerConnectionError(
+            f"{_describe(label, key.address)} answered, but its versions are not mappings."
+        )
+    return timings[0] * 1000.0, checked, scheduler_versions, worker_versions
 
 
 def check_scheduler(
@@ -1147,9 +1193,13 @@ def check_scheduler(
 ) -> HealthResult:
     """Test a Dask scheduler: reachable, latency, workers, versions.
 
-    Uses (and, if needed, creates) the cached client, so a test does not add
-    a connection to a healthy scheduler.  Never raises for an unreachable
-    scheduler: the result says what failed.
+    Never connects a ``distributed.Client`` and never unpickles anything: one
+    short-lived comm asks the scheduler's identity and the versions of the
+    scheduler and its workers, decoded as plain data (see
+    :mod:`tethys_compute.dask_probe`).  So a test is safe against an address
+    that is not a real (or not a trusted) scheduler, and costs the scheduler no
+    client.  Never raises for an unreachable scheduler: the result says what
+    failed.
 
     Parameters
     ----------
@@ -1160,21 +1210,22 @@ def check_scheduler(
     timeout : float, optional
         The record's connect timeout in seconds.
     heartbeat_interval : int, optional
-        The record's heartbeat interval in milliseconds.
+        The record's heartbeat interval in milliseconds (checked, not used).
     health_timeout : float, optional
         Upper bound in seconds of the whole test; default
         ``TETHYS_COMPUTE['HEALTH_CHECK_TIMEOUT']``.
     record_id : optional
-        Primary key of the record tested (its client is retired with it).
+        Accepted for compatibility; the test opens no cached client.
 
     Returns
     -------
     HealthResult
         ``checks``: ``address``, ``connect``, ``workers``, ``versions``;
-        ``latency_ms``; ``details``: ``n_workers``, ``total_threads``,
-        ``total_memory``, ``scheduler_address``; ``versions``: ``client``,
-        ``scheduler`` and ``workers`` (per address) for python, dask,
-        distributed and msgpack; ``warnings``: one per mismatched package.
+        ``latency_ms`` (one identity round trip); ``details``: ``n_workers``,
+        ``total_threads``, ``total_memory``, ``scheduler_address``;
+        ``versions``: ``client``, ``scheduler`` and ``workers`` (per address)
+        for python, dask, distributed and msgpack; ``warnings``: one per
+        mismatched package.
 
     Examples
     --------
@@ -1184,42 +1235,45 @@ def check_scheduler(
     """
     from tethys_compute.conf import compute_settings
 
+    del record_id  # no client, so nothing to tie to the record
     target = f"Dask scheduler {label!r}" if label else f"Dask scheduler at {address}"
     result = HealthResult(target=target)
     bound = float(health_timeout or compute_settings.HEALTH_CHECK_TIMEOUT)
-    started = time.monotonic()
     try:
         key = make_key(address, timeout, heartbeat_interval)
     except (InvalidArgumentError, ConfigurationError) as exc:
         result.failed("address", str(exc))
         return result.finish()
     result.passed("address", key.address)
+    budget = min(key.timeout, bound)
     try:
-        # The record's own cached client; only this connect attempt is cut short.
-        client = _cached(key, {}, label, record_id, limit=bound)
+        latency_ms, identity, scheduler_versions, worker_versions = _shared_loop.run(
+            _health_async(key, label, budget), budget + 1.0
+        )
     except SchedulerConnectionError as exc:
         result.failed("connect", str(exc))
         return result.finish()
-    result.passed("connect", f"connected to {key.address}")
-    remaining = bound - (time.monotonic() - started)
-    try:
-        latency_ms, identity, remote = _shared_loop.run(
-            asyncio.wait_for(_health_async(client), max(remaining, 0.1)), max(remaining, 0.1) + 1
-        )
-    except (OSError, TimeoutError) as exc:
-        error = _connection_error(label, key.address, remaining, exc)
-        result.failed("workers", str(error))
+    except TimeoutError as exc:  # our safety margin expired: should not happen
+        result.failed("connect", str(_connection_error(label, key.address, budget, exc)))
         return result.finish()
+    result.passed("connect", f"connected to {key.address} (plain data only, nothing unpickled)")
     result.latency_ms = round(latency_ms, 3)
+    _report_workers(result, identity)
+    _report_versions(result, scheduler_versions, worker_versions)
+    return result.finish()
+
+
+def _report_workers(result: HealthResult, identity: dict[str, Any]) -> None:
     workers = identity.get("workers") or {}
     total_threads = sum(int(w.get("nthreads") or 0) for w in workers.values())
     total_memory = sum(int(w.get("memory_limit") or 0) for w in workers.values())
+    dashboard = (identity.get("services") or {}).get("dashboard")
     result.details.update(
         scheduler_address=identity.get("address"),
         n_workers=len(workers),
         total_threads=total_threads,
         total_memory=total_memory,
-        dashboard_port=(identity.get("services") or {}).get("dashboard"),
+        dashboard_port=dashboard if isinstance(dashboard, int) else None,
     )
     if workers:
         result.passed(
@@ -1230,10 +1284,15 @@ def check_scheduler(
     else:
         result.passed("workers", "no workers connected (tasks will wait for one)")
         result.warnings.append("The scheduler has no workers; submitted work will not run.")
+
+
+def _report_versions(result: HealthResult, scheduler: Any, workers: dict[Any, Any]) -> None:
     versions: dict[str, Any] = {
         "client": _package_versions(get_versions()),
-        "scheduler": _package_versions(remote["scheduler"]),
-        "workers": {addr: _package_versions(v) for addr, v in (remote["workers"] or {}).items()},
+        "scheduler": _package_versions(scheduler),
+        "workers": {
+            str(addr): _package_versions(v) for addr, v in workers.items() if isinstance(v, dict)
+        },
     }
     result.versions = versions
     sides: dict[str, Mapping[str, str | None]] = {
@@ -1247,7 +1306,6 @@ def check_scheduler(
         result.passed("versions", f"{len(mismatches)} packages differ (see warnings)")
     else:
         result.passed("versions", "python, dask, distributed and msgpack match")
-    return result.finish()
 
 
 def dashboard_url(dashboard: str) -> str:

@@ -112,3 +112,12 @@ def has_secret(instance: models.Model, attname: str) -> bool:
     if attname not in instance.__dict__:
         instance.refresh_from_db(fields=[attname])
     return bool(instance.__dict__.get(attname))
+
+
+def is_new_secret(instance: models.Model, attname: str) -> bool:
+    """True when ``attname`` holds plain text given to this object, not loaded from the database.
+
+    Nothing is decrypted: a value loaded from the database is a :class:`StoredSecret`.
+    """
+    value = instance.__dict__.get(attname)
+    return isinstance(value, str) and bool(value)

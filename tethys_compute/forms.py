@@ -8,6 +8,10 @@ form says whether a value is stored, learnt from
 :meth:`~tethys_compute.models.CondorScheduler.has_secret` (nothing is
 decrypted to say so).
 
+Changing host, port, username or host key needs the stored secrets again (the
+model refuses otherwise); a superuser may instead tick *Keep the stored
+credentials for the new host*.
+
 Validation is the models' own (``full_clean``), so the admin shows the same
 messages as the Python API and the command line.
 """
@@ -18,7 +22,11 @@ from typing import Any
 
 from django import forms
 from django.db import models
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_variables
 
+from tethys_compute import crypto
+from tethys_compute.exceptions import EncryptionKeyError
 from tethys_compute.models import CondorScheduler, DaskScheduler
 
 #: Widget attributes that keep browsers from filling in saved passwords.
@@ -70,6 +78,16 @@ class CondorSchedulerForm(forms.ModelForm):  # type: ignore[type-arg]
     clear_private_key = clear_box("private key")
     private_key_pass = secret_field("Private key passphrase")
     clear_private_key_pass = clear_box("passphrase")
+    keep_credentials_for_new_target = forms.BooleanField(
+        label="Keep the stored credentials for the new host",
+        required=False,
+        help_text="Changing host, port, username or host key needs the stored password, key "
+        "and passphrase again; tick this to send the stored ones to the new target instead.",
+    )
+
+    #: Whether the user may tick ``keep_credentials_for_new_target`` (the admin sets it
+    #: for superusers); otherwise the box is ignored.
+    allow_keep_credentials: bool = False
 
     #: Secret form fields; each has a model field of the same name.
     SECRET_FIELDS: tuple[str, ...] = CondorScheduler.SECRET_FIELDS
@@ -108,6 +126,7 @@ class CondorSchedulerForm(forms.ModelForm):  # type: ignore[type-arg]
         """True when the record has the secret ``name`` stored (not decrypted)."""
         return self.instance.pk is not None and self.instance.has_secret(name)
 
+    @method_decorator(sensitive_variables())
     def clean(self) -> dict[str, Any]:
         """Apply the secret inputs to the record before the model validates it."""
         cleaned = super().clean() or {}
@@ -122,10 +141,17 @@ class CondorSchedulerForm(forms.ModelForm):  # type: ignore[type-arg]
                     "Either type a new value or tick 'clear', not both.",
                 )
             elif new_value:
+                try:
+                    crypto.get_fernet()  # fail here, with the reason, not while saving
+                except EncryptionKeyError as exc:
+                    self.add_error(name, str(exc))
+                    continue
                 setattr(self.instance, name, new_value)
             elif clear:
                 setattr(self.instance, name, None)
             # Empty and not cleared: the stored ciphertext stays as it is.
+        if cleaned.get("keep_credentials_for_new_target") and self.allow_keep_credentials:
+            self.instance.keep_credentials_for_new_target = True
         return cleaned
 
 

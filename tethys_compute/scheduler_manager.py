@@ -20,6 +20,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.views.decorators.debug import sensitive_variables
 
 from tethys_compute.exceptions import (
     InvalidArgumentError,
@@ -111,6 +112,7 @@ def get_scheduler(name: str) -> Scheduler | None:
         return None
 
 
+@sensitive_variables()  # secrets arrive as arguments: hidden from error reports
 def create_scheduler(
     name: str, host: str, scheduler_type: str | None = None, **kwargs: Any
 ) -> Scheduler:
@@ -187,6 +189,7 @@ def create_scheduler(
     return create_dask_scheduler(name, host, **kwargs)
 
 
+@sensitive_variables()  # secrets arrive as arguments: hidden from error reports
 def create_condor_scheduler(
     name: str,
     host: str,

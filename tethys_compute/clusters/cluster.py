@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
+from django.views.decorators.debug import sensitive_variables
 
 from tethys_compute.clusters.config import CLOUD_PROVIDERS
 from tethys_compute.clusters.exceptions import (
@@ -273,6 +274,7 @@ class Cluster:
         state: dict[str, Any] = self.__dict__.setdefault("_state", {})
         return state
 
+    @sensitive_variables()
     def _credentials(self) -> dict[str, str]:
         record = self._record
         if record is None:

@@ -32,6 +32,7 @@ from typing import Any
 
 from django.db import connections, transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from tethys_compute.clusters.cluster import Cluster, strip_tag
 from tethys_compute.clusters.exceptions import (
@@ -181,6 +182,7 @@ def _spawn(name: str, work: Callable[[], Any], background: bool) -> None:
     transaction.on_commit(thread.start)
 
 
+@sensitive_variables()  # AWS keys arrive as an argument: hidden from error reports
 def start_cluster(
     template: str | None,
     name: str,

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from tethys_compute.fields import EncryptedTextField, has_secret
+from tethys_compute.exceptions import SchedulerValidationError
+from tethys_compute.fields import EncryptedTextField, has_secret, is_new_secret
 from tethys_compute.health import HealthResult
 from tethys_compute.models.scheduler import Scheduler
 from tethys_compute.validators import (
@@ -44,6 +45,10 @@ _CONNECTION_FIELDS = (
 )
 
 
+#: Fields that say where stored credentials go: changing one needs the secrets again.
+TARGET_FIELDS: tuple[str, ...] = ("host", "port", "username", "host_key")
+
+
 class CondorScheduler(Scheduler):
     """An HTCondor submit host that the portal reaches over SSH.
 
@@ -56,6 +61,11 @@ class CondorScheduler(Scheduler):
 
     KIND: ClassVar[str] = "condor"
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("password", "private_key", "private_key_pass")
+
+    #: Set to ``True`` on the object before saving to keep its stored secrets when
+    #: host, port, username or host key changed (see :meth:`secrets_for_new_target`);
+    #: it applies to the next save only.  The admin offers it to superusers only.
+    keep_credentials_for_new_target: bool = False
 
     port = models.PositiveIntegerField(
         "SSH port",
@@ -134,7 +144,9 @@ class CondorScheduler(Scheduler):
             errors.setdefault("private_key", []).append(
                 "Give either private_key_path or private_key, not both."
             )
-        if has_key_text:
+        if self.has_new_secret("private_key"):
+            # Only a value typed now is checked: a stored one was checked when it
+            # was stored, and reading it would need the encryption key.
             try:
                 validate_private_key_text(self.private_key or "")
             except ValidationError as exc:
@@ -144,12 +156,76 @@ class CondorScheduler(Scheduler):
                 "A passphrase was given without a private key; set private_key_path or "
                 "private_key too."
             )
+        moving = self.secrets_for_new_target()
+        if moving:
+            errors.setdefault("__all__", []).append(self._new_target_message(*moving))
         if errors:
             raise ValidationError(errors)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save; refused while stored secrets would go to a changed target.
+
+        Raises
+        ------
+        tethys_compute.exceptions.SchedulerValidationError
+            When host, port, username or host key changed and a stored secret
+            was neither given again nor cleared (and
+            :attr:`keep_credentials_for_new_target` is not set).
+        """
+        update_fields = kwargs.get("update_fields")
+        writes_target = update_fields is None or bool(set(update_fields) & set(TARGET_FIELDS))
+        moving = self.secrets_for_new_target() if writes_target else None
+        if moving:
+            raise SchedulerValidationError(
+                self.name, {"__all__": [self._new_target_message(*moving)]}
+            )
+        super().save(*args, **kwargs)
+        self.keep_credentials_for_new_target = False
+
+    def secrets_for_new_target(self) -> tuple[list[str], list[str]] | None:
+        """The changed target fields and the stored secrets that would go there, if any.
+
+        A secret given again on this object (plain text) or cleared does not
+        count; nothing is decrypted.  ``None`` when the record is new, its
+        target is unchanged, no stored secret would move, or
+        :attr:`keep_credentials_for_new_target` is set.
+        """
+        if self.pk is None or self.keep_credentials_for_new_target:
+            return None
+        saved = type(self).objects.filter(pk=self.pk).values(*TARGET_FIELDS).first()
+        if saved is None:
+            return None
+        changed = [
+            name
+            for name in TARGET_FIELDS
+            if str(getattr(self, name) or "").strip() != str(saved[name] or "").strip()
+        ]
+        if not changed:
+            return None
+        kept = [
+            name
+            for name in self.SECRET_FIELDS
+            if self.has_secret(name) and not self.has_new_secret(name)
+        ]
+        return (changed, kept) if kept else None
+
+    @staticmethod
+    def _new_target_message(changed: list[str], kept: list[str]) -> str:
+        return (
+            f"You changed {', '.join(changed)}, and the stored {', '.join(kept)} would go to "
+            "that new target. Stored credentials only ever go to the host they were given "
+            f"for: give {', '.join(kept)} again, or clear them. To keep them for the new "
+            "host, a superuser ticks 'Keep the stored credentials for the new host' (in "
+            "Python: set keep_credentials_for_new_target = True before save())."
+        )
 
     def has_secret(self, name: str) -> bool:
         """True when the secret field ``name`` holds a value (it is not decrypted)."""
         return has_secret(self, name)
+
+    def has_new_secret(self, name: str) -> bool:
+        """True when ``name`` holds plain text given to this object (not loaded; not decrypted)."""
+        return is_new_secret(self, name)
 
     # ------------------------------------------------------------------
     # Reaching the submit host

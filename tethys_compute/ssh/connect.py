@@ -20,6 +20,7 @@ from typing import Any
 import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from django.views.decorators.debug import sensitive_variables
 
 from tethys_compute.conf import compute_settings
 from tethys_compute.counters import remote_calls
@@ -34,6 +35,7 @@ from tethys_compute.exceptions import (
     SSHUnreachableError,
     UnknownHostKeyError,
 )
+from tethys_compute.ssh.known_hosts import KnownHosts, load_known_hosts
 from tethys_compute.ssh.target import HostKeyInfo, SSHTarget
 
 logger = logging.getLogger(__name__)
@@ -126,8 +128,13 @@ def tcp_connect(target: SSHTarget, timeout: float) -> socket.socket:
         ) from None
 
 
+@sensitive_variables()
 def load_private_key(target: SSHTarget) -> paramiko.PKey:
-    """Read and decrypt the target's private key (once per connection)."""
+    """Read and decrypt the target's private key (once per connection).
+
+    Every local here (and in what it calls) holds key material, so Django's error
+    reports (the 500 page, ``AdminEmailHandler``) show none of them.
+    """
     where = target.display
     if target.private_key:
         data = target.private_key.encode()
@@ -145,11 +152,6 @@ def load_private_key(target: SSHTarget) -> paramiko.PKey:
             ) from None
     passphrase = target.private_key_pass.encode() if target.private_key_pass else None
     loaded = _decrypt_key(data, passphrase, source, where)
-    openssh_text = loaded.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption(),
-    ).decode()
     key_class: type[paramiko.PKey]
     if isinstance(loaded, ed25519.Ed25519PrivateKey):
         key_class = paramiko.Ed25519Key
@@ -163,11 +165,21 @@ def load_private_key(target: SSHTarget) -> paramiko.PKey:
             "Ed25519, ECDSA or RSA key."
         )
     try:
-        return key_class.from_private_key(io.StringIO(openssh_text))
+        # The unencrypted key text is never held in a local of its own.
+        return key_class.from_private_key(
+            io.StringIO(
+                loaded.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.OpenSSH,
+                    serialization.NoEncryption(),
+                ).decode()
+            )
+        )
     except (paramiko.SSHException, ValueError) as exc:
         raise SSHKeyError(f"Cannot log in to {where}: {source} is not usable: {exc}.") from None
 
 
+@sensitive_variables()
 def _decrypt_key(data: bytes, passphrase: bytes | None, source: str, where: str) -> Any:
     loaders = (serialization.load_ssh_private_key, serialization.load_pem_private_key)
     problem = "it is not a private key in OpenSSH or PEM format"
@@ -203,37 +215,35 @@ def verify_host_key(target: SSHTarget, key: paramiko.PKey) -> str:
     """Check the offered host key; return how it was trusted, or raise."""
     offered = HostKeyInfo.from_pkey(target.host, target.port, key)
     blob = key.asbytes()
+    path = target.known_hosts_path()
+    known = _read_known_hosts(target, path)
+    if known is not None and known.is_revoked(offered.key_type, blob):
+        raise SSHHostKeyError(
+            f"Host key of {target.display} is REVOKED: the server offered {offered}, which "
+            f"an @revoked line of the known_hosts file {path} lists. It is refused whatever "
+            "else trusts it. Ask the host's administrator for its current key."
+        )
     if target.host_key:
         pinned = _parse_pinned_keys(target.host_key, target)
         if any(kt == offered.key_type and kb == blob for kt, kb in pinned):
             return f"matches the scheduler's pinned host key ({offered})"
-        known = ", ".join(f"{kt} key {_fingerprint_of_blob(kb)}" for kt, kb in pinned)
+        pins = ", ".join(f"{kt} key {_fingerprint_of_blob(kb)}" for kt, kb in pinned)
         raise HostKeyMismatchError(
             f"Host key of {target.display} does not match the pinned key: the server offered "
-            f"{offered}, the scheduler pins {known}. Someone may be intercepting the "
+            f"{offered}, the scheduler pins {pins}. Someone may be intercepting the "
             "connection, or the host was reinstalled. If the new key is right (ask the "
             "host's administrator), set the scheduler's pinned host key to: "
             f"{offered.openssh}"
         )
-    path = target.known_hosts_path()
-    host_keys = paramiko.HostKeys()
-    if os.path.exists(path):
-        try:
-            host_keys.load(path)
-        except OSError as exc:
-            raise SSHHostKeyError(
-                f"Cannot verify the host key of {target.display}: cannot read the known_hosts "
-                f"file {path}: {exc.strerror} (setting SSH_KNOWN_HOSTS)."
-            ) from None
-    entries = host_keys.lookup(target.known_hosts_name)
+    entries = known.host_keys.lookup(target.known_hosts_name) if known is not None else None
     if entries:
         for known_key in entries.values():
             if known_key.get_name() == offered.key_type and known_key.asbytes() == blob:
                 return f"verified with the known_hosts file {path} ({offered})"
-        known = ", ".join(f"{k.get_name()} key {k.fingerprint}" for k in entries.values())
+        listed = ", ".join(f"{k.get_name()} key {k.fingerprint}" for k in entries.values())
         raise HostKeyMismatchError(
             f"HOST KEY CHANGED for {target.display}: the server offered {offered}, but the "
-            f"known_hosts file {path} has {known} for {target.known_hosts_name}. Someone may "
+            f"known_hosts file {path} has {listed} for {target.known_hosts_name}. Someone may "
             "be intercepting the connection, or the host was reinstalled. If the new key is "
             f"right (ask the host's administrator), replace the {target.known_hosts_name} "
             f"lines of {path} with: {offered.known_hosts_line} -- or set the scheduler's "
@@ -265,15 +275,25 @@ def known_key_types(target: SSHTarget) -> list[str]:
         except SSHHostKeyError:
             return []
     path = target.known_hosts_path()
-    if not os.path.exists(path):
-        return []
-    host_keys = paramiko.HostKeys()
     try:
-        host_keys.load(path)
+        known = load_known_hosts(path) if os.path.exists(path) else None
     except OSError:
         return []
-    entries = host_keys.lookup(target.known_hosts_name)
+    entries = known.host_keys.lookup(target.known_hosts_name) if known is not None else None
     return list(entries.keys()) if entries else []
+
+
+def _read_known_hosts(target: SSHTarget, path: str) -> KnownHosts | None:
+    """The known_hosts file at ``path``, or ``None`` when there is none."""
+    if not os.path.exists(path):
+        return None
+    try:
+        return load_known_hosts(path)
+    except OSError as exc:
+        raise SSHHostKeyError(
+            f"Cannot verify the host key of {target.display}: cannot read the known_hosts "
+            f"file {path}: {exc.strerror} (setting SSH_KNOWN_HOSTS)."
+        ) from None
 
 
 def start_transport(
@@ -318,8 +338,9 @@ def is_timeout(exc: BaseException) -> bool:
     return False
 
 
+@sensitive_variables()
 def authenticate(transport: paramiko.Transport, target: SSHTarget) -> str:
-    """Log in with the key and/or password; return how."""
+    """Log in with the key and/or password; return how (locals hidden from error reports)."""
     where = target.display
     if not target.username:
         raise SSHAuthenticationError(f"Cannot log in to {where}: the scheduler has no username.")

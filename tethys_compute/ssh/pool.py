@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import paramiko
+from paramiko.hostkeys import InvalidHostKey
 
 from tethys_compute.conf import compute_settings
 from tethys_compute.exceptions import (
@@ -92,6 +93,16 @@ class Connection:
         try:
             self.host_key_status = verify_host_key(target, transport.get_remote_server_key())
             self.auth_method = authenticate(transport, target)
+        except SSHError:
+            transport.close()
+            raise
+        except (paramiko.SSHException, InvalidHostKey, EOFError, OSError, ValueError) as exc:
+            # Whatever paramiko raises leaves as one of our errors (never a secret in it).
+            transport.close()
+            raise SSHError(
+                f"Connecting to {target.display} failed: {type(exc).__name__}: "
+                f"{str(exc)[:300] or 'no message'}."
+            ) from None
         except BaseException:
             transport.close()
             raise

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import paramiko
+from django.views.decorators.debug import sensitive_variables
 
 from tethys_compute.conf import compute_settings
 
@@ -85,6 +86,7 @@ class SSHTarget:
     driver: str = "auto"
 
     @classmethod
+    @sensitive_variables()
     def from_scheduler(cls, scheduler: CondorScheduler) -> SSHTarget:
         """The target of a :class:`~tethys_compute.models.CondorScheduler` record.
 

@@ -31,6 +31,8 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from django.views.decorators.debug import sensitive_variables
+
 from tethys_compute.clusters.exceptions import (
     ClusterValidationError,
     InvalidOperation,
@@ -206,6 +208,7 @@ class AWSProvider(Provider):
         return None
 
     @property
+    @sensitive_variables()
     def client(self) -> Any:
         """The boto3 EC2 client (built once, with bounded timeouts and retries)."""
         if self._client is None:
