@@ -477,6 +477,9 @@ class Job(models.Model):
     def pause(self) -> None:
         """Hold the job (``condor_hold``); the status becomes Paused.
 
+        Idempotent: pausing a job that is already held (by the portal or on the
+        submit host) only sets the status.
+
         Raises
         ------
         InvalidStatusTransition
@@ -488,12 +491,21 @@ class Job(models.Model):
         apply_status(self, JobStatus.PAUSED, message="Paused.", strict=True)
 
     def resume(self) -> None:
-        """Release a paused job (``condor_release``); the status becomes Submitted."""
+        """Release a paused job (``condor_release``); a Paused status becomes Submitted.
+
+        Idempotent: resuming an active job that is not held (released on the
+        submit host, or resumed twice) changes nothing and does not raise.
+
+        Raises
+        ------
+        InvalidStatusTransition
+            When the job is not active, or its kind cannot resume.
+        """
         self.refresh_status()
-        if self.status_code != JobStatus.PAUSED:
-            raise InvalidStatusTransition(f"Job {self.pk} is {self.status}, not Paused.")
+        self._require_active("resume")
         self._resume()
-        apply_status(self, JobStatus.SUBMITTED, message="Resumed.", strict=True)
+        if self.status_code == JobStatus.PAUSED:
+            apply_status(self, JobStatus.SUBMITTED, message="Resumed.", strict=True)
 
     def resubmit(self, *args: Any, **kwargs: Any) -> None:
         """Start over: stop the job if active, clean its remote files, reset to Pending, execute.
