@@ -861,9 +861,17 @@ class CondorControl:
 
     def _clean(self) -> None:
         if self.remote_dir and self.scheduler_id is not None:
-            from tethys_compute import condor
+            from tethys_compute.condor.cleanup import clean_when_gone
+            from tethys_compute.conf import compute_settings
 
-            condor.clean(self.condor_host, self.remote_dir)
+            # Only once the (removed) cluster left the queue: HTCondor writes its abort
+            # event into the directory and would re-create it.
+            clean_when_gone(
+                self.condor_host,
+                self.remote_dir,
+                self.cluster_id,
+                wait=float(compute_settings.CONDOR_REMOVE_WAIT),
+            )
             type(self).objects.filter(pk=self.pk).update(remote_dir="")
             self.remote_dir = ""
 
