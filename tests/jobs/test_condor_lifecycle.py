@@ -82,7 +82,7 @@ def test_resubmit_of_a_running_workflow_removes_the_old_dagman_job(
         lambda: condor_state(condor_scheduler, old_cluster) == CondorStatus.REMOVED,
         what="old DAGMan job removed",
     )
-    assert {n.status_code for n in workflow.node_set.all()} == {JobStatus.SUBMITTED}
+    assert {n.status_code for n in workflow.node_set.all()} == {JobStatus.PENDING}
     workflow.stop()
 
 

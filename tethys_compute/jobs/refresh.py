@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from tethys_compute.conf import compute_settings
 from tethys_compute.exceptions import TethysComputeError
+from tethys_compute.jobs.nodes import settle_unrun_nodes
 from tethys_compute.jobs.status import (
     FINAL_STATUSES,
     FINISHED_STATUSES,
@@ -429,6 +430,8 @@ def _apply_condor(
             continue
         change = apply_status(job, status, message=message, expected_version=job.status_version)
         changed += int(change.applied)
+        if job.KIND == "condorworkflow" and job.status_code in FINISHED_STATUSES:
+            settle_unrun_nodes(job.pk, now)
     return changed, missing
 
 

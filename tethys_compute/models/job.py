@@ -1077,8 +1077,9 @@ class CondorWorkflow(CondorControl, Job):
         result = condor.submit_dag(self.condor_host, dag_text, files, inputs)
         self.remote_dir = result.remote_dir
         self.cluster_id = result.cluster_id
+        # Pending until DAGMan submits them (the refresher then sees their node jobs).
         self.node_set.update(
-            status_code=JobStatus.SUBMITTED, cluster_id=None, exit_code=None, status_message=""
+            status_code=JobStatus.PENDING, cluster_id=None, exit_code=None, status_message=""
         )
         return ["remote_dir", "cluster_id"]
 
