@@ -174,3 +174,25 @@ def test_removed_idle_job_gets_its_abort_event_at_once(tmp_path: Path) -> None:
         assert _sh(work, env, "condor_q -af ClusterId").stdout == ""
     finally:
         _drain(work, env)
+
+
+def test_history_scanlimit_reads_only_the_newest_records(tmp_path: Path) -> None:
+    """``condor_history -scanlimit N`` looks at the N newest records (oldest with -forwards)."""
+    work, env = _standin(tmp_path, CONDOR_STANDIN_START_DELAY="0.05")
+    (work / "t.sub").write_text("executable = /bin/true\nlog = t.log\nqueue\n")
+    try:
+        for _ in range(3):
+            assert _sh(work, env, "condor_submit t.sub").returncode == 0
+            assert _sh(work, env, "condor_wait -wait 20 t.log").returncode == 0
+        newest = _sh(work, env, "condor_history -scanlimit 2 -af ClusterId")
+        assert newest.stdout.split() == ["3", "2"]
+        beyond = _sh(
+            work, env, "condor_history -scanlimit 2 -constraint 'ClusterId == 1' -af ProcId"
+        )
+        assert (beyond.returncode, beyond.stdout) == (0, "")
+        oldest = _sh(work, env, "condor_history -forwards -scanlimit 1 -af ClusterId")
+        assert oldest.stdout.split() == ["1"]
+        limited = _sh(work, env, "condor_history -scanlimit 10 -limit 1 -af ClusterId")
+        assert limited.stdout.split() == ["3"]
+    finally:
+        _drain(work, env)

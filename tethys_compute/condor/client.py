@@ -399,18 +399,33 @@ def _constraint(ids: Sequence[tuple[int, int | None]]) -> str:
 
 
 def status_commands(
-    constraint: str, attributes: Sequence[str] = STATUS_ATTRIBUTES
+    constraint: str,
+    attributes: Sequence[str] = STATUS_ATTRIBUTES,
+    *,
+    scan_limit: int | None = None,
+    limit: int | None = None,
 ) -> list[list[str]]:
     """The ``condor_q`` and ``condor_history`` argv asking ``attributes`` of matching jobs.
 
     Both print JSON (``-json -attributes``); ``condor_history`` looks only at
-    jobs that left the queue.
+    jobs that left the queue.  ``scan_limit`` bounds the history records it
+    reads, newest first (``-scanlimit``); ``limit`` stops it once that many
+    jobs matched (``-limit``).
+
+    Examples
+    --------
+    >>> status_commands("ClusterId == 7", ["JobStatus"], scan_limit=500, limit=2)[1]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    ['condor_history', '-constraint', 'ClusterId == 7', '-json', '-attributes', 'JobStatus',
+     '-scanlimit', '500', '-limit', '2']
     """
     attrs = ",".join(attributes)
-    return [
-        ["condor_q", "-constraint", constraint, "-json", "-attributes", attrs],
-        ["condor_history", "-constraint", constraint, "-json", "-attributes", attrs],
-    ]
+    history = ["condor_history", "-constraint", constraint, "-json", "-attributes", attrs]
+    if scan_limit is not None:
+        history += ["-scanlimit", str(int(scan_limit))]
+    if limit is not None:
+        history += ["-limit", str(int(limit))]
+    return [["condor_q", "-constraint", constraint, "-json", "-attributes", attrs], history]
 
 
 def _query(
