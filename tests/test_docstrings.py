@@ -8,6 +8,7 @@ import pytest
 
 import tethys_compute.condor.cleanup
 import tethys_compute.condor.control
+import tethys_compute.condor.environment
 import tethys_compute.crypto
 import tethys_compute.scheduler_manager
 
@@ -20,6 +21,7 @@ import tethys_compute.scheduler_manager
         tethys_compute.crypto,
         tethys_compute.condor.control,
         tethys_compute.condor.cleanup,
+        tethys_compute.condor.environment,
     ],
 )
 def test_docstring_examples_run(module):

@@ -383,6 +383,15 @@ class CondorSchedulerAdmin(KindAdmin):
                 ),
             },
         ),
+        (
+            "HTCondor on the submit host",
+            {
+                "description": "Only when HTCondor is not on the PATH of a non-interactive "
+                "SSH session (a source install, a module system): set up before every "
+                "command.",
+                "fields": ("remote_profile", "condor_bin_dir", "condor_config"),
+            },
+        ),
         ("Last connection test", {"fields": ("health", "checked_at", "check_details")}),
     )
 

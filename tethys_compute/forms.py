@@ -76,7 +76,18 @@ class CondorSchedulerForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = CondorScheduler
-        fields = ("name", "host", "port", "username", "private_key_path", "host_key", "description")
+        fields = (
+            "name",
+            "host",
+            "port",
+            "username",
+            "private_key_path",
+            "host_key",
+            "remote_profile",
+            "condor_bin_dir",
+            "condor_config",
+            "description",
+        )
         help_texts = {
             "host": "Host name or IP address of the HTCondor submit host, without user or "
             "port (e.g. condor.example.com or 10.0.0.5).",

@@ -97,8 +97,8 @@ def _check_found(host: RemoteHost, result: CommandResult) -> None:
         raise CondorNotInstalledError(
             f"{tool} was not found on {host.label}: HTCondor is not installed there or its "
             "bin directory is not on the PATH of the SSH account's non-interactive shell. "
-            "Install HTCondor, or add its bin directory to PATH in the account's "
-            "~/.bashrc or ~/.ssh/environment."
+            "Install HTCondor, or set the scheduler's condor_bin_dir (its bin directory) or "
+            "remote_profile (a file that sets it up, e.g. /etc/profile.d/condor.sh)."
         )
 
 
@@ -110,8 +110,8 @@ def _run(
     except RemoteCommandNotFoundError as exc:
         raise CondorNotInstalledError(
             f"{argv[0]} was not found on {host.label}: HTCondor is not installed there or "
-            "its bin directory is not on the PATH of the SSH account. "
-            f"({exc})"
+            "its bin directory is not on the PATH of the SSH account; set the scheduler's "
+            f"condor_bin_dir or remote_profile. ({exc})"
         ) from exc
     _check_found(host, result)
     return result
