@@ -9,6 +9,7 @@ Each test waits until the old cluster has left the queue and then looks for the 
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from tests.jobs.conftest import wait_for
 from tests.jobs.test_condor_lifecycle import wait_running
 from tethys_compute import condor
+from tethys_compute.condor.cleanup import clean_when_gone
 from tethys_compute.jobs.manager import JobManager
 from tethys_compute.models import CondorJob, CondorScheduler, CondorWorkflow, Job
 
@@ -87,3 +89,18 @@ def test_admin_delete_of_a_running_job_leaves_no_directory_behind(
     assert not Job.objects.filter(pk=job.pk).exists()
     wait_for(lambda: left_queue(condor_scheduler, cluster), what="cluster left the queue")
     assert not os.path.exists(remote_dir), sorted(os.listdir(remote_dir))
+
+
+def test_the_wait_for_the_queue_is_bounded(condor_scheduler: CondorScheduler) -> None:
+    """A cluster that stays queued (held) delays the clean-up by ``wait`` seconds at most."""
+    host = condor_scheduler.get_remote_host()
+    job = condor.submit(host, {"executable": "/bin/true", "hold": True, "log": "job.log"})
+    try:
+        started = time.monotonic()
+        gone = clean_when_gone(host, job.remote_dir, job.cluster_id, wait=0.6)
+        took = time.monotonic() - started
+        assert gone is False
+        assert 0.5 <= took < 3.0, took
+        assert not os.path.exists(job.remote_dir)
+    finally:
+        condor.remove(host, str(job.cluster_id))

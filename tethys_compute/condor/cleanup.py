@@ -57,8 +57,8 @@ def clean_when_gone(
     wait : float
         Most seconds to wait for the cluster to leave the queue (one
         ``condor_q`` round trip per ``poll`` seconds).  When it is still there
-        after that, the directory is deleted anyway and a warning logged: the
-        schedd may re-create it.
+        after that (or when ``condor_q`` fails), the directory is deleted anyway
+        and a warning logged: the schedd may re-create it.
 
     Returns
     -------
@@ -71,15 +71,28 @@ def clean_when_gone(
     True
     """
     gone = cluster is None
+    answered = True
     deadline = time.monotonic() + max(0.0, wait)
     while cluster is not None:
         remaining = deadline - time.monotonic()
         result = _run(host, in_queue_command(cluster), timeout=max(remaining, 1.0))
-        gone = result.ok and not result.stdout.strip()
+        answered = result.ok
+        if not answered:
+            # The schedd does not answer: waiting would not tell more.
+            logger.warning(
+                "condor_q on %s failed (exit status %s) while waiting for cluster %s to leave "
+                "the queue; deleting %s now",
+                host.label,
+                result.exit_status,
+                cluster,
+                remote_dir,
+            )
+            break
+        gone = not result.stdout.strip()
         if gone or time.monotonic() + poll > deadline:
             break
         time.sleep(poll)
-    if not gone:
+    if not gone and answered:
         logger.warning(
             "Cluster %s is still in the queue of %s after %.0f s; deleting %s anyway (HTCondor "
             "may re-create it for the job's abort event). Raise TETHYS_COMPUTE"
