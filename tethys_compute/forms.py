@@ -20,6 +20,7 @@ from django import forms
 from django.db import models
 
 from tethys_compute.models import CondorScheduler, DaskScheduler
+from tethys_compute.models.condor import ENVIRONMENT_FIELDS
 
 #: Widget attributes that keep browsers from filling in saved passwords.
 _NO_AUTOFILL = {"autocomplete": "new-password", "spellcheck": "false"}
@@ -83,9 +84,7 @@ class CondorSchedulerForm(forms.ModelForm):  # type: ignore[type-arg]
             "username",
             "private_key_path",
             "host_key",
-            "remote_profile",
-            "condor_bin_dir",
-            "condor_config",
+            *ENVIRONMENT_FIELDS,
             "description",
         )
         help_texts = {

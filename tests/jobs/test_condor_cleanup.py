@@ -4,6 +4,7 @@ After ``condor_rm`` the schedd writes the abort event into the job's user log wh
 leaves the queue, re-creating the directory if it was deleted meanwhile; the stand-in does
 the same (for a running job, ``CONDOR_STANDIN_REMOVE_LINGER`` = 1 s after ``condor_rm``).
 Each test waits until the old cluster has left the queue and then looks for the directory.
+The jobs have a user log (``log = job.log``): that is where the abort event goes.
 """
 
 from __future__ import annotations
@@ -15,26 +16,13 @@ from typing import Any
 import pytest
 
 from tests.jobs.conftest import wait_for
-from tests.jobs.test_condor_lifecycle import wait_running
+from tests.jobs.test_condor_lifecycle import sleeper, wait_running
 from tethys_compute import condor
 from tethys_compute.condor.cleanup import clean_when_gone
 from tethys_compute.jobs.manager import JobManager
-from tethys_compute.models import CondorJob, CondorScheduler, CondorWorkflow, Job
+from tethys_compute.models import CondorScheduler, CondorWorkflow, Job
 
 pytestmark = [pytest.mark.sshd]
-
-
-def sleeper(manager: JobManager, user: Any, scheduler: CondorScheduler) -> CondorJob:
-    """A running job with a user log in its directory (where the abort event goes)."""
-    job = manager.create_job(
-        "sleeper",
-        user,
-        "CONDOR",
-        scheduler=scheduler,
-        submit_description={"executable": "/bin/sleep", "arguments": ["30"], "log": "job.log"},
-    )
-    assert isinstance(job, CondorJob)
-    return job
 
 
 def left_queue(scheduler: CondorScheduler, cluster: int) -> bool:
@@ -46,7 +34,7 @@ def left_queue(scheduler: CondorScheduler, cluster: int) -> bool:
 def test_resubmit_of_a_running_job_leaves_no_directory_behind(
     manager: JobManager, user: Any, condor_scheduler: CondorScheduler
 ) -> None:
-    job = sleeper(manager, user, condor_scheduler)
+    job = sleeper(manager, user, condor_scheduler, log="job.log")
     job.execute()
     wait_running(job)
     old_cluster, old_dir = job.cluster_id, job.remote_dir
@@ -76,7 +64,7 @@ def test_delete_of_a_running_workflow_leaves_no_directory_behind(
 def test_admin_delete_of_a_running_job_leaves_no_directory_behind(
     admin_client: Any, manager: JobManager, user: Any, condor_scheduler: CondorScheduler
 ) -> None:
-    job = sleeper(manager, user, condor_scheduler)
+    job = sleeper(manager, user, condor_scheduler, log="job.log")
     job.execute()
     wait_running(job)
     cluster, remote_dir = job.cluster_id, job.remote_dir

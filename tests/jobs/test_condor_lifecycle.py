@@ -20,13 +20,14 @@ from tethys_compute.models import CondorJob, CondorScheduler, CondorWorkflow, Jo
 pytestmark = [pytest.mark.sshd]
 
 
-def sleeper(manager: JobManager, user: Any, scheduler: CondorScheduler) -> CondorJob:
+def sleeper(manager: JobManager, user: Any, scheduler: CondorScheduler, **extra: Any) -> CondorJob:
+    """A job that sleeps 30 s; ``extra`` adds submit commands (``log``, ``hold``...)."""
     job = manager.create_job(
         "sleeper",
         user,
         "CONDOR",
         scheduler=scheduler,
-        submit_description={"executable": "/bin/sleep", "arguments": ["30"]},
+        submit_description={"executable": "/bin/sleep", "arguments": ["30"], **extra},
     )
     assert isinstance(job, CondorJob)
     return job

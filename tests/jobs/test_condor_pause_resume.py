@@ -12,44 +12,28 @@ from typing import Any
 import pytest
 
 from tests.jobs.conftest import status_of, wait_for
+from tests.jobs.test_condor_lifecycle import condor_state, sleeper
 from tethys_compute import condor
 from tethys_compute.condor import ActionOutcome
 from tethys_compute.condor.parse import JobStatus as CondorStatus
 from tethys_compute.jobs.manager import JobManager
 from tethys_compute.jobs.refresh import refresh_jobs
 from tethys_compute.jobs.status import JobStatus
-from tethys_compute.models import CondorJob, CondorScheduler
+from tethys_compute.models import CondorScheduler
 
 pytestmark = [pytest.mark.sshd]
-
-
-def _sleeper(manager: JobManager, user: Any, scheduler: CondorScheduler, **extra: Any) -> CondorJob:
-    job = manager.create_job(
-        "sleeper",
-        user,
-        "CONDOR",
-        scheduler=scheduler,
-        submit_description={"executable": "/bin/sleep", "arguments": ["30"], **extra},
-    )
-    assert isinstance(job, CondorJob)
-    return job
-
-
-def _condor_state(scheduler: CondorScheduler, cluster: int) -> CondorStatus | None:
-    infos = condor.job_statuses(scheduler.get_remote_host(), [str(cluster)], timeout=10)
-    return next(iter(infos.values())).status if infos else None
 
 
 def test_pause_twice_is_idempotent(
     manager: JobManager, user: Any, condor_scheduler: CondorScheduler
 ) -> None:
-    job = _sleeper(manager, user, condor_scheduler)
+    job = sleeper(manager, user, condor_scheduler)
     job.execute()
     job.pause()
     job.pause()  # HTCondor: "Couldn't find/hold all jobs in cluster C" (exit 1)
     assert status_of(job) == JobStatus.PAUSED
     assert job.cluster_id is not None
-    assert _condor_state(condor_scheduler, job.cluster_id) == CondorStatus.HELD
+    assert condor_state(condor_scheduler, job.cluster_id) == CondorStatus.HELD
     job.resume()
     job.resume()  # nothing held any more: still fine
     assert status_of(job) == JobStatus.SUBMITTED
@@ -59,7 +43,7 @@ def test_pause_twice_is_idempotent(
 def test_resume_after_a_release_outside_the_portal(
     manager: JobManager, user: Any, condor_scheduler: CondorScheduler
 ) -> None:
-    job = _sleeper(manager, user, condor_scheduler)
+    job = sleeper(manager, user, condor_scheduler)
     job.execute()
     job.pause()
     assert job.cluster_id is not None
@@ -67,7 +51,7 @@ def test_resume_after_a_release_outside_the_portal(
     assert condor.release(host, f"{job.cluster_id}.0").ok  # someone on the submit host
     job.resume()
     assert status_of(job) == JobStatus.SUBMITTED
-    assert _condor_state(condor_scheduler, job.cluster_id) in (
+    assert condor_state(condor_scheduler, job.cluster_id) in (
         CondorStatus.IDLE,
         CondorStatus.RUNNING,
     )
@@ -77,7 +61,7 @@ def test_resume_after_a_release_outside_the_portal(
 def test_scheduler_hold_and_release_of_a_cluster_say_already(
     manager: JobManager, user: Any, condor_scheduler: CondorScheduler
 ) -> None:
-    job = _sleeper(manager, user, condor_scheduler)
+    job = sleeper(manager, user, condor_scheduler)
     job.execute()
     cluster = str(job.cluster_id)
     assert condor_scheduler.hold(cluster).outcomes == {cluster: ActionOutcome.DONE}
@@ -87,7 +71,7 @@ def test_scheduler_hold_and_release_of_a_cluster_say_already(
     assert condor_scheduler.release(cluster).outcomes == {cluster: ActionOutcome.DONE}
     assert condor_scheduler.release(cluster).outcomes == {cluster: ActionOutcome.ALREADY}
     assert condor_scheduler.remove(cluster).outcomes == {cluster: ActionOutcome.DONE}
-    wait_for(lambda: _condor_state(condor_scheduler, int(cluster)) == CondorStatus.REMOVED)
+    wait_for(lambda: condor_state(condor_scheduler, int(cluster)) == CondorStatus.REMOVED)
     gone = condor_scheduler.hold(cluster)
     assert gone.outcomes[cluster] is ActionOutcome.NOT_FOUND
 
@@ -95,7 +79,7 @@ def test_scheduler_hold_and_release_of_a_cluster_say_already(
 def test_pause_of_a_job_submitted_on_hold_replaces_the_hold_reason(
     manager: JobManager, user: Any, condor_scheduler: CondorScheduler
 ) -> None:
-    job = _sleeper(manager, user, condor_scheduler, hold=True)
+    job = sleeper(manager, user, condor_scheduler, hold=True)
     job.execute()
     job.pause()  # HTCondor: "All jobs in cluster C have been held" (exit 0)
     assert status_of(job) == JobStatus.PAUSED

@@ -23,22 +23,6 @@ from tethys_compute.models import CondorJob, CondorScheduler, Job
 pytestmark = [pytest.mark.sshd, pytest.mark.django_db]
 
 
-class RecordingHost:
-    """Passes every call on and keeps the argv of each remote command."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.label = inner.label
-        self.argvs: list[list[str]] = []
-
-    def run(self, argv: Any, **kwargs: Any) -> Any:
-        self.argvs.append(list(argv))
-        return self.inner.run(argv, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
 def finished_jobs(
     manager: JobManager, user: Any, scheduler: CondorScheduler, count: int
 ) -> list[CondorJob]:
@@ -68,9 +52,7 @@ def test_refresh_bounds_the_history_scan(
         "CONDOR_HISTORY_SCAN_LIMIT": 2,
     }
     oldest, middle, newest = finished_jobs(manager, user, condor_scheduler, 3)
-    record = CondorScheduler.objects.get(pk=condor_scheduler.pk)
-    recorder = RecordingHost(record.get_remote_host())
-    record.__dict__["_remote_host_cache"] = (record._connection_key(), recorder)
+    record, recorder = counted(condor_scheduler)
     infos = condor_query(record, [oldest, middle, newest], timeout=10)
     assert len(recorder.argvs) == 1
     script = recorder.argvs[0][-1]

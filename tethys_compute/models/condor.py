@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from tethys_compute.condor.environment import CondorEnvironment
     from tethys_compute.remote import RemoteHost
 
+#: Fields that set up HTCondor's environment on the submit host before every command.
+ENVIRONMENT_FIELDS = ("remote_profile", "condor_bin_dir", "condor_config")
+
 #: Fields that decide where and how the scheduler connects (the remote host cache key).
 _CONNECTION_FIELDS = (
     "host",
@@ -43,9 +46,7 @@ _CONNECTION_FIELDS = (
     "password",
     "private_key",
     "private_key_pass",
-    "remote_profile",
-    "condor_bin_dir",
-    "condor_config",
+    *ENVIRONMENT_FIELDS,
 )
 
 
@@ -141,14 +142,7 @@ class CondorScheduler(Scheduler):
         verbose_name_plural = "Condor schedulers"
 
     def clean_fields(self, exclude: Any = None) -> None:
-        for name in (
-            "username",
-            "private_key_path",
-            "host_key",
-            "remote_profile",
-            "condor_bin_dir",
-            "condor_config",
-        ):
+        for name in ("username", "private_key_path", "host_key", *ENVIRONMENT_FIELDS):
             value = getattr(self, name)
             if value is None:
                 setattr(self, name, "")

@@ -30,6 +30,7 @@ from django.db.models import ProtectedError
 from tethys_compute.exceptions import TethysComputeError
 from tethys_compute.health_runner import check_schedulers, overall_bound
 from tethys_compute.models import CondorScheduler, DaskScheduler, Scheduler
+from tethys_compute.models.condor import ENVIRONMENT_FIELDS
 from tethys_compute.scheduler_manager import (
     SCHEDULER_TYPES,
     create_condor_scheduler,
@@ -46,15 +47,7 @@ EXIT_NOT_CHECKED = 2
 
 #: Fields written by ``export`` per kind, in order (secrets only with --include-secrets).
 EXPORT_FIELDS: dict[type[Scheduler], tuple[str, ...]] = {
-    CondorScheduler: (
-        "port",
-        "username",
-        "private_key_path",
-        "host_key",
-        "remote_profile",
-        "condor_bin_dir",
-        "condor_config",
-    ),
+    CondorScheduler: ("port", "username", "private_key_path", "host_key", *ENVIRONMENT_FIELDS),
     DaskScheduler: ("timeout", "heartbeat_interval", "dashboard"),
 }
 
