@@ -38,7 +38,7 @@ def bulk_create_schedulers(count: int, prefix: str = "sched") -> None:
             )
         dask_rows = [(pk, None, None, "") for i, pk in enumerate(ids) if i % 2 == 0]
         condor_rows = [
-            (pk, 22, "user", "", "", "/home/portal/.ssh/id_ed25519", "", "")
+            (pk, 22, "user", "", "", "/home/portal/.ssh/id_ed25519", "", "", "", "", "")
             for i, pk in enumerate(ids)
             if i % 2 == 1
         ]
@@ -52,7 +52,8 @@ def bulk_create_schedulers(count: int, prefix: str = "sched") -> None:
             )
             cur.executemany(
                 f"INSERT INTO {condor_table} (scheduler_ptr_id, port, username, password,"
-                " private_key, private_key_path, private_key_pass, host_key)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                " private_key, private_key_path, private_key_pass, host_key, remote_profile,"
+                " condor_bin_dir, condor_config)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 condor_rows,
             )

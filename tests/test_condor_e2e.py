@@ -36,15 +36,17 @@ STEP = 0.05
 
 
 class CountingHost:
-    """Passes every call to a real RemoteHost and counts the remote commands."""
+    """Passes every call to a real RemoteHost; counts the remote commands and keeps their argv."""
 
     def __init__(self, inner: RemoteHost) -> None:
         self.inner = inner
         self.label = inner.label
         self.runs = 0
+        self.argvs: list[list[str]] = []
 
     def run(self, argv: Sequence[str], **kwargs: Any) -> CommandResult:
         self.runs += 1
+        self.argvs.append(list(argv))
         return self.inner.run(argv, **kwargs)
 
     def __getattr__(self, name: str) -> Any:

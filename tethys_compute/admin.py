@@ -45,6 +45,7 @@ from tethys_compute.admin_filters import SubclassFilter
 from tethys_compute.forms import CondorSchedulerForm, DaskSchedulerForm, clear_field_name
 from tethys_compute.health_runner import SchedulerCheck, check_schedulers
 from tethys_compute.models import CondorScheduler, DaskScheduler, Scheduler
+from tethys_compute.models.condor import ENVIRONMENT_FIELDS
 from tethys_compute.validators import split_host_port
 
 #: POST parameters hidden from Django's error reports on every view below.
@@ -385,6 +386,15 @@ class CondorSchedulerAdmin(KindAdmin):
                     clear_field_name("private_key_pass"),
                     KEEP_CREDENTIALS,
                 ),
+            },
+        ),
+        (
+            "HTCondor on the submit host",
+            {
+                "description": "Only when HTCondor is not on the PATH of a non-interactive "
+                "SSH session (a source install, a module system): set up before every "
+                "command.",
+                "fields": ENVIRONMENT_FIELDS,
             },
         ),
         ("Last connection test", {"fields": ("health", "checked_at", "check_details")}),

@@ -37,6 +37,15 @@ SSH_MAX_SESSIONS : int
     the server's ``MaxSessions`` (10 by default in OpenSSH).
 HEALTH_CHECK_TIMEOUT : float
     Upper bound, in seconds, of one "test connection".
+CONDOR_REMOVE_WAIT : float
+    Most seconds a Condor job's clean-up (``delete()``, ``resubmit()``) waits
+    for a removed job to leave the queue before deleting its remote directory
+    (HTCondor writes the abort event there, re-creating the directory).
+CONDOR_HISTORY_SCAN_LIMIT : int
+    Most ``condor_history`` records one status refresh reads, newest first
+    (``-scanlimit``), so that a refresh stays fast on a schedd with years of
+    history.  A job that left the queue more than that many jobs ago is
+    reported as not found (its status is kept) instead.
 JOB_REFRESH_INTERVAL : float
     Seconds between status refreshes of ``compute_refresh --loop``.
 JOB_CALLBACK_MAX_AGE : int
@@ -74,6 +83,8 @@ DEFAULTS: dict[str, Any] = {
     "SSH_TRUST_ON_FIRST_USE": False,
     "SSH_MAX_SESSIONS": 4,
     "HEALTH_CHECK_TIMEOUT": 15.0,
+    "CONDOR_REMOVE_WAIT": 30.0,
+    "CONDOR_HISTORY_SCAN_LIMIT": 10000,
     "JOB_REFRESH_INTERVAL": 30.0,
     "JOB_CALLBACK_MAX_AGE": 7 * 24 * 3600,
     "JOB_CALLBACK_BASE_URL": None,

@@ -28,6 +28,7 @@ from django.views.decorators.debug import sensitive_variables
 from tethys_compute import crypto
 from tethys_compute.exceptions import EncryptionKeyError
 from tethys_compute.models import CondorScheduler, DaskScheduler
+from tethys_compute.models.condor import ENVIRONMENT_FIELDS
 
 #: Widget attributes that keep browsers from filling in saved passwords.
 _NO_AUTOFILL = {"autocomplete": "new-password", "spellcheck": "false"}
@@ -94,7 +95,16 @@ class CondorSchedulerForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = CondorScheduler
-        fields = ("name", "host", "port", "username", "private_key_path", "host_key", "description")
+        fields = (
+            "name",
+            "host",
+            "port",
+            "username",
+            "private_key_path",
+            "host_key",
+            *ENVIRONMENT_FIELDS,
+            "description",
+        )
         help_texts = {
             "host": "Host name or IP address of the HTCondor submit host, without user or "
             "port (e.g. condor.example.com or 10.0.0.5).",

@@ -44,6 +44,9 @@ _CONDOR_OPTIONS = (
     "private_key",
     "host_key",
     "description",
+    "remote_profile",
+    "condor_bin_dir",
+    "condor_config",
 )
 _DASK_OPTIONS = ("timeout", "heartbeat_interval", "dashboard", "description")
 
@@ -63,6 +66,9 @@ _ARG_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "timeout": (_NUMBER, "a number of seconds"),
     "heartbeat_interval": ((int,), "a whole number of milliseconds"),
     "dashboard": ((str,), "a string such as 'localhost:8787'"),
+    "remote_profile": ((str,), "a string (an absolute path on the submit host)"),
+    "condor_bin_dir": ((str,), "a string (an absolute path on the submit host)"),
+    "condor_config": ((str,), "a string (an absolute path on the submit host)"),
 }
 
 
@@ -202,6 +208,9 @@ def create_condor_scheduler(
     private_key: str | None = None,
     host_key: str | None = None,
     description: str | None = None,
+    remote_profile: str | None = None,
+    condor_bin_dir: str | None = None,
+    condor_config: str | None = None,
 ) -> CondorScheduler:
     """Create an HTCondor scheduler reached over SSH, or find the same one.
 
@@ -227,6 +236,11 @@ def create_condor_scheduler(
         The host's public key to pin (``'ssh-ed25519 AAAA...'``).
     description : str, optional
         Free text shown to portal admins.
+    remote_profile, condor_bin_dir, condor_config : str, optional
+        Absolute paths on the submit host: a file sourced before every HTCondor
+        command, HTCondor's ``bin`` directory (put first on ``PATH``) and the
+        ``CONDOR_CONFIG`` to export; for an HTCondor a non-interactive SSH
+        session does not find (not in Tethys Platform).
 
     Returns
     -------
@@ -251,6 +265,9 @@ def create_condor_scheduler(
         "private_key": private_key,
         "host_key": host_key,
         "description": description,
+        "remote_profile": remote_profile,
+        "condor_bin_dir": condor_bin_dir,
+        "condor_config": condor_config,
     }
     return _create(CondorScheduler, "create_condor_scheduler", name, host, given)  # type: ignore[return-value]
 

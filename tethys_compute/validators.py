@@ -171,6 +171,16 @@ def validate_absolute_path(value: str) -> None:
         )
 
 
+def validate_remote_path(value: str) -> None:
+    """An absolute POSIX path on a remote host (no ``~``: the remote home is unknown here)."""
+    if not value.startswith("/") or "\n" in value or "\x00" in value:
+        raise ValidationError(
+            f"{value!r} is not an absolute path on the submit host; give one that starts "
+            "with '/' (e.g. /opt/condor/bin), on one line.",
+            code="relative_remote_path",
+        )
+
+
 def validate_private_key_text(value: str) -> None:
     """Text that looks like a PEM or OpenSSH private key (not a path, not a public key)."""
     text = value.strip()

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -70,12 +71,46 @@ class Target:
     constraint: str = ""
 
 
+#: HoldReasonCode of a job submitted with ``hold = true``.
+SUBMITTED_ON_HOLD = 15
+
+
 def _eligible(mode: str, job: Job) -> bool:
     if mode == "rm":
         return job.status != STATUS_REMOVED
     if mode == "hold":
-        return job.status not in (STATUS_HELD, STATUS_REMOVED)
+        # A job submitted on hold can be held again: HTCondor says "held" and replaces
+        # its HoldReason.
+        if job.status == STATUS_HELD:
+            return int(job.ad.get("HoldReasonCode", 0)) == SUBMITTED_ON_HOLD
+        return job.status != STATUS_REMOVED
     return job.status == STATUS_HELD
+
+
+def _cached_job_count(state: State, queue: Queue, when: float) -> int:
+    """The schedd's job count as its last periodic refresh saw it.
+
+    The real schedd decides between "There are no jobs in the queue" (exit 0)
+    and "Couldn't find/<verb> all jobs" (exit 1) from a job count it refreshes
+    every few seconds, not from the live queue.  The stand-in keeps that count
+    in ``jobcount.json`` and refreshes it when it is older than
+    ``CONDOR_STANDIN_COUNT_INTERVAL`` seconds, or when the queue holds more jobs
+    than it says (only a count lagging behind jobs that *left* was recorded, rm-24;
+    the stand-in never hides a job that was just submitted).  Call with the state
+    lock held.
+    """
+    path = os.path.join(state.dir, "jobcount.json")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            cached = json.load(fh)
+        count, at = int(cached["count"]), float(cached["at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        count, at = 0, float("-inf")
+    if when - at >= state.config.count_interval or len(queue.jobs) > count:
+        count, at = len(queue.jobs), when
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump({"count": count, "at": at}, fh)
+    return count
 
 
 def _kill(job: Job) -> None:
@@ -139,12 +174,17 @@ def _apply(
     ad = job.ad
     if mode == "rm":
         was_running = job.status == STATUS_RUNNING
-        if was_running:
-            log(_stop_running(job, when, 1023, reason, cfg))
         set_status(job, STATUS_REMOVED, when)
         ad["RemoveReason"] = reason
-        log(events.aborted(job.cluster, job.proc, when, reason))
-        if not was_running:
+        if was_running:
+            # Like the schedd: the events of a running job's removal are written when it
+            # leaves the queue (after the shadow is gone), by the scheduler process, which
+            # re-creates the log's directory if it was deleted meanwhile.
+            text = _stop_running(job, when, 1023, reason, cfg)
+            text += events.aborted(job.cluster, job.proc, when, reason)
+            job.sys["abort_events"] = {path: text for path in events.job_logs(ad)}
+        else:
+            log(events.aborted(job.cluster, job.proc, when, reason))
             queue.jobs.remove(job)
             leaving.append(ad)
         if int(ad.get("JobUniverse", 5)) == 7:
@@ -268,7 +308,7 @@ def main(mode: str, argv: list[str], out: TextIO, err: TextIO) -> int:
     with state.lock():
         queue = state._load()
         when = now()
-        empty = not queue.jobs
+        empty = _cached_job_count(state, queue, when) == 0
         for target in targets:
             if target.kind == "proc":
                 job = queue.find(target.cluster, target.proc)

@@ -35,11 +35,18 @@ def job_logs(ad: dict) -> list[str]:
     return paths
 
 
-def append(path: str, text: str) -> None:
-    """Append events to a log file (with an exclusive lock on it)."""
+def append(path: str, text: str, *, create_dirs: bool = False) -> None:
+    """Append events to a log file (with an exclusive lock on it).
+
+    A log whose directory is gone is skipped, unless ``create_dirs``: the real
+    schedd re-creates a removed job's directory to write its abort event (see
+    ``schedd.py``), and so does the stand-in then.
+    """
     directory = os.path.dirname(path)
     if directory and not os.path.isdir(directory):
-        return
+        if not create_dirs:
+            return
+        os.makedirs(directory, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -8,6 +8,7 @@ Supported condor_q forms: ids (``C``, ``C.P``) and owner names as restrictions,
 ``-name``/``-pool``/``-global`` are accepted and ignored.
 
 Supported condor_history forms: ids and owner names, ``-constraint E``, ``-limit N``/``-match N``,
+``-scanlimit N`` (reads only the N newest records, or oldest with ``-forwards``),
 ``-forwards``/``-backwards``, ``-af...``, ``-format``, ``-long``, ``-json``, ``-jsonl``, ``-xml``,
 ``-attributes``, ``-userlog FILE``, ``-wide``; ``-name``/``-pool``/``-file`` ignored.
 """
@@ -231,6 +232,7 @@ class Options:
     mode: str = "default"
     attributes: list[str] | None = None
     limit: int | None = None
+    scanlimit: int | None = None
     batch: bool | None = None
     dag: bool = False
     totals: bool = False
@@ -244,7 +246,7 @@ def parse_options(argv: list[str], history: bool) -> Options:
     """Parse condor_q/condor_history arguments (raises :class:`UsageError`)."""
     opts = Options()
     i = 0
-    ignored_with_value = {"-name", "-pool", "-file", "-search", "-scanlimit", "-since"}
+    ignored_with_value = {"-name", "-pool", "-file", "-search", "-since"}
     ignored_flags = {"-wide", "-allusers", "-global", "-local", "-schedd", "-stream-results"}
     ignored_flags |= {"-expert", "-debug", "-backwards", "-no-librarian"}
 
@@ -294,6 +296,11 @@ def parse_options(argv: list[str], history: bool) -> Options:
         elif low == "-limit" or (history and low == "-match"):
             try:
                 opts.limit = int(value())
+            except ValueError as exc:
+                raise UsageError(arg) from exc
+        elif low == "-scanlimit" and history:
+            try:
+                opts.scanlimit = int(value())
             except ValueError as exc:
                 raise UsageError(arg) from exc
         elif low == "-forwards" and history:
@@ -898,6 +905,8 @@ def history_main(argv: list[str], out: TextIO, err: TextIO) -> int:
         ads = state.read_history()
         if not opts.forwards:
             ads.reverse()
+        if opts.scanlimit is not None:
+            ads = ads[: max(0, opts.scanlimit)]  # the records read, before any selection
         from_log = False
     ads = select(ads, opts, opts.ids)
     if opts.limit is not None:

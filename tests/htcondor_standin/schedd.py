@@ -74,6 +74,8 @@ class Scheduler:
         self.children: dict[tuple[int, int], Running] = {}
         self.transferring: dict[tuple[int, int], tuple[Running, float]] = {}
         self.scratch_counter = 0
+        # events of removed running jobs, written with their directory re-created if needed
+        self.abort_logs: dict[str, str] = {}
 
     # ------------------------------------------------------------------ helpers
 
@@ -482,6 +484,8 @@ class Scheduler:
                     continue
                 if when - float(job.sys.get("status_time", 0)) >= self.cfg.remove_linger:
                     leaving.append(job)
+                    for path, text in dict(job.sys.pop("abort_events", {})).items():
+                        self.abort_logs[path] = self.abort_logs.get(path, "") + text
         running = sum(
             1
             for j in queue.jobs
@@ -537,6 +541,9 @@ class Scheduler:
                         self.state.append_history(ads)
                     for path, text in logs.items():
                         events.append(path, text)
+                    for path, text in self.abort_logs.items():
+                        events.append(path, text, create_dirs=True)
+                    self.abort_logs.clear()
                     if not queue.jobs and not self.children and not self.transferring:
                         fcntl.flock(fd, fcntl.LOCK_UN)
                         os.close(fd)

@@ -7,6 +7,7 @@ Everything lives in one directory (``$CONDOR_STANDIN_DIR``, default ``~/.condor_
 ``state.lock``     ``fcntl`` lock serialising every read-modify-write of the two files above
 ``schedd.lock``    held by the transient scheduler process while it runs
 ``schedd.log``     what the scheduler process wrote on stdout/stderr
+``jobcount.json``  the job count as the schedd last refreshed it (see ``actions.py``)
 ``execute/``       scratch directories of jobs that use file transfer
 """
 
@@ -82,6 +83,7 @@ class Config:
     hostname: str
     user: str
     first_cluster: int
+    count_interval: float = 5.0
 
     @classmethod
     def from_env(cls) -> Config:
@@ -100,6 +102,7 @@ class Config:
             or socket.gethostname().split(".")[0],
             user=os.environ.get("CONDOR_STANDIN_USER") or _default_user(),
             first_cluster=int(_env_float("CONDOR_STANDIN_FIRST_CLUSTER", 1)),
+            count_interval=_env_float("CONDOR_STANDIN_COUNT_INTERVAL", 5.0),
         )
 
     @property

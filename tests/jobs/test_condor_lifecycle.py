@@ -20,13 +20,14 @@ from tethys_compute.models import CondorJob, CondorScheduler, CondorWorkflow, Jo
 pytestmark = [pytest.mark.sshd]
 
 
-def sleeper(manager: JobManager, user: Any, scheduler: CondorScheduler) -> CondorJob:
+def sleeper(manager: JobManager, user: Any, scheduler: CondorScheduler, **extra: Any) -> CondorJob:
+    """A job that sleeps 30 s; ``extra`` adds submit commands (``log``, ``hold``...)."""
     job = manager.create_job(
         "sleeper",
         user,
         "CONDOR",
         scheduler=scheduler,
-        submit_description={"executable": "/bin/sleep", "arguments": ["30"]},
+        submit_description={"executable": "/bin/sleep", "arguments": ["30"], **extra},
     )
     assert isinstance(job, CondorJob)
     return job
@@ -82,7 +83,7 @@ def test_resubmit_of_a_running_workflow_removes_the_old_dagman_job(
         lambda: condor_state(condor_scheduler, old_cluster) == CondorStatus.REMOVED,
         what="old DAGMan job removed",
     )
-    assert {n.status_code for n in workflow.node_set.all()} == {JobStatus.SUBMITTED}
+    assert {n.status_code for n in workflow.node_set.all()} == {JobStatus.PENDING}
     workflow.stop()
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tethys_compute.condor.batch import run_batch
+from tethys_compute.condor.control import parse_procs, procs_command, settle_cluster
 from tethys_compute.condor.describe import check_relative_name, render_dag, render_submit
 from tethys_compute.condor.parse import (
     STATUS_ATTRIBUTES,
@@ -96,8 +97,8 @@ def _check_found(host: RemoteHost, result: CommandResult) -> None:
         raise CondorNotInstalledError(
             f"{tool} was not found on {host.label}: HTCondor is not installed there or its "
             "bin directory is not on the PATH of the SSH account's non-interactive shell. "
-            "Install HTCondor, or add its bin directory to PATH in the account's "
-            "~/.bashrc or ~/.ssh/environment."
+            "Install HTCondor, or set the scheduler's condor_bin_dir (its bin directory) or "
+            "remote_profile (a file that sets it up, e.g. /etc/profile.d/condor.sh)."
         )
 
 
@@ -109,8 +110,8 @@ def _run(
     except RemoteCommandNotFoundError as exc:
         raise CondorNotInstalledError(
             f"{argv[0]} was not found on {host.label}: HTCondor is not installed there or "
-            "its bin directory is not on the PATH of the SSH account. "
-            f"({exc})"
+            "its bin directory is not on the PATH of the SSH account; set the scheduler's "
+            f"condor_bin_dir or remote_profile. ({exc})"
         ) from exc
     _check_found(host, result)
     return result
@@ -398,18 +399,33 @@ def _constraint(ids: Sequence[tuple[int, int | None]]) -> str:
 
 
 def status_commands(
-    constraint: str, attributes: Sequence[str] = STATUS_ATTRIBUTES
+    constraint: str,
+    attributes: Sequence[str] = STATUS_ATTRIBUTES,
+    *,
+    scan_limit: int | None = None,
+    limit: int | None = None,
 ) -> list[list[str]]:
     """The ``condor_q`` and ``condor_history`` argv asking ``attributes`` of matching jobs.
 
     Both print JSON (``-json -attributes``); ``condor_history`` looks only at
-    jobs that left the queue.
+    jobs that left the queue.  ``scan_limit`` bounds the history records it
+    reads, newest first (``-scanlimit``); ``limit`` stops it once that many
+    jobs matched (``-limit``).
+
+    Examples
+    --------
+    >>> status_commands("ClusterId == 7", ["JobStatus"], scan_limit=500, limit=2)[1]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    ['condor_history', '-constraint', 'ClusterId == 7', '-json', '-attributes', 'JobStatus',
+     '-scanlimit', '500', '-limit', '2']
     """
     attrs = ",".join(attributes)
-    return [
-        ["condor_q", "-constraint", constraint, "-json", "-attributes", attrs],
-        ["condor_history", "-constraint", constraint, "-json", "-attributes", attrs],
-    ]
+    history = ["condor_history", "-constraint", constraint, "-json", "-attributes", attrs]
+    if scan_limit is not None:
+        history += ["-scanlimit", str(int(scan_limit))]
+    if limit is not None:
+        history += ["-limit", str(int(limit))]
+    return [["condor_q", "-constraint", constraint, "-json", "-attributes", attrs], history]
 
 
 def _query(
@@ -603,7 +619,10 @@ class ActionResult:
     action : str
         ``"remove"``, ``"hold"`` or ``"release"``.
     outcomes : dict of str to ActionOutcome
-        Per id given: DONE, NOT_FOUND, ALREADY (already held / not held) or FAILED.
+        Per id given: DONE, NOT_FOUND, ALREADY (already held / not held / being
+        removed) or FAILED.  For a cluster id it is decided from its procs' states
+        after the action (:mod:`tethys_compute.condor.control`), since HTCondor
+        answers "Couldn't find" for both "already" and "not there".
     messages : dict of str to str
         HTCondor's own message per id.
     """
@@ -659,13 +678,35 @@ def _control(
         raise InvalidArgumentError("The reason must be one non-empty line.")
     names = [f"{c}" if p is None else f"{c}.{p}" for c, p in wanted]
     options = ["-reason", reason] if reason else []
-    commands = [[_TOOLS[action], *options, name] for name in names]
+    # A cluster id's answer is ambiguous (see condor.control): each is followed by a
+    # condor_q of its procs' states, in the same round trip.
+    commands: list[list[str]] = []
+    for (cluster, proc), name in zip(wanted, names, strict=True):
+        commands.append([_TOOLS[action], *options, name])
+        if proc is None:
+            commands.append(procs_command(cluster))
+    results = iter(_batch(host, commands, timeout=timeout))
     outcomes: dict[str, ActionOutcome] = {}
     messages: dict[str, str] = {}
-    for name, result in zip(names, _batch(host, commands, timeout=timeout), strict=True):
+    retry: dict[str, list[str]] = {}
+    for (cluster, proc), name in zip(wanted, names, strict=True):
+        result = next(results)
         outcome, message = action_outcome(result.exit_status, result.stdout, result.stderr)
+        if proc is None:
+            query = next(results)
+            procs = parse_procs(query.stdout) if query.ok else None
+            outcome, pending = settle_cluster(action, outcome, procs)
+            if pending:
+                retry[name] = [f"{cluster}.{p}" for p in pending]
         outcomes[name] = outcome
         messages[name] = message
+    if retry:
+        # Procs the cluster's answer left out (a stale "no jobs in the queue"): by C.P id.
+        again = _control(host, action, [i for ids in retry.values() for i in ids], reason, timeout)
+        for name, ids in retry.items():
+            seen = [again.outcomes[i] for i in ids]
+            outcomes[name] = ActionOutcome.DONE if ActionOutcome.DONE in seen else seen[0]
+            messages[name] = " ".join(again.messages[i] for i in ids)
     logger.info("condor %s on %s: %s", action, host.label, outcomes)
     return ActionResult(action, outcomes, messages)
 
@@ -683,7 +724,8 @@ def remove(
     -------
     ActionResult
         ``NOT_FOUND`` for ids not in the queue (also when the schedd has no jobs
-        at all, where ``condor_rm`` exits 0); call
+        at all, where ``condor_rm`` exits 0), ``ALREADY`` for a cluster whose
+        jobs are all being removed; call
         ``.raise_for_failure()`` to turn failures into :class:`CondorError`.
 
     Examples
@@ -701,7 +743,10 @@ def hold(
     reason: str | None = None,
     timeout: float | None = None,
 ) -> ActionResult:
-    """Hold jobs (``condor_hold``); an already held job gives ``ALREADY``."""
+    """Hold jobs (``condor_hold``); an already held job or cluster gives ``ALREADY``.
+
+    A job submitted on hold is held again (DONE; HTCondor replaces its HoldReason).
+    """
     return _control(host, "hold", ids, reason, timeout)
 
 
@@ -712,7 +757,7 @@ def release(
     reason: str | None = None,
     timeout: float | None = None,
 ) -> ActionResult:
-    """Release held jobs (``condor_release``); a job not held gives ``ALREADY``."""
+    """Release held jobs (``condor_release``); a job or cluster not held gives ``ALREADY``."""
     return _control(host, "release", ids, reason, timeout)
 
 

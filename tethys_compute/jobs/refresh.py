@@ -41,6 +41,7 @@ from tethys_compute.conf import compute_settings
 from tethys_compute.counters import remote_calls
 from tethys_compute.dask_client import scheduler_call
 from tethys_compute.exceptions import TethysComputeError
+from tethys_compute.jobs.nodes import settle_unrun_nodes
 from tethys_compute.jobs.status import (
     FINAL_STATUSES,
     FINISHED_STATUSES,
@@ -213,12 +214,26 @@ def _workflow_status(
     return JobStatus.SUBMITTED, ""
 
 
+def _expected_procs(jobs: Sequence[Job]) -> dict[str, int]:
+    """Procs per ``ClusterId == C`` term for plain Condor jobs (a DAG's count is unknown)."""
+    procs: dict[str, int] = {}
+    for job in jobs:
+        cluster = getattr(job, "cluster_id", None)
+        if cluster and job.KIND == "condor":
+            term = f"ClusterId == {cluster}"
+            procs[term] = procs.get(term, 0) + max(1, int(getattr(job, "num_jobs", 1) or 1))
+    return procs
+
+
 def condor_query(scheduler: Any, jobs: Sequence[Job], timeout: float) -> list[JobInfo]:
     """What HTCondor says of ``jobs`` and of their DAGs' nodes, in ONE remote command.
 
     The constraint names every cluster (``ClusterId == C``) and every DAG
     (``DAGManJobId == C``); above :data:`MAX_TERMS_PER_QUERY` terms it is cut
     into several ``condor_q``/``condor_history`` pairs, still in one batch.
+    ``condor_history`` reads at most ``CONDOR_HISTORY_SCAN_LIMIT`` records
+    (``-scanlimit``), and stops at ``-limit`` once every proc of plain jobs
+    was found.
 
     Parameters
     ----------
@@ -244,10 +259,17 @@ def condor_query(scheduler: Any, jobs: Sequence[Job], timeout: float) -> list[Jo
     terms = [f"ClusterId == {c}" for c in clusters] + [f"DAGManJobId == {c}" for c in dags]
     if not terms:
         return []
+    scan_limit = int(compute_settings.CONDOR_HISTORY_SCAN_LIMIT)
+    procs = _expected_procs(jobs)
     commands: list[list[str]] = []
     for start in range(0, len(terms), MAX_TERMS_PER_QUERY):
-        constraint = " || ".join(terms[start : start + MAX_TERMS_PER_QUERY])
-        commands.extend(status_commands(constraint, STATUS_ATTRIBUTES))
+        chunk = terms[start : start + MAX_TERMS_PER_QUERY]
+        # -limit: the history can stop once every proc was found (known without DAGs).
+        limit = sum(procs[t] for t in chunk) if all(t in procs for t in chunk) else None
+        constraint = " || ".join(chunk)
+        commands.extend(
+            status_commands(constraint, STATUS_ATTRIBUTES, scan_limit=scan_limit, limit=limit)
+        )
     host = scheduler.get_remote_host()
     results = run_batch(host, commands, timeout=timeout)
     found: dict[str, JobInfo] = {}
@@ -440,6 +462,8 @@ def _apply_condor(
             continue
         change = apply_status(job, status, message=message, expected_version=job.status_version)
         changed += int(change.applied)
+        if job.KIND == "condorworkflow" and job.status_code in FINISHED_STATUSES:
+            settle_unrun_nodes(job.pk, now)
     return changed, missing
 
 

@@ -19,6 +19,7 @@ from tethys_compute.validators import (
     validate_port,
     validate_private_key_text,
     validate_public_host_key,
+    validate_remote_path,
     validate_ssh_host,
 )
 
@@ -30,7 +31,11 @@ if TYPE_CHECKING:
         JobInfo,
         SubmitResult,
     )
+    from tethys_compute.condor.environment import CondorEnvironment
     from tethys_compute.remote import RemoteHost
+
+#: Fields that set up HTCondor's environment on the submit host before every command.
+ENVIRONMENT_FIELDS = ("remote_profile", "condor_bin_dir", "condor_config")
 
 #: Fields that decide where and how the scheduler connects (the remote host cache key).
 _CONNECTION_FIELDS = (
@@ -42,6 +47,7 @@ _CONNECTION_FIELDS = (
     "password",
     "private_key",
     "private_key_pass",
+    *ENVIRONMENT_FIELDS,
 )
 
 
@@ -57,6 +63,10 @@ class CondorScheduler(Scheduler):
     ``private_key_path`` (a file on the portal host) or ``private_key`` (the
     key's text), optionally protected by ``private_key_pass``.  ``password``,
     ``private_key`` and ``private_key_pass`` are encrypted at rest.
+
+    When HTCondor is not on the ``PATH`` of a non-interactive SSH session,
+    ``remote_profile`` (a file to source), ``condor_bin_dir`` and
+    ``condor_config`` set up its environment before every remote command.
     """
 
     KIND: ClassVar[str] = "condor"
@@ -107,13 +117,42 @@ class CondorScheduler(Scheduler):
         help_text="The submit host's public SSH host key ('ssh-ed25519 AAAA...'). When set, "
         "only this key is accepted; otherwise the portal's known_hosts file decides.",
     )
+    remote_profile = models.CharField(
+        "environment file",
+        max_length=1024,
+        blank=True,
+        default="",
+        validators=[validate_remote_path],
+        help_text="Absolute path, on the submit host, of a shell file sourced before every "
+        "HTCondor command (e.g. /etc/profile.d/condor.sh, or a script that runs 'module load "
+        "htcondor'). Empty: none.",
+    )
+    condor_bin_dir = models.CharField(
+        "HTCondor bin directory",
+        max_length=1024,
+        blank=True,
+        default="",
+        validators=[validate_remote_path],
+        help_text="Absolute path, on the submit host, of HTCondor's bin directory, put first "
+        "on PATH for every command; for an HTCondor that a non-interactive SSH session does "
+        "not find (e.g. /opt/condor/bin). Empty: the account's PATH.",
+    )
+    condor_config = models.CharField(
+        "CONDOR_CONFIG",
+        max_length=1024,
+        blank=True,
+        default="",
+        validators=[validate_remote_path],
+        help_text="Absolute path, on the submit host, exported as CONDOR_CONFIG for every "
+        "command (e.g. /opt/condor/etc/condor_config). Empty: HTCondor's default.",
+    )
 
     class Meta:
         verbose_name = "Condor scheduler"
         verbose_name_plural = "Condor schedulers"
 
     def clean_fields(self, exclude: Any = None) -> None:
-        for name in ("username", "private_key_path", "host_key"):
+        for name in ("username", "private_key_path", "host_key", *ENVIRONMENT_FIELDS):
             value = getattr(self, name)
             if value is None:
                 setattr(self, name, "")
@@ -251,9 +290,26 @@ class CondorScheduler(Scheduler):
             return cached[1]  # type: ignore[no-any-return]
         from tethys_compute.ssh import get_remote_host
 
-        host = get_remote_host(self)
+        host = self._in_environment(get_remote_host(self))
         self.__dict__["_remote_host_cache"] = (key, host)
         return host
+
+    def condor_environment(self) -> CondorEnvironment:
+        """What every remote command sets up first (``remote_profile``, ``condor_bin_dir``,
+        ``condor_config``); empty when none is set."""
+        from tethys_compute.condor.environment import CondorEnvironment
+
+        return CondorEnvironment(
+            profile=self.remote_profile or "",
+            bin_dir=self.condor_bin_dir or "",
+            condor_config=self.condor_config or "",
+        )
+
+    def _in_environment(self, host: RemoteHost) -> RemoteHost:
+        from tethys_compute.condor.environment import EnvironmentHost
+
+        environment = self.condor_environment()
+        return EnvironmentHost(host, environment) if environment else host
 
     @property
     def remote(self) -> RemoteHost:
@@ -290,9 +346,10 @@ class CondorScheduler(Scheduler):
         except TethysComputeError as exc:
             result.failed("credentials", str(exc))
             return result.finish()
-        host = ssh_health(target, result)
-        if host is None:
+        ssh_host = ssh_health(target, result)
+        if ssh_host is None:
             return result.finish()
+        host = self._in_environment(ssh_host)
         remaining = bound - (time.monotonic() - started)
         if remaining <= 0.5:
             result.failed("condor_version", f"no time left within {bound:g} s")

@@ -477,6 +477,9 @@ class Job(models.Model):
     def pause(self) -> None:
         """Hold the job (``condor_hold``); the status becomes Paused.
 
+        Idempotent: pausing a job that is already held (by the portal or on the
+        submit host) only sets the status.
+
         Raises
         ------
         InvalidStatusTransition
@@ -488,12 +491,21 @@ class Job(models.Model):
         apply_status(self, JobStatus.PAUSED, message="Paused.", strict=True)
 
     def resume(self) -> None:
-        """Release a paused job (``condor_release``); the status becomes Submitted."""
+        """Release a paused job (``condor_release``); a Paused status becomes Submitted.
+
+        Idempotent: resuming an active job that is not held (released on the
+        submit host, or resumed twice) changes nothing and does not raise.
+
+        Raises
+        ------
+        InvalidStatusTransition
+            When the job is not active, or its kind cannot resume.
+        """
         self.refresh_status()
-        if self.status_code != JobStatus.PAUSED:
-            raise InvalidStatusTransition(f"Job {self.pk} is {self.status}, not Paused.")
+        self._require_active("resume")
         self._resume()
-        apply_status(self, JobStatus.SUBMITTED, message="Resumed.", strict=True)
+        if self.status_code == JobStatus.PAUSED:
+            apply_status(self, JobStatus.SUBMITTED, message="Resumed.", strict=True)
 
     def resubmit(self, *args: Any, **kwargs: Any) -> None:
         """Start over: stop the job if active, clean its remote files, reset to Pending, execute.
@@ -849,9 +861,17 @@ class CondorControl:
 
     def _clean(self) -> None:
         if self.remote_dir and self.scheduler_id is not None:
-            from tethys_compute import condor
+            from tethys_compute.condor.cleanup import clean_when_gone
+            from tethys_compute.conf import compute_settings
 
-            condor.clean(self.condor_host, self.remote_dir)
+            # Only once the (removed) cluster left the queue: HTCondor writes its abort
+            # event into the directory and would re-create it.
+            clean_when_gone(
+                self.condor_host,
+                self.remote_dir,
+                self.cluster_id,
+                wait=float(compute_settings.CONDOR_REMOVE_WAIT),
+            )
             type(self).objects.filter(pk=self.pk).update(remote_dir="")
             self.remote_dir = ""
 
@@ -1057,8 +1077,12 @@ class CondorWorkflow(CondorControl, Job):
         result = condor.submit_dag(self.condor_host, dag_text, files, inputs)
         self.remote_dir = result.remote_dir
         self.cluster_id = result.cluster_id
+        # Pending until DAGMan submits them (the refresher then sees their node jobs).
         self.node_set.update(
-            status_code=JobStatus.SUBMITTED, cluster_id=None, exit_code=None, status_message=""
+            status_code=JobStatus.PENDING, cluster_id=None, exit_code=None, status_message=""
+        )
+        self.node_set.filter(parent_nodes__isnull=False).update(
+            status_message="waiting for parents"
         )
         return ["remote_dir", "cluster_id"]
 

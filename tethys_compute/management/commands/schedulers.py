@@ -30,6 +30,7 @@ from django.db.models import ProtectedError
 from tethys_compute.exceptions import TethysComputeError
 from tethys_compute.health_runner import check_schedulers, overall_bound
 from tethys_compute.models import CondorScheduler, DaskScheduler, Scheduler
+from tethys_compute.models.condor import ENVIRONMENT_FIELDS
 from tethys_compute.scheduler_manager import (
     SCHEDULER_TYPES,
     create_condor_scheduler,
@@ -46,7 +47,7 @@ EXIT_NOT_CHECKED = 2
 
 #: Fields written by ``export`` per kind, in order (secrets only with --include-secrets).
 EXPORT_FIELDS: dict[type[Scheduler], tuple[str, ...]] = {
-    CondorScheduler: ("port", "username", "private_key_path", "host_key"),
+    CondorScheduler: ("port", "username", "private_key_path", "host_key", *ENVIRONMENT_FIELDS),
     DaskScheduler: ("timeout", "heartbeat_interval", "dashboard"),
 }
 
@@ -99,6 +100,21 @@ class Command(BaseCommand):
             help="Read the private key's passphrase from variable VAR.",
         )
         condor.add_argument("--host-key", help="Public host key to pin ('ssh-ed25519 AAAA...').")
+        condor.add_argument(
+            "--remote-profile",
+            metavar="PATH",
+            help="File on the submit host sourced before every HTCondor command.",
+        )
+        condor.add_argument(
+            "--condor-bin-dir",
+            metavar="PATH",
+            help="HTCondor's bin directory on the submit host, put first on PATH.",
+        )
+        condor.add_argument(
+            "--condor-config",
+            metavar="PATH",
+            help="CONDOR_CONFIG to export on the submit host.",
+        )
         condor.add_argument("--description")
         self._add_no_input(condor)
 
@@ -239,6 +255,9 @@ class Command(BaseCommand):
             private_key=key_text,
             host_key=options["host_key"],
             description=options["description"],
+            remote_profile=options["remote_profile"],
+            condor_bin_dir=options["condor_bin_dir"],
+            condor_config=options["condor_config"],
         )
         self._say_saved(f"Condor scheduler {scheduler.name!r} on {scheduler.host}", existed)
 
