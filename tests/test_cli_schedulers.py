@@ -244,6 +244,34 @@ def test_export_then_import_round_trips(
     assert Scheduler.objects.count() == 2
 
 
+def test_export_with_secrets_never_reuses_an_existing_file_or_follows_a_link(
+    two: tuple[CondorScheduler, DaskScheduler], tmp_path: Path
+) -> None:
+    existing = tmp_path / "shared.json"
+    existing.write_text("old")
+    existing.chmod(0o644)
+    error = fails("export", str(existing), "--include-secrets")
+    assert "exists" in str(error) and "--force" in str(error)
+    assert existing.read_text() == "old"
+    # --force replaces it by a new file readable by its owner only.
+    run("export", str(existing), "--include-secrets", "--force")
+    assert existing.stat().st_mode & 0o777 == 0o600
+    assert SECRET in existing.read_text()
+    # A symbolic link is refused, with or without --force; its target is untouched.
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    link = tmp_path / "link.json"
+    link.symlink_to(victim)
+    for extra in ((), ("--force",)):
+        error = fails("export", str(link), "--include-secrets", *extra)
+        assert "symbolic link" in str(error)
+    dangling = tmp_path / "dangling.json"
+    dangling.symlink_to(tmp_path / "not-there.json")
+    fails("export", str(dangling), "--include-secrets")
+    assert victim.read_text() == "keep me"
+    assert not (tmp_path / "not-there.json").exists()
+
+
 def _fields(scheduler: Scheduler) -> dict[str, Any]:
     skip = {"id", "created", "modified", "scheduler_ptr"}
     return {

@@ -30,6 +30,7 @@ from django.db.models import ProtectedError
 from tethys_compute.exceptions import TethysComputeError
 from tethys_compute.health_runner import check_schedulers, overall_bound
 from tethys_compute.models import CondorScheduler, DaskScheduler, Scheduler
+from tethys_compute.private_file import write_private_file
 from tethys_compute.scheduler_manager import (
     SCHEDULER_TYPES,
     create_condor_scheduler,
@@ -133,6 +134,11 @@ class Command(BaseCommand):
             "--include-secrets",
             action="store_true",
             help="Also write passwords, keys and passphrases, decrypted (keep the file safe).",
+        )
+        export.add_argument(
+            "--force",
+            action="store_true",
+            help="Replace FILE if it exists (by a new file readable by you only).",
         )
 
         load = actions.add_parser(
@@ -342,11 +348,9 @@ class Command(BaseCommand):
             self.stdout.write(text, ending="")
             notes = self.stderr
         else:
-            # Only the owner may read a file that can hold secrets.
+            # A new file only its owner may read, never through a symbolic link.
             try:
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(text)
+                write_private_file(target, text, force=options["force"])
             except OSError as exc:
                 raise CommandError(f"Cannot write {target}: {exc.strerror}.") from None
             notes = self.stdout
