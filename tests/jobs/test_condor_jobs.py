@@ -294,3 +294,37 @@ def test_condorpy_job_as_the_submit_description(
     job.execute()  # plain-word arguments: wrapped, so it pushes
     wait_for(lambda: status_of(job) == JobStatus.COMPLETE, what="pushed Complete")
     assert job.get_logs()["stdout"] == "hi there\n"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("output", "error"),
+    [("/etc/hostname", "err.txt"), ("out.txt", "../../../../../../etc/passwd")],
+)
+def test_get_logs_never_reads_outside_the_job_directory(
+    manager: JobManager,
+    user: Any,
+    condor_scheduler: CondorScheduler,
+    output: str,
+    error: str,
+) -> None:
+    from tethys_compute.exceptions import InvalidArgumentError
+
+    host = condor_scheduler.get_remote_host()
+    remote_dir = host.make_temp_dir(prefix="tethys-logs-test-")
+    host.put_bytes(b"inside\n", remote_dir + "/out.txt")
+    job = manager.create_job(
+        "nosy",
+        user,
+        "CONDOR",
+        scheduler=condor_scheduler,
+        submit_description={"executable": "/bin/true", "output": output, "error": error},
+    )
+    CondorJob.objects.filter(pk=job.pk).update(remote_dir=remote_dir, status_code="COM")
+    job.refresh_from_db()
+    with pytest.raises(InvalidArgumentError) as info:
+        job.get_logs()
+    bad = output if output.startswith("/") else error
+    assert repr(bad) in str(info.value) and "job's own directory" in str(info.value)
+    assert CondorJob.objects.get(pk=job.pk).logs is None  # nothing read, nothing stored
+    host.remove_tree(remote_dir)

@@ -719,6 +719,26 @@ def _read_remote_text(host: RemoteHost, path: str, limit: int = 1_000_000) -> st
     return data.decode("utf-8", "replace")
 
 
+def _log_name(name: str, field: str) -> str:
+    """``name`` if it is a file inside the job's directory (the rule for output files).
+
+    Raises
+    ------
+    InvalidArgumentError
+        For an absolute path or one with ``..`` (never read: it could be any
+        file the submit account may read).
+    """
+    from tethys_compute.condor.describe import check_relative_name
+
+    try:
+        return check_relative_name(name, f"The submit description's {field!r} file")
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(
+            f"{exc} Logs are only read from the job's own directory; write {field} = a file "
+            "name such as out.txt."
+        ) from None
+
+
 def _condor_logs(
     host: RemoteHost,
     remote_dir: str,
@@ -738,10 +758,8 @@ def _condor_logs(
             if not name:
                 entry[key] = ""
                 continue
-            path = _expand_macros(name, cluster_id, proc)
-            if not path.startswith("/"):
-                path = posixpath.join(remote_dir, path)
-            entry[key] = _read_remote_text(host, path)
+            relative = _log_name(_expand_macros(name, cluster_id, proc), field)
+            entry[key] = _read_remote_text(host, posixpath.join(remote_dir, relative))
         per_proc[str(proc)] = entry
     logs.update(per_proc["0"])
     if procs > 1:
