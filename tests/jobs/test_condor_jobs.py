@@ -328,3 +328,22 @@ def test_get_logs_never_reads_outside_the_job_directory(
     assert repr(bad) in str(info.value) and "job's own directory" in str(info.value)
     assert CondorJob.objects.get(pk=job.pk).logs is None  # nothing read, nothing stored
     host.remove_tree(remote_dir)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_callback_url_is_in_an_owner_only_file_not_in_the_class_ad(
+    pushing_manager: JobManager, user: Any, condor_scheduler: CondorScheduler
+) -> None:
+    """Arguments and environment are in the ClassAd every pool user may query."""
+    job = echo_job(pushing_manager, user, condor_scheduler)
+    job.execute()
+    url = job.get_callback_url()
+    assert url is not None
+    token = url.rstrip("/").rsplit("/", 1)[1]
+    wait_for(lambda: status_of(job) == JobStatus.COMPLETE, what="pushed Complete")
+    host = condor_scheduler.get_remote_host()
+    ad = host.run(["condor_history", str(job.cluster_id), "-af", "Arguments", "Environment"])
+    assert ad.ok and "tethys_job_wrapper.sh" in ad.stdout
+    assert token not in ad.stdout and token.split(":")[0] not in ad.stdout
+    mode = host.run(["stat", "-c", "%a", f"{job.remote_dir}/tethys_job_callback"])
+    assert mode.stdout.strip() == "600"

@@ -927,14 +927,15 @@ class CondorJob(CondorControl, Job):
 
     def _execute(self, *args: Any, **kwargs: Any) -> list[str]:
         from tethys_compute import condor
-        from tethys_compute.jobs.callbacks import wrap_condor_description
+        from tethys_compute.jobs.callbacks import URL_FILE, wrap_condor_description
 
         host = self.condor_host
         description, extra = wrap_condor_description(self, self.submit_description, "proc")
         inputs: Any = self.input_files
         if extra:
             inputs = _merge_inputs(self.input_files, extra)
-        result = condor.submit(host, description, inputs)
+        private = [URL_FILE] if URL_FILE in extra else []
+        result = condor.submit(host, description, inputs, private_files=private)
         self.remote_dir = result.remote_dir
         self.cluster_id = result.cluster_id
         self.num_jobs = result.num_jobs
@@ -1066,13 +1067,16 @@ class CondorWorkflow(CondorControl, Job):
 
     def _execute(self, *args: Any, **kwargs: Any) -> list[str]:
         from tethys_compute import condor
-        from tethys_compute.jobs.callbacks import wrapper_files
+        from tethys_compute.jobs.callbacks import URL_FILE, wrapper_files
 
         dag_text, files = self.render_dag()
         inputs: Any = self.input_files
-        if self.get_callback_url():
-            inputs = _merge_inputs(self.input_files, wrapper_files())
-        result = condor.submit_dag(self.condor_host, dag_text, files, inputs)
+        private: list[str] = []
+        url = self.get_callback_url()
+        if url:
+            inputs = _merge_inputs(self.input_files, wrapper_files(url))
+            private.append(URL_FILE)
+        result = condor.submit_dag(self.condor_host, dag_text, files, inputs, private_files=private)
         self.remote_dir = result.remote_dir
         self.cluster_id = result.cluster_id
         self.node_set.update(
