@@ -104,7 +104,9 @@ def _each(
     _report_errors(request, done, errors, verb)
 
 
-@admin.action(description="Refresh status now", permissions=["view"])
+# Refreshing and fetching logs contact the scheduler (remote commands under its
+# account): like every remote action they need change permission, not view.
+@admin.action(description="Refresh status now", permissions=["change"])
 def refresh_now(
     modeladmin: admin.ModelAdmin,  # type: ignore[type-arg]
     request: HttpRequest,
@@ -204,8 +206,8 @@ def delete_with_cleanup(
 
 _PAGE_ACTIONS: dict[str, tuple[str, str]] = {
     # name: (permission, label)
-    "fetch-logs": ("view", "Fetch logs now"),
-    "refresh": ("view", "Refresh status"),
+    "fetch-logs": ("change", "Fetch logs now"),
+    "refresh": ("change", "Refresh status"),
     "stop": ("change", "Stop"),
     "resubmit": ("change", "Resubmit"),
 }
