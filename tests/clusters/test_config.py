@@ -270,20 +270,18 @@ def test_inline_comments_need_whitespace_before_hash_or_semicolon(tmp_path: Path
         """
         [global]
         DEFAULT_TEMPLATE = dev # the one we use
-        WEB_BROWSER = fire#fox
+        WEB_BROWSER = fire#fox;beta
         ; a whole-line comment
         [cluster dev]   ; trailing comment on a header
         CLOUD_PROVIDER = local ; semicolon comment
         CLUSTER_SIZE = 2
-        CLUSTER_USER = user;name
         SUBNET_ID = #placeholder
         """,
     )
     assert config.globals["default_template"] == "dev"
-    assert config.globals["web_browser"] == "fire#fox"
+    assert config.globals["web_browser"] == "fire#fox;beta"
     dev = config.clusters["dev"]
     assert dev["cloud_provider"] == "local"
-    assert dev["cluster_user"] == "user;name"
     assert dev["subnet_id"] == ""
 
 
@@ -493,6 +491,16 @@ def test_ssh_provider_needs_at_least_cluster_size_hosts(tmp_path: Path) -> None:
 def test_ssh_host_with_bad_port_or_form_is_an_error(tmp_path: Path, hosts: str) -> None:
     text = f"[cluster lab]\nCLOUD_PROVIDER = ssh\nCLUSTER_SIZE = 1\nNODE_HOSTS = {hosts}\n"
     assert "[cluster lab] setting NODE_HOSTS:" in error_of(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    "user", ["root;id", "a$(id)", "x`id`", "-oProxyCommand=x", "a b", "a\x07b", "a/b", "é'"]
+)
+def test_cluster_user_with_shell_or_control_characters_is_rejected(
+    tmp_path: Path, user: str
+) -> None:
+    message = error_of(tmp_path, LOCAL + f"CLUSTER_USER = {user}\n")
+    assert "setting CLUSTER_USER" in message and "is not a user name" in message
 
 
 def test_cluster_user_root_is_rejected(tmp_path: Path) -> None:

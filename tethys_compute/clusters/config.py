@@ -134,6 +134,7 @@ from tethys_compute.clusters.exceptions import (
     NoDefaultTemplateFound,
     PluginNotFound,
 )
+from tethys_compute.validators import is_valid_username
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -1123,11 +1124,12 @@ class _ClusterResolver:
                 "the cluster user cannot be root",
                 "Set CLUSTER_USER to an ordinary user name such as tethysadmin.",
             )
-        if not user or any(c.isspace() for c in user):
+        if not is_valid_username(user):
             raise self._error(
                 "cluster_user",
-                f"{template['cluster_user']!r} is not a user name",
-                "Set CLUSTER_USER to a user name without spaces, such as tethysadmin.",
+                f"{str(template['cluster_user'])[:80]!r} is not a user name",
+                "Set CLUSTER_USER to letters, digits, '.', '_', '-' and '@' (not first), "
+                "such as tethysadmin.",
             )
         template["cluster_user"] = user
 
