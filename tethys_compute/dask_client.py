@@ -68,6 +68,7 @@ from distributed.security import Security
 from distributed.versions import get_versions
 from django.core.exceptions import ValidationError
 
+from tethys_compute.dask_frames import read_bounded
 from tethys_compute.exceptions import (
     ConfigurationError,
     InvalidArgumentError,
@@ -433,10 +434,10 @@ async def _ask(address: str, message: dict[str, Any], security: Security | None)
     try:
         local_info = comm.handshake_info()
         await comm.write(local_info)
-        remote_info = await comm.read()
+        remote_info = await read_bounded(comm)  # any service may answer: bound its frames
         comm.handshake_options = comm.handshake_configuration(local_info, remote_info)
         await comm.write({**message, "reply": True})
-        return await comm.read()
+        return await read_bounded(comm)
     finally:
         comm.abort()
 
