@@ -140,7 +140,7 @@ def compose_yaml(text: str, limit: int = MAX_NESTING) -> yaml.Node | None:
     # Events come one at a time: stop at the first problem, before PyYAML's work on
     # deep nesting (quadratic in the depth) or on aliases can grow.
     for count, event in enumerate(yaml.parse(text, Loader=yaml.SafeLoader)):
-        line = event.start_mark.line + 1
+        line = event.start_mark.line + 1 if event.start_mark is not None else 0
         if isinstance(event, yaml.AliasEvent):
             raise DocumentLimitError(
                 "YAML aliases ('*name') are not supported; write the value out", line
