@@ -87,6 +87,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from tethys_compute.conf import compute_settings
+from tethys_compute.document_limits import DocumentLimitError, check_json_nesting
 from tethys_compute.exceptions import ConfigurationError, InvalidArgumentError
 from tethys_compute.jobs.status import (
     FINISHED_STATUSES,
@@ -467,41 +468,19 @@ def _answer(payload: dict[str, Any], status: int = 200) -> JsonResponse:
     return response
 
 
-def _json_depth_ok(body: bytes, limit: int) -> bool:
-    """True when the JSON text nests at most ``limit`` levels (strings skipped)."""
-    depth = 0
-    in_string = escaped = False
-    for byte in body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > limit:
-                return False
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return True
-
-
 def _report_data(request: HttpRequest) -> Mapping[str, Any]:
     length = request.META.get("CONTENT_LENGTH") or "0"
     if not length.isdigit() or int(length) > MAX_BODY:
         raise CallbackRejected(f"A report must be at most {MAX_BODY} bytes.", 400)
     if request.content_type != "application/json":
         return request.POST
-    body = request.body or b"{}"
-    if not _json_depth_ok(body, MAX_JSON_DEPTH):
-        raise CallbackRejected("The JSON body nests too deeply; send one flat object.", 400)
     try:
-        data = json.loads(body)
-    except ValueError:
+        text = (request.body or b"{}").decode("utf-8")
+        check_json_nesting(text, MAX_JSON_DEPTH)
+        data = json.loads(text)
+    except DocumentLimitError:
+        raise CallbackRejected("The JSON body nests too deeply; send one flat object.", 400)
+    except ValueError:  # also UnicodeDecodeError
         raise CallbackRejected("The body is not valid JSON.", 400)
     if not isinstance(data, dict):
         raise CallbackRejected("The body must be a JSON object.", 400)
