@@ -303,6 +303,15 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         fieldsets = super().get_fieldsets(request, obj)
         if not isinstance(obj, CondorWorkflow):
             fieldsets = [entry for entry in fieldsets if entry[0] != "Workflow nodes"]
+        if not self.has_change_permission(request, obj):
+            # Every button contacts the scheduler: none for a user who may only view.
+            fieldsets = [
+                (
+                    title,
+                    {**options, "fields": [f for f in options["fields"] if f != "page_actions"]},
+                )
+                for title, options in fieldsets
+            ]
         return fieldsets
 
     def change_view(
