@@ -1,6 +1,8 @@
 """``make demo``: the example portal with a real local Dask cluster, on embedded defaults.
 
-1. SQLite database and an encryption key file under ``.demo/`` (made once, kept).
+1. SQLite database, an encryption key file and the portal's ``SECRET_KEY``
+   (``secret.key``, random, which signs the jobs' callback URLs) under ``.demo/``
+   (made once, kept).
 2. Migrations; an ``admin`` superuser with a fresh password, printed.
 3. A real ``dask scheduler`` and ``dask worker`` on free loopback ports,
    registered (or re-pointed) as the Dask scheduler named ``Default``.

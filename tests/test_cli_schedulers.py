@@ -244,6 +244,34 @@ def test_export_then_import_round_trips(
     assert Scheduler.objects.count() == 2
 
 
+def test_export_with_secrets_never_reuses_an_existing_file_or_follows_a_link(
+    two: tuple[CondorScheduler, DaskScheduler], tmp_path: Path
+) -> None:
+    existing = tmp_path / "shared.json"
+    existing.write_text("old")
+    existing.chmod(0o644)
+    error = fails("export", str(existing), "--include-secrets")
+    assert "exists" in str(error) and "--force" in str(error)
+    assert existing.read_text() == "old"
+    # --force replaces it by a new file readable by its owner only.
+    run("export", str(existing), "--include-secrets", "--force")
+    assert existing.stat().st_mode & 0o777 == 0o600
+    assert SECRET in existing.read_text()
+    # A symbolic link is refused, with or without --force; its target is untouched.
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    link = tmp_path / "link.json"
+    link.symlink_to(victim)
+    for extra in ((), ("--force",)):
+        error = fails("export", str(link), "--include-secrets", *extra)
+        assert "symbolic link" in str(error)
+    dangling = tmp_path / "dangling.json"
+    dangling.symlink_to(tmp_path / "not-there.json")
+    fails("export", str(dangling), "--include-secrets")
+    assert victim.read_text() == "keep me"
+    assert not (tmp_path / "not-there.json").exists()
+
+
 def _fields(scheduler: Scheduler) -> dict[str, Any]:
     skip = {"id", "created", "modified", "scheduler_ptr"}
     return {
@@ -471,3 +499,76 @@ def test_remove_refuses_a_scheduler_with_active_jobs_with_a_clear_error() -> Non
         call_command("schedulers", "remove", "Busy", "--yes")
     assert str(info.value).startswith("Not removed:")
     assert DaskScheduler.objects.filter(name="Busy").exists()
+
+
+# ----------------------------------------------------------------------
+# Import: small inputs that would cost a lot
+# ----------------------------------------------------------------------
+ALIAS_BOMB = """\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+schedulers:
+  - name: bomb
+    type: dask
+    host: *h
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line", "words"),
+    [
+        ("bomb.yaml", ALIAS_BOMB, 2, "aliases"),
+        ("deep.json", "[" * 100_000 + "]" * 100_000, 1, "nest deeper than 32"),
+        (
+            "deep-late.json",
+            '{"schedulers": [\n\n' + "[" * 5000 + "]" * 5000 + "]}",
+            3,
+            "nest deeper than 32",
+        ),
+        ("deep.yaml", "schedulers:\n  - " + "[" * 50_000 + "]" * 50_000 + "\n", 2, "nest"),
+        (
+            "merge.yaml",
+            "base: {type: dask}\nschedulers:\n  - <<: {host: 'x:1'}\n    name: m\n",
+            3,
+            "merge keys",
+        ),
+        (
+            "twice.yaml",
+            "schedulers:\n  - {name: a, type: dask, host: 'h:1'}\n"
+            "schedulers:\n  - {name: b, type: dask, host: 'h:2'}\n",
+            3,
+            "appears twice",
+        ),
+    ],
+)
+def test_import_refuses_costly_documents_with_a_short_message_naming_the_line(
+    tmp_path: Path, name: str, text: str, line: int, words: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    started = time.monotonic()
+    error = fails("import", str(path))
+    assert time.monotonic() - started < 10
+    message = str(error)
+    assert words in message and len(message) < 600, message[:300]
+    if line:
+        assert f"{path}:{line}:" in message
+    assert Scheduler.objects.count() == 0
+
+
+def test_import_caps_file_size_and_each_message(tmp_path: Path) -> None:
+    big = tmp_path / "big.json"
+    big.write_text('{"schedulers": []}' + " " * 1_000_001)
+    assert "larger than 1000000 bytes" in str(fails("import", str(big)))
+    long_name = tmp_path / "long.json"
+    entries = [{"name": "n" * 9_000, "type": "dask", "host": "h" * 9_000 + ":1"}] * 50
+    long_name.write_text(json.dumps(entries))
+    message = str(fails("import", str(long_name)))
+    assert "50 of 50 entries are not valid" in message and "... and 30 more." in message
+    assert len(message) < 21 * 700

@@ -365,3 +365,22 @@ def test_pinned_host_key_as_ssh_keyscan_prints_it_is_accepted():
     line = "ssh-ed25519 " + base64.b64encode(blob).decode() + " root@host"
     scheduler = create_condor_scheduler("a", "h.example.com", "u", password="p", host_key=line)
     assert scheduler.host_key == line
+
+
+@pytest.mark.parametrize(
+    "username",
+    ["root;id", "a$(id)", "x`id`", "-oProxyCommand=x", "a b", "a\nb", "a\x00b", "a/b", "a\\b"],
+)
+def test_ssh_user_names_with_shell_or_control_characters_are_refused(username):
+    with pytest.raises(SchedulerValidationError) as info:
+        create_condor_scheduler("c", "h.example.com", username, password="pw")
+    assert "field 'username'" in str(info.value) and "not a valid user name" in str(info.value)
+    assert not CondorScheduler.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "username", ["portal", "j.doe", "_svc", "svc-01", "alice@EXAMPLE.ORG", "müller", "U1"]
+)
+def test_ssh_user_names_of_posix_and_directory_services_are_accepted(username):
+    scheduler = create_condor_scheduler("c", "h.example.com", username, password="pw")
+    assert scheduler.username == username

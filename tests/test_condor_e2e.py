@@ -402,3 +402,41 @@ def test_failing_dag_node_is_reported_with_its_exit_code(host: RemoteHost) -> No
     assert status.done and not status.succeeded
     assert list(status.nodes) == ["F"]  # G never ran
     assert status.nodes["F"].exit_code == 4
+
+
+def test_dollar_signs_in_arguments_and_environment_arrive_literally(
+    host: RemoteHost, tmp_path: Path
+) -> None:
+    """condor_submit expands $ENV(...) and $(...) everywhere; list values are escaped."""
+    literal = ["$ENV(HOME)", "$(Owner)", "a$b", "$(DOLLAR)", "cost: 5$"]
+    job = submit(
+        host,
+        {
+            "executable": "/bin/sh",
+            "arguments": [
+                "-c",
+                'printf "%s|" "$@"; printf "%s" "$V"',
+                "sh",
+                *literal,
+                "$(Process)",
+            ],
+            "environment": {"V": "$ENV(HOME)-$(DOLLAR)"},
+            "output": "out.txt",
+        },
+    )
+    info = condor.wait(host, job.cluster_id, timeout=15)[f"{job.cluster_id}.0"]
+    assert info.succeeded
+    fetched = condor.fetch_outputs(host, job.remote_dir, ["out.txt"], tmp_path)
+    # The per-job macro $(Process) is still expanded; nothing else is.
+    assert fetched[0].read_text() == "|".join([*literal, "0"]) + "|$ENV(HOME)-$(DOLLAR)"
+
+
+def test_input_names_that_look_like_options_are_files(host: RemoteHost) -> None:
+    job = submit(
+        host,
+        {"executable": "/bin/cat", "arguments": ["./-v/data.txt"], "output": "out.txt"},
+        {"-v/data.txt": b"not an option\n", "--help/x.txt": b"x\n"},
+    )
+    assert condor.wait(host, job.cluster_id, timeout=15)[f"{job.cluster_id}.0"].succeeded
+    assert "data.txt" in host.list_dir(job.remote_dir + "/-v")
+    assert "x.txt" in host.list_dir(job.remote_dir + "/--help")

@@ -486,3 +486,18 @@ def test_records_sharing_a_dead_address_each_fail_under_their_own_name(
             assert own in text, text
             for other in {f"'{n}'" for n in names} - {own}:
                 assert other not in text, text
+
+
+@pytest.mark.sshd
+def test_another_service_behind_a_dask_address_is_a_clear_failure_not_memory_error(
+    sshd: Any,
+) -> None:
+    """An SSH banner ("SSH-2.0-...") reads as a frame of exabytes: the probe checks lengths."""
+    address = f"tcp://127.0.0.1:{sshd.port}"
+    with pytest.raises(SchedulerConnectionError) as info:
+        dask_client.scheduler_identity(address, timeout=5, label="Not Dask")
+    assert "bytes" in str(info.value) and "another service" in str(info.value)
+    record = create_dask_scheduler("Not Dask", address, timeout=5)
+    result = record.check_health()
+    assert not result.ok
+    assert "another service" in " ".join(c.detail for c in result.checks)

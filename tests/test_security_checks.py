@@ -12,7 +12,7 @@ from tethys_compute.models import DaskScheduler
 
 pytestmark = pytest.mark.django_db
 
-CHECK_ID = "tethys_compute.W010"
+CHECK_ID = "tethys_compute.W014"
 
 
 @pytest.fixture

@@ -238,7 +238,8 @@ def force_terminate_clusters(
     return None
 
 
-@admin.action(description="Refresh the status of the selected clusters", permissions=["view"])
+# Refreshing contacts the cluster's hosts or cloud: change permission, like every remote action.
+@admin.action(description="Refresh the status of the selected clusters", permissions=["change"])
 def refresh_clusters(
     modeladmin: ClusterAdmin, request: HttpRequest, queryset: QuerySet[Cluster]
 ) -> None:

@@ -109,7 +109,9 @@ def _each(
     _report_errors(request, done, errors, verb)
 
 
-@admin.action(description="Refresh status now", permissions=["view"])
+# Refreshing and fetching logs contact the scheduler (remote commands under its
+# account): like every remote action they need change permission, not view.
+@admin.action(description="Refresh status now", permissions=["change"])
 def refresh_now(
     modeladmin: admin.ModelAdmin,  # type: ignore[type-arg]
     request: HttpRequest,
@@ -211,8 +213,8 @@ def delete_with_cleanup(
 
 _PAGE_ACTIONS: dict[str, tuple[str, str]] = {
     # name: (permission, label)
-    "fetch-logs": ("view", "Fetch logs now"),
-    "refresh": ("view", "Refresh status"),
+    "fetch-logs": ("change", "Fetch logs now"),
+    "refresh": ("change", "Refresh status"),
     "stop": ("change", "Stop"),
     "resubmit": ("change", "Resubmit"),
 }
@@ -308,6 +310,15 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         fieldsets = super().get_fieldsets(request, obj)
         if not isinstance(obj, CondorWorkflow):
             fieldsets = [entry for entry in fieldsets if entry[0] != "Workflow nodes"]
+        if not self.has_change_permission(request, obj):
+            # Every button contacts the scheduler: none for a user who may only view.
+            fieldsets = [
+                (
+                    title,
+                    {**options, "fields": [f for f in options["fields"] if f != "page_actions"]},
+                )
+                for title, options in fieldsets
+            ]
         return fieldsets
 
     def change_view(

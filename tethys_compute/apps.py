@@ -21,6 +21,7 @@ class TethysComputeConfig(AppConfig):
     #: only where ``django.contrib.admin`` is installed.
     ready_modules: tuple[str, ...] = (
         "checks",
+        "checks_deploy",
         "signals",
         "dask_client",
     )

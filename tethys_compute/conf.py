@@ -30,7 +30,8 @@ SSH_COMMAND_TIMEOUT : float
 SSH_KNOWN_HOSTS : str
     The portal's known_hosts file used to verify SSH host keys.
 SSH_TRUST_ON_FIRST_USE : bool
-    Accept an unknown host key once and pin it on the record.  Off by default.
+    Accept an unknown host key once and pin it on the record.  Off by default;
+    ``check --deploy`` warns when it is on (``tethys_compute.W010``).
 SSH_MAX_SESSIONS : int
     Remote shell sessions kept open per SSH connection; this many commands
     run at once on one host, more wait for a free session.  Keep it below
@@ -49,11 +50,15 @@ CONDOR_HISTORY_SCAN_LIMIT : int
 JOB_REFRESH_INTERVAL : float
     Seconds between status refreshes of ``compute_refresh --loop``.
 JOB_CALLBACK_MAX_AGE : int
-    Seconds a job's signed status callback URL stays valid.
+    Seconds a job's signed status callback URL stays valid (and never once
+    the job has finished).  ``check --deploy`` warns above 30 days
+    (``tethys_compute.W012``).
 JOB_CALLBACK_BASE_URL : str or None
     The portal's address as jobs reach it (``https://portal.example.com``);
     job managers created without ``callback_base_url`` use it, and jobs then
     push their status to a signed URL under it.  None: jobs are polled only.
+    ``check --deploy`` warns for ``http://`` to a host that is not loopback
+    (``tethys_compute.W011``).
 """
 
 from __future__ import annotations

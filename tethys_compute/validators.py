@@ -20,6 +20,10 @@ _HOSTNAME_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*\.?$")
 
 DASK_SCHEMES = ("tcp", "tls")
 
+#: An account name: POSIX's portable characters, plus "@" (``user@REALM`` of
+#: directory services) and letters beyond ASCII; no shell or control character.
+_USERNAME_RE = re.compile(r"[^\W_.@-][\w.@-]*|_[\w.@-]*")
+
 
 def is_valid_host(host: str) -> bool:
     """True for a DNS host name, an IPv4 address or an IPv6 address."""
@@ -55,6 +59,31 @@ def validate_ssh_host(value: str) -> None:
             f"{value!r} is not a valid host name or IP address "
             "(e.g. condor.example.com, 10.0.0.5).",
             code="invalid_host",
+        )
+
+
+def is_valid_username(name: str) -> bool:
+    """True for an account name a POSIX system or a directory service may have.
+
+    Letters, digits, ``.``, ``_``, ``-`` and ``@``; not starting with ``-``,
+    ``.`` or ``@``; at most 255 characters.  Nothing else: no white space,
+    quote, ``;``, ``$``, ``/``, ``\\`` or control character.
+    """
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= 255
+        and name.isprintable()
+        and _USERNAME_RE.fullmatch(name) is not None
+    )
+
+
+def validate_ssh_username(value: str) -> None:
+    """An SSH account name (see :func:`is_valid_username`)."""
+    if not is_valid_username(value):
+        raise ValidationError(
+            f"{str(value)[:80]!r} is not a valid user name: use letters, digits, '.', '_', '-' "
+            "and '@' (not first), e.g. portal or portal@EXAMPLE.ORG.",
+            code="invalid_username",
         )
 
 

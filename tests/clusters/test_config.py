@@ -13,6 +13,7 @@ import itertools
 import os
 import shutil
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -270,20 +271,18 @@ def test_inline_comments_need_whitespace_before_hash_or_semicolon(tmp_path: Path
         """
         [global]
         DEFAULT_TEMPLATE = dev # the one we use
-        WEB_BROWSER = fire#fox
+        WEB_BROWSER = fire#fox;beta
         ; a whole-line comment
         [cluster dev]   ; trailing comment on a header
         CLOUD_PROVIDER = local ; semicolon comment
         CLUSTER_SIZE = 2
-        CLUSTER_USER = user;name
         SUBNET_ID = #placeholder
         """,
     )
     assert config.globals["default_template"] == "dev"
-    assert config.globals["web_browser"] == "fire#fox"
+    assert config.globals["web_browser"] == "fire#fox;beta"
     dev = config.clusters["dev"]
     assert dev["cloud_provider"] == "local"
-    assert dev["cluster_user"] == "user;name"
     assert dev["subnet_id"] == ""
 
 
@@ -319,8 +318,9 @@ def test_percent_reference_to_unknown_setting_is_an_error(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("setting", "value", "problem", "fix"),
     [
-        ("CLUSTER_SIZE", "two", "expected an integer, got 'two'", "a whole number >= 1"),
-        ("CLUSTER_SIZE", "0", "expected a whole number >= 1, got 0", "a whole number >= 1"),
+        ("CLUSTER_SIZE", "two", "expected an integer, got 'two'", "a whole number from 1 to 1000"),
+        ("CLUSTER_SIZE", "0", "expected a whole number from 1 to 1000, got 0", "from 1 to 1000"),
+        ("CLUSTER_SIZE", "10000000", "expected a whole number from 1 to 1000, got 10000000", "to"),
         ("SPOT_BID", "cheap", "expected a number, got 'cheap'", "a number such as 0.50"),
         (
             "DISABLE_QUEUE",
@@ -350,7 +350,7 @@ def test_error_message_matches_the_documented_example(clean_environment: Path) -
         load_config(path)
     assert str(info.value) == (
         "~/x/config: [cluster small] setting CLUSTER_SIZE: expected an integer, got 'two'. "
-        "Set CLUSTER_SIZE to a whole number >= 1."
+        "Set CLUSTER_SIZE to a whole number from 1 to 1000."
     )
     assert isinstance(info.value, ValueError)
 
@@ -493,6 +493,16 @@ def test_ssh_provider_needs_at_least_cluster_size_hosts(tmp_path: Path) -> None:
 def test_ssh_host_with_bad_port_or_form_is_an_error(tmp_path: Path, hosts: str) -> None:
     text = f"[cluster lab]\nCLOUD_PROVIDER = ssh\nCLUSTER_SIZE = 1\nNODE_HOSTS = {hosts}\n"
     assert "[cluster lab] setting NODE_HOSTS:" in error_of(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    "user", ["root;id", "a$(id)", "x`id`", "-oProxyCommand=x", "a b", "a\x07b", "a/b", "é'"]
+)
+def test_cluster_user_with_shell_or_control_characters_is_rejected(
+    tmp_path: Path, user: str
+) -> None:
+    message = error_of(tmp_path, LOCAL + f"CLUSTER_USER = {user}\n")
+    assert "setting CLUSTER_USER" in message and "is not a user name" in message
 
 
 def test_cluster_user_root_is_rejected(tmp_path: Path) -> None:
@@ -1088,3 +1098,67 @@ def test_unknown_settings_suggest_the_close_name_and_are_kept_as_warnings(
     assert any("a line that is not a known setting" in warning for warning in config.warnings)
     assert FERNET_LIKE.lower()[:12] not in caplog.text
     assert FERNET_LIKE.lower()[:12] not in " ".join(config.warnings)
+
+
+# --------------------------------------------------------------------------
+# Small files that would cost a lot
+# --------------------------------------------------------------------------
+def test_percent_reference_bomb_is_a_short_error(tmp_path: Path) -> None:
+    """Each level refers ten times to the one below: 10 KB of text, gigabytes expanded."""
+    refs = "%(v{})s" * 10
+    lines = ["[DEFAULT]", "v0 = " + "x" * 100]
+    lines += [f"v{n} = " + refs.format(*[n - 1] * 10) for n in range(1, 9)]
+    lines += ["[cluster dev]", "CLOUD_PROVIDER = local", "CLUSTER_SIZE = 2", "WEB = %(v8)s"]
+    lines += [f"pad{n} = {'y' * 100}" for n in range(80)]
+    text = "\n".join(lines) + "\n"
+    assert 8_000 < len(text) < 12_000
+    started = time.monotonic()
+    message = error_of(tmp_path, text.replace("WEB", "CLUSTER_USER"))
+    assert time.monotonic() - started < 5
+    assert "expand to more than 65536 characters" in message and "CLUSTER_USER" in message
+    assert len(message) < 500
+
+
+def test_a_huge_value_is_shown_cut_in_the_error(tmp_path: Path) -> None:
+    message = error_of(tmp_path, LOCAL + "WORKER_THREADS = " + "9x" * 30_000 + "\n")
+    assert "WORKER_THREADS" in message and "characters)" in message and len(message) < 600
+
+
+def test_a_long_extends_chain_resolves_in_linear_time(tmp_path: Path) -> None:
+    def chain(n: int) -> str:
+        sections = [LOCAL]
+        sections += [
+            f"[cluster t{i}]\nEXTENDS = {'dev' if i == 0 else f't{i - 1}'}\n" for i in range(n)
+        ]
+        return "\n".join(sections)
+
+    timings = {}
+    for n in (500, 3000):
+        started = time.monotonic()
+        config = load(tmp_path / str(n), chain(n))
+        timings[n] = time.monotonic() - started
+        assert config.clusters[f"t{n - 1}"]["cluster_size"] == 2
+    assert timings[3000] < 10
+    # 6x the templates, well under 36x the time (it was quadratic or worse: 90 s for 3000).
+    assert timings[3000] < 15 * timings[500] + 1.0
+
+
+def test_a_loop_in_a_long_extends_chain_is_named_briefly(tmp_path: Path) -> None:
+    sections = [f"[cluster t{i}]\nEXTENDS = t{(i + 1) % 500}\n" for i in range(500)]
+    message = error_of(tmp_path, "\n".join(sections))
+    assert "EXTENDS makes a loop" in message and "..." in message and len(message) < 600
+
+
+def test_an_oversized_config_file_is_refused(tmp_path: Path) -> None:
+    message = error_of(tmp_path, LOCAL + "# " + "x" * 1_000_001 + "\n")
+    assert "longer than 1000000 characters" in message
+
+
+def test_cluster_size_is_bounded(tmp_path: Path) -> None:
+    from tethys_compute.clusters.cluster import Cluster
+    from tethys_compute.exceptions import InvalidArgumentError
+
+    message = error_of(tmp_path, LOCAL.replace("CLUSTER_SIZE = 2", "CLUSTER_SIZE = 100000000"))
+    assert "from 1 to 1000" in message
+    with pytest.raises(InvalidArgumentError, match="from 1 to 1000"):
+        Cluster._check_size(10**8)

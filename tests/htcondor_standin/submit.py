@@ -361,6 +361,8 @@ def expand(value: str, variables: dict[str, str], depth: int = 0) -> str:
         if ":" in inner:
             inner, default = inner.split(":", 1)
         key = inner.strip().lower()
+        if key == "dollar":
+            return "$"  # HTCondor's predefined macro for a literal "$"
         if key in variables:
             return expand(variables[key], variables, depth + 1)
         if default is not None:

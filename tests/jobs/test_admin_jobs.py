@@ -194,3 +194,49 @@ def test_every_kind_has_a_job_page(
     assert not connect.called
     assert "only" in html and "Condor workflow" in html
     assert admin_client.get(f"{LIST_URL}{ids[0]}/run/stop/").status_code == 403  # POST only
+
+
+def test_view_only_staff_cannot_trigger_remote_actions(
+    client: Client,
+    schedulers: tuple[CondorScheduler, DaskScheduler],
+    manager: JobManager,
+    user: Any,
+) -> None:
+    """Refresh, Fetch logs and cluster refresh run remote commands: change permission only."""
+    from django.contrib import admin
+    from django.contrib.auth.models import Permission, User
+    from django.test import RequestFactory
+
+    from tethys_compute.models import Cluster, CondorJob
+
+    condor, _dask = schedulers
+    job = manager.create_job("remote", user, "CONDOR", scheduler=condor)
+    CondorJob.objects.filter(pk=job.pk).update(status_code=JobStatus.RUNNING, cluster_id=7)
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    for codename in ("view_job", "view_cluster"):
+        viewer.user_permissions.add(Permission.objects.get(codename=codename))
+    client.force_login(viewer)
+    with (
+        mock.patch.object(socket.socket, "connect", autospec=True) as connect,
+        mock.patch.object(socket, "create_connection", autospec=True) as create,
+    ):
+        page = client.get(f"{LIST_URL}{job.pk}/change/")
+        assert page.status_code == 200  # may look, without the buttons
+        assert "/run/fetch-logs/" not in page.content.decode()
+        for action in ("fetch-logs", "refresh"):
+            assert client.post(f"{LIST_URL}{job.pk}/run/{action}/").status_code == 403
+        listing = client.post(LIST_URL, {"action": "refresh_now", "_selected_action": [job.pk]})
+        assert listing.status_code == 200  # Django: "No action selected", nothing run
+    assert not connect.called and not create.called
+    stored = Job.objects.get(pk=job.pk)
+    assert stored.refresh_error == "" and stored.last_refresh_ok_at is None
+    request = RequestFactory().get("/admin/")
+    request.user = viewer
+    job_actions = admin.site._registry[Job].get_actions(request)
+    cluster_actions = admin.site._registry[Cluster].get_actions(request)
+    assert "refresh_now" not in job_actions
+    assert "refresh_clusters" not in cluster_actions
+    viewer.user_permissions.add(Permission.objects.get(codename="change_cluster"))
+    viewer = User.objects.get(pk=viewer.pk)  # drop the permission cache
+    request.user = viewer
+    assert "refresh_clusters" in admin.site._registry[Cluster].get_actions(request)

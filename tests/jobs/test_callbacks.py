@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -117,10 +118,87 @@ def test_malformed_reports_and_methods(pushed_job: Job) -> None:
 
 def test_older_news_is_recorded_but_not_applied(pushed_job: Job) -> None:
     path = path_of(pushed_job)
+    assert post(path, seq=2, status="running").json()["status"] == "RUN"
+    again = post(path, seq=3, status="running", message="still at it")  # no news
+    assert again.status_code == 200 and again.json() == {"applied": False, "status": "RUN"}
+    assert status_of(pushed_job) == JobStatus.RUNNING
+    pushed_job.refresh_from_db()
+    assert pushed_job.callback_seqs["seq"] == {"": 3}
+    assert pushed_job.status_message == "still at it"
+
+
+def test_a_finished_job_refuses_every_report(pushed_job: Job) -> None:
+    """A token is worth nothing once its job is final: no late status or message."""
+    path = path_of(pushed_job)
     assert post(path, seq=2, status="exited", exit_code=0).json()["status"] == "COM"
-    late = post(path, seq=3, status="running")  # delivered late: the job already finished
-    assert late.status_code == 200 and late.json() == {"applied": False, "status": "COM"}
-    assert status_of(pushed_job) == JobStatus.COMPLETE
+    pushed_job.refresh_from_db()
+    message = pushed_job.status_message
+    for report in (
+        {"seq": 3, "status": "running"},
+        {"seq": 4, "status": "COM", "message": "rewritten by a token holder"},
+        {"seq": 5, "status": "exited", "exit_code": 1},
+    ):
+        answer = post(path, **report)
+        assert answer.status_code == 410 and "finished" in answer.json()["error"]
+    pushed_job.refresh_from_db()
+    assert pushed_job.status == "Complete" and pushed_job.status_message == message
+    assert pushed_job.callback_seqs["seq"] == {"": 2}
+
+
+def test_seq_is_bounded_so_nobody_locks_the_reporter_out(pushed_job: Job) -> None:
+    path = path_of(pushed_job)
+    for seq in ("9" * 4300, str(10 * (int(time.time()) + 2 * 86400)), "1e9", "-5", "0x10"):
+        answer = post(path, seq=seq, status="running")
+        assert answer.status_code == 400 and "seq" in answer.json()["error"]
+        assert len(answer.content) < 300
+    # The real reporter (clock-numbered, as the wrapper does) still gets through.
+    assert post(path, seq=10 * int(time.time()) + 1, status="running").status_code == 200
+
+
+def test_too_many_sources_are_refused(pushed_job: Job) -> None:
+    path = path_of(pushed_job)
+    accepted = [post(path, seq=1, status="running", source=f"s{n}") for n in range(40)]
+    codes = [a.status_code for a in accepted]
+    assert codes.count(200) == 9  # one job: its own source and 8 more
+    assert all(code == 400 for code in codes[9:])
+    pushed_job.refresh_from_db()
+    assert len(pushed_job.callback_seqs["seq"]) == 9
+
+
+def test_deeply_nested_json_is_a_400_not_a_500(pushed_job: Job) -> None:
+    body = "[" * 100_000 + "]" * 100_000
+    client = Client(raise_request_exception=False)
+    for payload in (body, '{"seq": 1, "status": ' + "[" * 50_000 + "]" * 50_000 + "}"):
+        answer = client.post(path_of(pushed_job), payload, content_type="application/json")
+        assert answer.status_code == 400
+    big = '{"seq": 1, "status": "running", "message": "' + "x" * 20_000 + '"}'
+    answer = client.post(path_of(pushed_job), big, content_type="application/json")
+    assert answer.status_code == 400 and "bytes" in answer.json()["error"]
+    assert status_of(pushed_job) == JobStatus.SUBMITTED
+
+
+def test_refused_reports_never_log_the_token(
+    pushed_job: Job, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = path_of(pushed_job)
+    token = path.rstrip("/").rsplit("/", 1)[1]
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="tethys_compute")
+    answers = [
+        post(path, seq=2, status="running").status_code,  # 200
+        post(path, seq=2, status="running").status_code,  # 409 replay
+        post(path, status="running").status_code,  # 400 no seq
+        Client().get(path).status_code,  # 405
+        post(path, seq=3, status="exited", exit_code=0).status_code,  # 200, now final
+        post(path, seq=4, status="running").status_code,  # 410
+        post(path.replace(":", ":x", 1), seq=5, status="running").status_code,  # 403
+    ]
+    assert answers == [200, 409, 400, 405, 200, 410, 403]
+    assert caplog.records, "the refusals are logged"
+    for record in caplog.records:
+        assert token not in record.getMessage(), record.name
+        assert token.split(":")[0] not in record.getMessage(), record.name
+    assert not [r for r in caplog.records if r.name == "django.request"]
 
 
 def test_push_before_execute_returned_counts_as_submitted(

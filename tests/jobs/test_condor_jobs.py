@@ -294,3 +294,56 @@ def test_condorpy_job_as_the_submit_description(
     job.execute()  # plain-word arguments: wrapped, so it pushes
     wait_for(lambda: status_of(job) == JobStatus.COMPLETE, what="pushed Complete")
     assert job.get_logs()["stdout"] == "hi there\n"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("output", "error"),
+    [("/etc/hostname", "err.txt"), ("out.txt", "../../../../../../etc/passwd")],
+)
+def test_get_logs_never_reads_outside_the_job_directory(
+    manager: JobManager,
+    user: Any,
+    condor_scheduler: CondorScheduler,
+    output: str,
+    error: str,
+) -> None:
+    from tethys_compute.exceptions import InvalidArgumentError
+
+    host = condor_scheduler.get_remote_host()
+    remote_dir = host.make_temp_dir(prefix="tethys-logs-test-")
+    host.put_bytes(b"inside\n", remote_dir + "/out.txt")
+    job = manager.create_job(
+        "nosy",
+        user,
+        "CONDOR",
+        scheduler=condor_scheduler,
+        submit_description={"executable": "/bin/true", "output": output, "error": error},
+    )
+    CondorJob.objects.filter(pk=job.pk).update(remote_dir=remote_dir, status_code="COM")
+    job.refresh_from_db()
+    with pytest.raises(InvalidArgumentError) as info:
+        job.get_logs()
+    bad = output if output.startswith("/") else error
+    assert repr(bad) in str(info.value) and "job's own directory" in str(info.value)
+    assert CondorJob.objects.get(pk=job.pk).logs is None  # nothing read, nothing stored
+    host.remove_tree(remote_dir)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_callback_url_is_in_an_owner_only_file_not_in_the_class_ad(
+    pushing_manager: JobManager, user: Any, condor_scheduler: CondorScheduler
+) -> None:
+    """Arguments and environment are in the ClassAd every pool user may query."""
+    job = echo_job(pushing_manager, user, condor_scheduler)
+    job.execute()
+    url = job.get_callback_url()
+    assert url is not None
+    token = url.rstrip("/").rsplit("/", 1)[1]
+    wait_for(lambda: status_of(job) == JobStatus.COMPLETE, what="pushed Complete")
+    host = condor_scheduler.get_remote_host()
+    ad = host.run(["condor_history", str(job.cluster_id), "-af", "Arguments", "Environment"])
+    assert ad.ok and "tethys_job_wrapper.sh" in ad.stdout
+    assert token not in ad.stdout and token.split(":")[0] not in ad.stdout
+    mode = host.run(["stat", "-c", "%a", f"{job.remote_dir}/tethys_job_callback"])
+    assert mode.stdout.strip() == "600"

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, transaction
 from django.views.decorators.debug import sensitive_variables
 
-from tethys_compute.clusters.config import CLOUD_PROVIDERS
+from tethys_compute.clusters.config import CLOUD_PROVIDERS, MAX_CLUSTER_SIZE
 from tethys_compute.clusters.exceptions import (
     AzureNotAvailable,
     ClusterExists,
@@ -238,9 +238,14 @@ class Cluster:
 
     @staticmethod
     def _check_size(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not 1 <= value <= MAX_CLUSTER_SIZE
+        ):
             raise InvalidArgumentError(
-                f"cluster_size must be a whole number >= 1 (the master included), not {value!r}."
+                f"cluster_size must be a whole number from 1 to {MAX_CLUSTER_SIZE} (the master "
+                f"included), not {str(value)[:40]!r}."
             )
         return value
 

@@ -134,6 +134,7 @@ from tethys_compute.clusters.exceptions import (
     NoDefaultTemplateFound,
     PluginNotFound,
 )
+from tethys_compute.validators import is_valid_username
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -287,11 +288,22 @@ PERMISSION_SETTINGS: dict[str, Setting] = {
     "cidr_ip": Setting(str, default=WORLD_CIDR),
 }
 
+#: Largest config file read (bytes), and longest value a %(name)s reference may
+#: expand to (characters): ten references to ten references... grow exponentially.
+MAX_CONFIG_BYTES = 1_000_000
+MAX_EXPANDED_VALUE = 65_536
+#: Most nodes a cluster may have (master included).
+MAX_CLUSTER_SIZE = 1000
+
 CLUSTER_SETTINGS: dict[str, Setting] = {
     "cloud_provider": Setting(str, default="aws", choices=PROVIDERS),
     "keyname": Setting(str, required=True, example="the NAME of a [key NAME] section"),
     "cluster_size": Setting(
-        int, required=True, minimum=1, example="the number of nodes, master included, e.g. 2"
+        int,
+        required=True,
+        minimum=1,
+        maximum=MAX_CLUSTER_SIZE,
+        example="the number of nodes, master included, e.g. 2",
     ),
     "cluster_user": Setting(str, default="tethysadmin"),
     "cluster_shell": Setting(str, default="bash", choices=SHELLS),
@@ -336,6 +348,10 @@ _NAMED_KINDS = ("key", "cluster", "plugin", "volume", "vol", "permission")
 _SINGLE_SECTIONS = ("global", "aws info", "azure info")
 
 
+class _ExpansionTooLong(configparser.InterpolationError):
+    """A value's %(name)s references expand to more than MAX_EXPANDED_VALUE characters."""
+
+
 def _expand(path: str) -> str:
     """Expand ``~`` and ``$VARS`` in ``path``."""
     return os.path.expandvars(os.path.expanduser(path))
@@ -367,7 +383,10 @@ class _TethysClusterInterpolation(configparser.Interpolation):
         value: str,
         defaults: Mapping[str, str | None],
     ) -> str:
-        return self._expand(section, option, value, defaults, 1)
+        expanded = self._expand(section, option, value, defaults, 1)
+        if len(expanded) > MAX_EXPANDED_VALUE:
+            raise _ExpansionTooLong(option, section, "")
+        return expanded
 
     def _expand(
         self,
@@ -391,9 +410,16 @@ class _TethysClusterInterpolation(configparser.Interpolation):
                 raise configparser.InterpolationMissingOptionError(
                     option, section, value, name.lower()
                 )
-            return self._expand(section, option, found, values, depth + 1)
+            expanded = self._expand(section, option, found, values, depth + 1)
+            if len(expanded) > MAX_EXPANDED_VALUE:
+                # Stop as soon as one reference is too long: never build the whole value.
+                raise _ExpansionTooLong(option, section, "")
+            return expanded
 
-        return self._reference.sub(replace, value)
+        result = self._reference.sub(replace, value)
+        if len(result) > MAX_EXPANDED_VALUE:
+            raise _ExpansionTooLong(option, section, "")
+        return result
 
 
 def _new_parser(default_section: str = configparser.DEFAULTSECT) -> configparser.ConfigParser:
@@ -661,12 +687,17 @@ class _Reader:
     def _read_file(self, path: str) -> None:
         try:
             with open(path, encoding="utf-8") as stream:
-                text = stream.read()
+                text = stream.read(MAX_CONFIG_BYTES + 1)
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(
                 f"{_display(path)}: cannot read the file ({exc}). Check that it is a "
                 "readable UTF-8 text file."
             ) from exc
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{_display(path)}: the file is longer than {MAX_CONFIG_BYTES} characters. "
+                "Is it a cluster config file? Split it with INCLUDE."
+            )
         # A parser without a DEFAULT section tells which file set which option.
         own = _new_parser(default_section="\0")
         try:
@@ -729,6 +760,13 @@ class _Reader:
                 "not in this section or in [DEFAULT]",
                 f"Define {exc.reference.upper()} in [{section}], or write %% for a literal %.",
             ) from exc
+        except _ExpansionTooLong:
+            raise self._error(
+                section,
+                option,
+                f"its %(name)s references expand to more than {MAX_EXPANDED_VALUE} characters",
+                "Write the value out, or use fewer references.",
+            ) from None
         except configparser.InterpolationError as exc:
             raise self._error(
                 section,
@@ -745,6 +783,8 @@ class _Reader:
         fix = "Set {name} to " + spec.describe() + "."
         text = value.strip()
         shown = "a value that is not shown (a credential)" if spec.secret else repr(value)
+        if len(shown) > 200:
+            shown = f"{shown[:200]}... ({len(shown)} characters)"
         if spec.kind is list:
             items = [item.strip() for item in text.split(",") if item.strip()]
             return [_expand(item) for item in items] if spec.path else items
@@ -1036,46 +1076,70 @@ class _ClusterResolver:
         # The template being resolved, its EXTENDS chain and, per setting,
         # the section the value came from (for error messages).
         self.name = ""
-        self.chain: list[str] = []
         self.source: dict[str, str] = {}
+        self._merged_cache: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
 
     def resolve_all(self) -> dict[str, dict[str, Any]]:
         return {name: self.resolve(name) for name in self.sections}
 
-    def _chain(self, name: str) -> list[str]:
-        """Return ``[name, parent, grandparent, ...]``."""
-        chain = [name]
+    def _parents(self, name: str, limit: int) -> list[str]:
+        """The first ``limit`` templates ``name`` EXTENDS (checked already), nearest first."""
+        parents: list[str] = []
         parent = self.own[name].get("extends")
-        while parent:
-            child = chain[-1]
-            if parent in chain:
-                loop = " -> ".join([*chain[chain.index(parent) :], parent])
+        while parent and len(parents) < limit:
+            parents.append(parent)
+            parent = self.own[parent].get("extends")
+        return parents
+
+    def _merged(self, name: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """``name``'s settings with those of the templates it EXTENDS, and where each came from.
+
+        Every template is merged once (kept in ``self._merged_cache``), on top of
+        its parent's merge: a chain of n templates costs n merges, not n².
+        """
+        path: list[str] = []
+        on_path: set[str] = set()
+        current = name
+        while current not in self._merged_cache:
+            path.append(current)
+            on_path.add(current)
+            parent = self.own[current].get("extends")
+            if not parent:
+                break
+            if parent in on_path:
+                start = path.index(parent)
+                shown = path[start:] if len(path) - start <= 10 else [*path[start:][:9], "..."]
                 raise self.reader._error(
-                    self.sections[child],
+                    self.sections[current],
                     "extends",
-                    f"EXTENDS makes a loop: {loop}",
+                    f"EXTENDS makes a loop: {' -> '.join([*shown, parent])}",
                     "Remove EXTENDS from one of these templates.",
                 )
             if parent not in self.own:
-                others = ", ".join(sorted(set(self.own) - {child})) or "(none)"
+                others = sorted(set(self.own) - {current})
+                listed = ", ".join(others[:20]) + (" ..." if len(others) > 20 else "")
                 raise self.reader._error(
-                    self.sections[child],
+                    self.sections[current],
                     "extends",
                     f"there is no [cluster {parent}] to extend",
-                    f"Set EXTENDS to one of: {others}, or add a [cluster {parent}] section.",
+                    f"Set EXTENDS to one of: {listed or '(none)'}, or add a [cluster {parent}] "
+                    "section.",
                 )
-            chain.append(parent)
-            parent = self.own[parent].get("extends")
-        return chain
+            current = parent
+        for child in reversed(path):
+            parent = self.own[child].get("extends")
+            values, source = self._merged_cache[parent] if parent else ({}, {})
+            own = self.own[child]
+            self._merged_cache[child] = (
+                {**values, **own},
+                {**source, **dict.fromkeys(own, self.sections[child])},
+            )
+        return self._merged_cache[name]
 
     def resolve(self, name: str) -> dict[str, Any]:
-        chain = self._chain(name)
-        template: dict[str, Any] = {}
-        self.name, self.chain, self.source = name, chain, {}
-        for ancestor in reversed(chain):
-            for option, value in self.own[ancestor].items():
-                template[option] = copy.deepcopy(value)
-                self.source[option] = self.sections[ancestor]
+        values, source = self._merged(name)
+        self.name, self.source = name, dict(source)
+        template: dict[str, Any] = copy.deepcopy(values)
         _Reader._fill_defaults(template, CLUSTER_SETTINGS)
         self._check_required(template)
         self._check_user(template)
@@ -1109,10 +1173,10 @@ class _ClusterResolver:
                 why = ""
                 if option in _CLOUD_ONLY or option == "node_hosts":
                     why = f" (needed for CLOUD_PROVIDER = {provider})"
-                if len(self.chain) > 1:
-                    why += (
-                        f"; it is not set by the templates it EXTENDS: {', '.join(self.chain[1:])}"
-                    )
+                parents = self._parents(self.name, 11)
+                if parents:
+                    shown = ", ".join(parents[:10]) + (", ..." if len(parents) > 10 else "")
+                    why += f"; it is not set by the templates it EXTENDS: {shown}"
                 raise self.reader._missing(self.sections[self.name], option, spec, why)
 
     def _check_user(self, template: dict[str, Any]) -> None:
@@ -1123,11 +1187,12 @@ class _ClusterResolver:
                 "the cluster user cannot be root",
                 "Set CLUSTER_USER to an ordinary user name such as tethysadmin.",
             )
-        if not user or any(c.isspace() for c in user):
+        if not is_valid_username(user):
             raise self._error(
                 "cluster_user",
-                f"{template['cluster_user']!r} is not a user name",
-                "Set CLUSTER_USER to a user name without spaces, such as tethysadmin.",
+                f"{str(template['cluster_user'])[:80]!r} is not a user name",
+                "Set CLUSTER_USER to letters, digits, '.', '_', '-' and '@' (not first), "
+                "such as tethysadmin.",
             )
         template["cluster_user"] = user
 

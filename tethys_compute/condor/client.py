@@ -187,7 +187,7 @@ def _upload(
     executable: set[str] = set()
     subdirs = sorted({posixpath.dirname(name) for name, _ in items if "/" in name})
     if subdirs:
-        mkdir = _run(host, ["mkdir", "-p", *subdirs], cwd=remote_dir)
+        mkdir = _run(host, ["mkdir", "-p", "--", *subdirs], cwd=remote_dir)
         if not mkdir.ok:
             raise CondorError(f"Could not create {subdirs} in {remote_dir} on {host.label}.")
     for name, source in items:
@@ -209,8 +209,12 @@ def _submit_in_dir(
     argv: Sequence[str],
     make_executable: Iterable[str],
     timeout: float | None,
+    private: Iterable[str] = (),
 ) -> CommandResult:
     commands: list[list[str]] = []
+    owner_only = sorted(set(private))
+    if owner_only:
+        commands.append(["chmod", "600", "--", *owner_only])
     chmod = sorted(set(make_executable))
     if chmod:
         commands.append(["chmod", "u+x", "--", *chmod])
@@ -225,6 +229,7 @@ def submit(
     remote_dir: str | None = None,
     *,
     timeout: float | None = None,
+    private_files: Iterable[str] = (),
 ) -> SubmitResult:
     """Submit a job: upload its description and inputs into a fresh remote directory.
 
@@ -244,6 +249,9 @@ def submit(
         fresh directory is deleted again when the submission fails.
     timeout : float, optional
         Seconds for ``condor_submit``.
+    private_files : iterable of str, optional
+        Names among the inputs made readable by the submitting account only
+        (``chmod 600``) before ``condor_submit`` runs.
 
     Returns
     -------
@@ -276,7 +284,12 @@ def submit(
             executable.add(rendered.executable)
         host.put_bytes(rendered.text.encode("utf-8"), posixpath.join(directory, SUBMIT_FILE))
         result = _submit_in_dir(
-            host, directory, ["condor_submit", "-terse", SUBMIT_FILE], executable, timeout
+            host,
+            directory,
+            ["condor_submit", "-terse", SUBMIT_FILE],
+            executable,
+            timeout,
+            private_files,
         )
         return submit_result(result, directory, host.label)
 
@@ -342,6 +355,7 @@ def submit_dag(
     remote_dir: str | None = None,
     *,
     timeout: float | None = None,
+    private_files: Iterable[str] = (),
 ) -> SubmitResult:
     """Submit a DAG with ``condor_submit_dag`` from a fresh remote directory.
 
@@ -358,6 +372,8 @@ def submit_dag(
         Other files the nodes need (uploaded as in :func:`submit`).
     remote_dir : str, optional
         An existing directory to use instead of a fresh one.
+    private_files : iterable of str, optional
+        Names among the inputs made readable by the submitting account only.
 
     Returns
     -------
@@ -380,7 +396,7 @@ def submit_dag(
         executable = _upload(host, directory, [*items, *generated])
         host.put_bytes(rendered.dag_text.encode("utf-8"), posixpath.join(directory, dag_name))
         result = _submit_in_dir(
-            host, directory, ["condor_submit_dag", dag_name], executable, timeout
+            host, directory, ["condor_submit_dag", dag_name], executable, timeout, private_files
         )
         return submit_result(result, directory, host.label)
 

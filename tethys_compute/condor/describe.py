@@ -32,6 +32,7 @@ from tethys_compute.exceptions import InvalidArgumentError
 __all__ = [
     "DagFiles",
     "SubmitDescription",
+    "escape_macros",
     "format_arguments",
     "render_dag",
     "render_submit",
@@ -41,6 +42,40 @@ _KEY = re.compile(r"^[A-Za-z_+][A-Za-z0-9_.+]*$")
 _QUEUE_LINE = re.compile(r"^\s*queue\b", re.IGNORECASE | re.MULTILINE)
 _EXECUTABLE_LINE = re.compile(r"^\s*executable\s*=\s*(.*?)\s*$", re.IGNORECASE | re.MULTILINE)
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_.+@%=,-][A-Za-z0-9_.+@%=, -]*$")
+#: The per-job macros list arguments and environment values may still use.
+_JOB_MACRO = re.compile(r"(\$\((?:ClusterId|Cluster|ProcId|Process|Step|Item)\))", re.IGNORECASE)
+
+
+def escape_macros(text: str) -> str:
+    """``text`` with every ``$`` written ``$(DOLLAR)``, so HTCondor passes it literally.
+
+    ``condor_submit`` expands macros in every value: ``$ENV(HOME)`` would
+    become the submit account's home directory and ``$(NAME)`` any submit or
+    configuration variable.  ``$(DOLLAR)`` is HTCondor's predefined macro
+    for a literal ``$``.  The per-job macros ``$(Cluster)``,
+    ``$(ClusterId)``, ``$(Process)``, ``$(ProcId)``, ``$(Step)`` and
+    ``$(Item)`` are kept (they only number the job).
+
+    Raises
+    ------
+    InvalidArgumentError
+        For ``$$(``, which HTCondor expands when the job is matched whatever
+        the escaping.
+
+    Examples
+    --------
+    >>> escape_macros("$ENV(HOME)/in_$(Process).txt")
+    '$(DOLLAR)ENV(HOME)/in_$(Process).txt'
+    """
+    if "$$(" in text:
+        raise InvalidArgumentError(
+            f"{text[:80]!r} holds '$$(', which HTCondor expands when the job is matched; "
+            "pass such a value in a file instead."
+        )
+    parts = _JOB_MACRO.split(text)
+    return "".join(
+        part if index % 2 else part.replace("$", "$(DOLLAR)") for index, part in enumerate(parts)
+    )
 
 
 @dataclass(frozen=True)
@@ -66,7 +101,8 @@ def format_arguments(args: Sequence[Any]) -> str:
     Each argument is wrapped in single quotes when it is empty or holds white
     space or a single quote; ``'`` becomes ``''`` and ``"`` becomes ``""``;
     the whole is wrapped in double quotes (the form of HTCondor's manual and
-    of the golden ``args_new.sub``).
+    of the golden ``args_new.sub``).  Every ``$`` is escaped
+    (:func:`escape_macros`), so arguments arrive as given.
 
     Examples
     --------
@@ -78,7 +114,7 @@ def format_arguments(args: Sequence[Any]) -> str:
         text = str(arg)
         if "\n" in text or "\r" in text:
             raise InvalidArgumentError("An HTCondor argument cannot contain a line break.")
-        quoted = text.replace("'", "''").replace('"', '""')
+        quoted = escape_macros(text).replace("'", "''").replace('"', '""')
         if text == "" or re.search(r"[\s']", text):
             quoted = f"'{quoted}'"
         parts.append(quoted)
@@ -91,7 +127,7 @@ def _format_environment(env: Mapping[str, Any]) -> str:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(key)):
             raise InvalidArgumentError(f"{key!r} is not a valid environment variable name.")
         items.append(f"{key}={value}")
-    return format_arguments(items)
+    return format_arguments(items)  # escapes every value's "$" too
 
 
 def _format_value(key: str, value: Any) -> str:

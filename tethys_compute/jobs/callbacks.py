@@ -14,9 +14,12 @@ refused too.
 A report is a ``POST`` of form fields:
 
 ``seq`` (required)
-    An integer larger than any the same ``source`` sent before.  The largest
-    accepted ``seq`` of each source is stored on the job; a report repeating
-    one (a replay) is refused with HTTP 409.
+    An integer larger than any the same ``source`` sent before, and at most
+    ``10 * (Unix time + one day) + 9`` (the wrapper numbers its reports
+    ``10 * Unix time + n``), so nobody can jump so far ahead that the real
+    reporter is locked out for long.  The largest accepted ``seq`` of each
+    source is stored on the job; a report repeating one (a replay) is
+    refused with HTTP 409.
 ``status``
     A status code or name (``running``, ``COM``...), or ``exited`` with
     ``exit_code``.
@@ -24,14 +27,19 @@ A report is a ``POST`` of form fields:
     The exit status of an ``exited`` report: 0 is success.
 ``source``
     Who reports: ``proc-N`` for the procs of a Condor job, the node name for a
-    workflow node; empty for the job itself.
+    workflow node; empty for the job itself.  A job takes reports from at most
+    its number of procs (or nodes) plus :data:`EXTRA_SOURCES` sources.
 ``message``
     Optional text for ``status_message``.
 
 Answers: 200 ``{"applied": true|false, "status": "RUN"}`` (false when the
-report was older news than the stored status), 400 for a malformed report,
-403 for a forged, expired or superseded token, 409 for a replay, 405 for
-anything but POST.
+report was older news than the stored status), 400 for a malformed report
+(also a body over :data:`MAX_BODY` bytes or JSON nested deeper than
+:data:`MAX_JSON_DEPTH`), 403 for a forged, expired or superseded token, 409
+for a replay, 410 once the job has finished (Results-Ready, Complete, Error,
+Aborted: a token is worth nothing after that), 405 for anything but POST.
+None of these answers is logged by ``django.request`` (whose warnings name
+the path, and so the token); refusals are logged here at INFO without it.
 
 A Condor job with file transfer (``should_transfer_files = YES``) is not
 finished when its executable exits: HTCondor still copies its output back.
@@ -45,8 +53,14 @@ Who pushes
   script and the real executable in the arguments): it reports ``running``, runs the
   real executable, reports ``exited`` with its exit code and exits with it
   (``curl`` or ``wget``; without either, the job still runs and the refresher
-  finds out).  Only mapping descriptions with list (or plain) arguments are
-  wrapped; text descriptions are polled only.
+  finds out).  The callback URL is **not** in the arguments or the
+  environment (both are in the job's ClassAd, which any user of the pool may
+  read with ``condor_q -af Arguments``): it is uploaded in the file
+  :data:`URL_FILE`, made readable by the submitting account only (and listed
+  in ``transfer_input_files`` when HTCondor transfers files), and handed to
+  ``curl`` on its standard input (``wget -i FILE``), never on a command line.
+  Only mapping descriptions with list (or plain) arguments are wrapped; text
+  descriptions are polled only.
 * **Dask jobs** through a done callback on the future (in the process that
   submitted them; no HTTP needed), see :func:`watch_dask_future`.
 """
@@ -74,6 +88,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from tethys_compute.conf import compute_settings
 from tethys_compute.dask_client import scheduler_call
+from tethys_compute.document_limits import DocumentLimitError, check_json_nesting
 from tethys_compute.exceptions import ConfigurationError, InvalidArgumentError
 from tethys_compute.jobs.status import (
     FINISHED_STATUSES,
@@ -94,6 +109,7 @@ __all__ = [
     "SALT",
     "CallbackRejected",
     "PushResult",
+    "URL_FILE",
     "WRAPPER_NAME",
     "callback_url",
     "job_status_callback",
@@ -109,6 +125,16 @@ __all__ = [
 SALT = "tethys_compute.jobs.callback"
 #: File name of the wrapper uploaded with Condor jobs.
 WRAPPER_NAME = "tethys_job_wrapper.sh"
+#: File name of the callback URL uploaded next to the wrapper (mode 0600).
+URL_FILE = "tethys_job_callback"
+#: How far ahead of the portal's clock a ``seq`` may be, in seconds (the
+#: wrapper numbers its reports ``10 * unix time + n``).
+SEQ_CLOCK_SLACK = 24 * 3600
+#: Largest body of a report, in bytes, and deepest JSON nesting accepted.
+MAX_BODY = 16_384
+MAX_JSON_DEPTH = 4
+#: Distinct ``source`` names accepted beyond the job's own procs or nodes.
+EXTRA_SOURCES = 8
 #: Largest ``source`` name accepted.
 _SOURCE = re.compile(r"^[A-Za-z0-9_.-]{0,255}$")
 #: How often a push re-reads the job after losing a race.
@@ -116,17 +142,22 @@ MAX_ATTEMPTS = 8
 
 WRAPPER_SCRIPT = """#!/bin/sh
 # tethys-compute job wrapper: report "running", run the job, report its exit code.
-# Usage: sh tethys_job_wrapper.sh URL SOURCE EXECUTABLE [ARGUMENT...]
-url=$1
-source=$2
-shift 2
+# Usage: sh tethys_job_wrapper.sh SOURCE EXECUTABLE [ARGUMENT...]
+# The callback URL is read from the file tethys_job_callback next to this script, so
+# it never appears in the job's arguments, environment or a process listing.
+source=$1
+shift
+url_file=tethys_job_callback
 report() {
+    [ -r "$url_file" ] || return 0
     seq=$(( $(date +%s) * 10 + $1 ))
     data="source=$source&seq=$seq&status=$2&exit_code=$3"
     if command -v curl >/dev/null 2>&1; then
-        curl -fsS -m 10 --retry 2 -o /dev/null --data "$data" "$url" >/dev/null 2>&1
+        # The URL goes to curl on its standard input (a config line), not as an argument.
+        printf 'url = "%s"\\n' "$(cat "$url_file")" |
+            curl -fsS -m 10 --retry 2 -o /dev/null --data "$data" -K - >/dev/null 2>&1
     elif command -v wget >/dev/null 2>&1; then
-        wget -q -T 10 -t 2 -O /dev/null --post-data "$data" "$url" >/dev/null 2>&1
+        wget -q -T 10 -t 2 -O /dev/null --post-data "$data" -i "$url_file" >/dev/null 2>&1
     fi
     return 0
 }
@@ -259,25 +290,37 @@ def _target(job: Job, current: str, exits: Mapping[str, int], report: Mapping[st
     return _finished_well(job)
 
 
-def _clean_report(data: Mapping[str, Any]) -> dict[str, Any]:
-    try:
-        seq = int(str(data.get("seq", "")).strip())
-    except ValueError:
-        raise CallbackRejected("'seq' must be an integer.", 400)
+def _max_seq() -> int:
+    return 10 * (int(time.time()) + SEQ_CLOCK_SLACK) + 9
+
+
+def _clean_seq(value: Any) -> int:
+    text = str(value if value is not None else "").strip()
+    if not re.fullmatch(r"[0-9]{1,20}", text):
+        raise CallbackRejected("'seq' must be a positive integer of at most 20 digits.", 400)
+    seq = int(text)
     if seq < 1:
         raise CallbackRejected("'seq' must be at least 1.", 400)
+    if seq > _max_seq():
+        raise CallbackRejected(
+            "'seq' is too large: at most 10 x (the Unix time + one day) + 9.", 400
+        )
+    return seq
+
+
+def _clean_report(data: Mapping[str, Any]) -> dict[str, Any]:
+    seq = _clean_seq(data.get("seq"))
     source = str(data.get("source") or "").strip()
     if not _SOURCE.match(source):
         raise CallbackRejected("'source' must be letters, digits, '_', '-' or '.'.", 400)
-    status = str(data.get("status") or "").strip()
+    status = str(data.get("status") or "").strip()[:64]
     exit_code: int | None = None
     raw = data.get("exit_code")
     raw_exit = "" if raw is None else str(raw).strip()
     if raw_exit:
-        try:
-            exit_code = int(raw_exit)
-        except ValueError:
+        if not re.fullmatch(r"-?[0-9]{1,10}", raw_exit):
             raise CallbackRejected("'exit_code' must be an integer.", 400)
+        exit_code = int(raw_exit)
     if status.lower() == "exited" or (not status and exit_code is not None):
         if exit_code is None:
             raise CallbackRejected("An 'exited' report needs 'exit_code'.", 400)
@@ -286,7 +329,7 @@ def _clean_report(data: Mapping[str, Any]) -> dict[str, Any]:
         try:
             status = parse_status(status).value
         except InvalidArgumentError as exc:
-            raise CallbackRejected(str(exc), 400)
+            raise CallbackRejected(str(exc)[:300], 400)
     message = str(data.get("message") or "")[:2000]
     return {
         "seq": seq,
@@ -295,6 +338,17 @@ def _clean_report(data: Mapping[str, Any]) -> dict[str, Any]:
         "exit_code": exit_code,
         "message": message,
     }
+
+
+def _source_limit(job: Job) -> int:
+    """How many distinct ``source`` names may report to ``job``: its procs or nodes, and a few."""
+    if job.KIND == "condorworkflow":
+        from tethys_compute.models.job import CondorWorkflowNode
+
+        own = CondorWorkflowNode.objects.filter(workflow_id=job.pk).count()
+    else:
+        own = int(getattr(job, "num_jobs", 1) or 1)
+    return max(own, 1) + EXTRA_SOURCES
 
 
 def _update_node(job: Job, report: Mapping[str, Any]) -> None:
@@ -335,7 +389,8 @@ def record_push(job_id: int, key: str, data: Mapping[str, Any]) -> PushResult:
     ------
     CallbackRejected
         400 for a malformed report, 403 for a job that is gone or a key of an
-        earlier run, 409 for a replayed ``seq``.
+        earlier run, 409 for a replayed ``seq``, 410 for a job that has
+        finished (Results-Ready, Complete, Error or Aborted).
     """
     from tethys_compute.models.job import Job
 
@@ -348,9 +403,17 @@ def record_push(job_id: int, key: str, data: Mapping[str, Any]) -> PushResult:
             raise CallbackRejected("The job no longer exists.", 403)
         if not job.callback_key or job.callback_key != key:
             raise CallbackRejected("The callback URL belongs to an earlier run of the job.", 403)
+        if job.status_code in FINISHED_STATUSES:
+            raise CallbackRejected(
+                "The job has finished; its callback URL takes no more reports.", 410
+            )
         stored = job.callback_seqs or {}
         seqs = dict(stored.get("seq", {}))
         exits = dict(stored.get("exit", {}))
+        if source not in seqs and len(seqs) >= _source_limit(job):
+            raise CallbackRejected(
+                f"Too many sources report to this job (at most {_source_limit(job)}).", 400
+            )
         if seq <= int(seqs.get(source, 0)):
             raise CallbackRejected(
                 f"Report {seq} of {source or 'the job'!r} was already seen.", 409
@@ -398,36 +461,67 @@ def record_push(job_id: int, key: str, data: Mapping[str, Any]) -> PushResult:
     raise CallbackRejected("The job kept changing; send the report again.", 409)
 
 
+def _answer(payload: dict[str, Any], status: int = 200) -> JsonResponse:
+    response = JsonResponse(payload, status=status)
+    # django.request would log the path, which holds the token, for every 4xx/5xx
+    # answer; the view logs its refusals itself, without the token.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
+def _report_data(request: HttpRequest) -> Mapping[str, Any]:
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if not length.isdigit() or int(length) > MAX_BODY:
+        raise CallbackRejected(f"A report must be at most {MAX_BODY} bytes.", 400)
+    if request.content_type != "application/json":
+        return request.POST
+    try:
+        text = (request.body or b"{}").decode("utf-8")
+        check_json_nesting(text, MAX_JSON_DEPTH)
+        data = json.loads(text)
+    except DocumentLimitError:
+        raise CallbackRejected("The JSON body nests too deeply; send one flat object.", 400)
+    except ValueError:  # also UnicodeDecodeError
+        raise CallbackRejected("The body is not valid JSON.", 400)
+    if not isinstance(data, dict):
+        raise CallbackRejected("The body must be a JSON object.", 400)
+    return data
+
+
 @csrf_exempt
 def job_status_callback(request: HttpRequest, token: str) -> HttpResponse:
-    """The callback view: ``POST`` a report to a job's signed URL (see the module notes)."""
+    """The callback view: ``POST`` a report to a job's signed URL (see the module notes).
+
+    Its answers are never logged by ``django.request`` (the path holds the
+    token); refusals are logged by this module at INFO, without the token.
+    """
     if request.method != "POST":
-        response = JsonResponse({"error": "POST a report to this URL."}, status=405)
+        response = _answer({"error": "POST a report to this URL."}, status=405)
         response["Allow"] = "POST"
         return response
     try:
         job_id, key = verify_token(token)
-        data: Mapping[str, Any] = request.POST
-        if request.content_type == "application/json":
-            try:
-                data = json.loads(request.body or b"{}")
-            except ValueError:
-                raise CallbackRejected("The body is not valid JSON.", 400)
-            if not isinstance(data, dict):
-                raise CallbackRejected("The body must be a JSON object.", 400)
-        result = record_push(job_id, key, data)
+        result = record_push(job_id, key, _report_data(request))
     except CallbackRejected as exc:
         logger.info("Job callback refused (%s): %s", exc.http_status, exc)
-        return JsonResponse({"error": str(exc)}, status=exc.http_status)
-    return JsonResponse({"applied": result.applied, "status": result.status})
+        return _answer({"error": str(exc)}, status=exc.http_status)
+    except Exception as exc:  # noqa: BLE001 - a 500 must not log the path (the token)
+        logger.error("Job callback failed: %s", type(exc).__name__, exc_info=True)
+        return _answer({"error": "The report could not be recorded; send it again."}, 500)
+    return _answer({"applied": result.applied, "status": result.status})
 
 
 # --------------------------------------------------------------------------
 # Condor: the wrapper
 # --------------------------------------------------------------------------
-def wrapper_files() -> dict[str, bytes]:
-    """The files to upload with a wrapped job: ``{WRAPPER_NAME: script}``."""
-    return {WRAPPER_NAME: WRAPPER_SCRIPT.encode("ascii")}
+def wrapper_files(url: str) -> dict[str, bytes]:
+    """The files to upload with a wrapped job: the wrapper and the callback URL.
+
+    ``{WRAPPER_NAME: script, URL_FILE: url}``; upload :data:`URL_FILE`
+    readable by its owner only (``private_files`` of
+    :func:`~tethys_compute.condor.submit`).
+    """
+    return {WRAPPER_NAME: WRAPPER_SCRIPT.encode("ascii"), URL_FILE: url.encode("ascii")}
 
 
 def _split_arguments(value: Any) -> list[str] | None:
@@ -484,7 +578,9 @@ def wrap_condor_description(
     # /bin/sh runs the wrapper: no execute bit needed on it, nothing to transfer but a script.
     wrapped["executable"] = "/bin/sh"
     wrapped["transfer_executable"] = False
-    wrapped["arguments"] = [WRAPPER_NAME, url, reporter, executable, *args]
+    # The URL is not an argument: arguments are in the job's ClassAd, which every
+    # user of the pool may query (condor_q -af Arguments); it travels in URL_FILE.
+    wrapped["arguments"] = [WRAPPER_NAME, reporter, executable, *args]
     transfer = str(description.get(lower.get("should_transfer_files", ""), "")).upper()
     if transfer in ("YES", "IF_NEEDED"):
         key = lower.get("transfer_input_files", "transfer_input_files")
@@ -493,11 +589,11 @@ def wrap_condor_description(
             items = [str(x) for x in existing]
         else:
             items = [x.strip() for x in str(existing or "").split(",") if x.strip()]
-        for name in (WRAPPER_NAME, executable):
+        for name in (WRAPPER_NAME, URL_FILE, executable):
             if "/" not in name and name not in items:
                 items.append(name)
         wrapped[key] = ", ".join(items)
-    return wrapped, wrapper_files()
+    return wrapped, wrapper_files(url)
 
 
 # --------------------------------------------------------------------------

@@ -12,6 +12,7 @@ the differences are on purpose:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -24,7 +25,51 @@ from tethys_compute.exceptions import InvalidArgumentError, JobNotFoundError
 from tethys_compute.jobs.status import parse_status
 from tethys_compute.models.job import Job, JobQuerySet, job_types
 
-__all__ = ["JobManager"]
+__all__ = ["JobManager", "user_folder_name"]
+
+#: Characters a user's folder name keeps as they are; every other is written ``%XX``.
+_PLAIN = re.compile(r"[\w@+-]")
+#: Longest folder name (bytes); longer ones end in a digest of the user name.
+_MAX_FOLDER = 200
+
+
+def user_folder_name(username: str) -> str:
+    """The one path part of a user's folder under a job manager's workspace.
+
+    Names of letters, digits and ``_ @ + -`` (with dots anywhere but at the
+    start) stay as they are, so folders keep the user names Tethys Platform
+    uses; any other character (``/``, a leading ``.``, ``%``...) is written
+    as ``%XX`` per UTF-8 byte, and a name longer than 200 bytes so written is
+    cut and ends in ``%~`` and a SHA-256 digest of the name.  Different names
+    give different folders, and no name gives ``.``, ``..``, a path with
+    ``/`` or the ``_shared`` folder of jobs without a user.
+
+    Examples
+    --------
+    >>> user_folder_name("alice")
+    'alice'
+    >>> user_folder_name("..")
+    '%2E.'
+    >>> user_folder_name("")
+    '_shared'
+    """
+    if not username:
+        return "_shared"
+    parts = []
+    for position, char in enumerate(username):
+        if _PLAIN.fullmatch(char) or (char == "." and position > 0):
+            parts.append(char)
+        else:
+            parts.append("".join(f"%{byte:02X}" for byte in char.encode("utf-8")))
+    folder = "".join(parts)
+    if folder == "_shared":
+        folder = "%5Fshared"
+    if len(folder.encode("utf-8")) > _MAX_FOLDER:
+        # "%~" never appears in an encoded name: a long name cannot meet a short one.
+        digest = hashlib.sha256(username.encode("utf-8")).hexdigest()[:32]
+        start = folder.encode("utf-8")[: _MAX_FOLDER - 40].decode("utf-8", "ignore")
+        folder = f"{start}%~{digest}"
+    return folder
 
 
 class JobManager:
@@ -36,7 +81,9 @@ class JobManager:
         Namespace of the app's jobs (Tethys Platform uses the app's package name).
     workspace : str or path
         Directory for job files; each job's ``workspace`` defaults to its own
-        folder ``<workspace>/<user name>/<job id>/`` (a Condor job's
+        folder ``<workspace>/<user folder>/<job id>/``, the user folder
+        being the user name made a safe single path part by
+        :func:`user_folder_name` (a Condor job's
         ``output_files`` are fetched there, so two jobs never overwrite each
         other's outputs).
     callback_base_url : str, optional
@@ -76,7 +123,7 @@ class JobManager:
         if not self.workspace:
             return ""
         name = getattr(user, "get_username", lambda: "")() if user is not None else ""
-        return os.path.join(self.workspace, name or "_shared")
+        return os.path.join(self.workspace, user_folder_name(str(name or "")))
 
     def create_job(
         self, name: str, user: Any, job_type: str | type[Job] = "BASIC", **kwargs: Any

@@ -21,6 +21,7 @@ from tethys_compute.validators import (
     validate_public_host_key,
     validate_remote_path,
     validate_ssh_host,
+    validate_ssh_username,
 )
 
 if TYPE_CHECKING:
@@ -167,6 +168,11 @@ class CondorScheduler(Scheduler):
             validate_ssh_host(self.host)
         except ValidationError as exc:
             errors.setdefault("host", []).extend(exc.messages)
+        if self.username:
+            try:
+                validate_ssh_username(self.username)
+            except ValidationError as exc:
+                errors.setdefault("username", []).extend(exc.messages)
         if self.host_key:
             try:
                 validate_public_host_key(self.host_key)

@@ -19,7 +19,7 @@ from django.db import DatabaseError
 from tethys_compute.validators import split_host_port
 
 #: The check's id (silence it with ``SILENCED_SYSTEM_CHECKS`` for a trusted private network).
-PLAIN_TCP_CHECK_ID = "tethys_compute.W010"
+PLAIN_TCP_CHECK_ID = "tethys_compute.W014"
 
 _HINT = (
     "Run the scheduler with TLS and set the record's host to tls://host:port, with "

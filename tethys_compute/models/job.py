@@ -731,6 +731,26 @@ def _read_remote_text(host: RemoteHost, path: str, limit: int = 1_000_000) -> st
     return data.decode("utf-8", "replace")
 
 
+def _log_name(name: str, field: str) -> str:
+    """``name`` if it is a file inside the job's directory (the rule for output files).
+
+    Raises
+    ------
+    InvalidArgumentError
+        For an absolute path or one with ``..`` (never read: it could be any
+        file the submit account may read).
+    """
+    from tethys_compute.condor.describe import check_relative_name
+
+    try:
+        return check_relative_name(name, f"The submit description's {field!r} file")
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(
+            f"{exc} Logs are only read from the job's own directory; write {field} = a file "
+            "name such as out.txt."
+        ) from None
+
+
 def _condor_logs(
     host: RemoteHost,
     remote_dir: str,
@@ -750,10 +770,8 @@ def _condor_logs(
             if not name:
                 entry[key] = ""
                 continue
-            path = _expand_macros(name, cluster_id, proc)
-            if not path.startswith("/"):
-                path = posixpath.join(remote_dir, path)
-            entry[key] = _read_remote_text(host, path)
+            relative = _log_name(_expand_macros(name, cluster_id, proc), field)
+            entry[key] = _read_remote_text(host, posixpath.join(remote_dir, relative))
         per_proc[str(proc)] = entry
     logs.update(per_proc["0"])
     if procs > 1:
@@ -929,14 +947,15 @@ class CondorJob(CondorControl, Job):
 
     def _execute(self, *args: Any, **kwargs: Any) -> list[str]:
         from tethys_compute import condor
-        from tethys_compute.jobs.callbacks import wrap_condor_description
+        from tethys_compute.jobs.callbacks import URL_FILE, wrap_condor_description
 
         host = self.condor_host
         description, extra = wrap_condor_description(self, self.submit_description, "proc")
         inputs: Any = self.input_files
         if extra:
             inputs = _merge_inputs(self.input_files, extra)
-        result = condor.submit(host, description, inputs)
+        private = [URL_FILE] if URL_FILE in extra else []
+        result = condor.submit(host, description, inputs, private_files=private)
         self.remote_dir = result.remote_dir
         self.cluster_id = result.cluster_id
         self.num_jobs = result.num_jobs
@@ -1068,13 +1087,16 @@ class CondorWorkflow(CondorControl, Job):
 
     def _execute(self, *args: Any, **kwargs: Any) -> list[str]:
         from tethys_compute import condor
-        from tethys_compute.jobs.callbacks import wrapper_files
+        from tethys_compute.jobs.callbacks import URL_FILE, wrapper_files
 
         dag_text, files = self.render_dag()
         inputs: Any = self.input_files
-        if self.get_callback_url():
-            inputs = _merge_inputs(self.input_files, wrapper_files())
-        result = condor.submit_dag(self.condor_host, dag_text, files, inputs)
+        private: list[str] = []
+        url = self.get_callback_url()
+        if url:
+            inputs = _merge_inputs(self.input_files, wrapper_files(url))
+            private.append(URL_FILE)
+        result = condor.submit_dag(self.condor_host, dag_text, files, inputs, private_files=private)
         self.remote_dir = result.remote_dir
         self.cluster_id = result.cluster_id
         # Pending until DAGMan submits them (the refresher then sees their node jobs).

@@ -2,18 +2,42 @@
 
 Everything specific to tethys-compute is marked "tethys-compute:".  Data lives
 in the folder named by ``PORTAL_DATA_DIR`` (default: ``.demo`` at the top of
-the repository), so ``make demo`` keeps its database and key between runs.
+the repository), so ``make demo`` keeps its database, its encryption key and
+its ``SECRET_KEY`` (made at random on the first run, ``secret.key``) between runs.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("PORTAL_DATA_DIR", BASE_DIR.parents[1] / ".demo"))
 
-SECRET_KEY = os.environ.get("PORTAL_SECRET_KEY", "example-portal-not-for-production")
+
+def _secret_key() -> str:
+    """``PORTAL_SECRET_KEY``, or a random key made once into ``DATA_DIR/secret.key`` (0600).
+
+    The portal signs the jobs' callback URLs with it: a key known to the world
+    (one written here) would let anyone forge them.
+    """
+    if os.environ.get("PORTAL_SECRET_KEY"):
+        return os.environ["PORTAL_SECRET_KEY"]
+    path = DATA_DIR / "secret.key"
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first
+        else:
+            with os.fdopen(fd, "w", encoding="ascii") as stream:
+                stream.write(secrets.token_urlsafe(50) + "\n")
+    return path.read_text(encoding="ascii").strip()
+
+
+SECRET_KEY = _secret_key()
 DEBUG = os.environ.get("PORTAL_DEBUG", "1") == "1"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 

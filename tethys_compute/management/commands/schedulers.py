@@ -27,10 +27,19 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.db.models import ProtectedError
 
+from tethys_compute.document_limits import (
+    MAX_NESTING,
+    DocumentLimitError,
+    cap,
+    check_json_nesting,
+    compose_yaml,
+    read_document,
+)
 from tethys_compute.exceptions import TethysComputeError
 from tethys_compute.health_runner import check_schedulers, overall_bound
 from tethys_compute.models import CondorScheduler, DaskScheduler, Scheduler
 from tethys_compute.models.condor import ENVIRONMENT_FIELDS
+from tethys_compute.private_file import write_private_file
 from tethys_compute.scheduler_manager import (
     SCHEDULER_TYPES,
     create_condor_scheduler,
@@ -52,6 +61,8 @@ EXPORT_FIELDS: dict[type[Scheduler], tuple[str, ...]] = {
 }
 
 FORMATS = ("json", "yaml")
+#: Invalid entries listed by ``import`` (the count says how many more there are).
+MAX_ERRORS_SHOWN = 20
 
 
 class Command(BaseCommand):
@@ -149,6 +160,11 @@ class Command(BaseCommand):
             "--include-secrets",
             action="store_true",
             help="Also write passwords, keys and passphrases, decrypted (keep the file safe).",
+        )
+        export.add_argument(
+            "--force",
+            action="store_true",
+            help="Replace FILE if it exists (by a new file readable by you only).",
         )
 
         load = actions.add_parser(
@@ -361,11 +377,9 @@ class Command(BaseCommand):
             self.stdout.write(text, ending="")
             notes = self.stderr
         else:
-            # Only the owner may read a file that can hold secrets.
+            # A new file only its owner may read, never through a symbolic link.
             try:
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(text)
+                write_private_file(target, text, force=options["force"])
             except OSError as exc:
                 raise CommandError(f"Cannot write {target}: {exc.strerror}.") from None
             notes = self.stdout
@@ -379,14 +393,17 @@ class Command(BaseCommand):
         """``import FILE``: create every entry in one transaction, or none of them."""
         source: str = options["file"]
         fmt = options["format"] or format_from_name(source)
+        label = "<stdin>" if source == "-" else source
         try:
             if source == "-":
-                text = sys.stdin.read()
+                text = read_document(sys.stdin.buffer)
             else:
-                text = Path(source).read_text(encoding="utf-8")
+                with open(source, "rb") as stream:
+                    text = read_document(stream)
         except OSError as exc:
             raise CommandError(f"Cannot read {source}: {exc.strerror}.") from None
-        label = "<stdin>" if source == "-" else source
+        except DocumentLimitError as exc:
+            raise CommandError(f"{label}: {exc}.") from None
         entries = parse_document(text, fmt, label)
         errors: list[str] = []
         created: list[str] = []
@@ -397,14 +414,17 @@ class Command(BaseCommand):
                 try:
                     name = import_entry(entry)
                 except (TethysComputeError, ValueError, TypeError) as exc:
-                    errors.append(f"{where}{_name_suffix(entry)}: {exc}")
+                    errors.append(cap(f"{where}{_name_suffix(entry)}: {exc}"))
                     continue
                 (created if name[1] else unchanged).append(name[0])
             if errors:
                 transaction.set_rollback(True)
+                shown = errors[:MAX_ERRORS_SHOWN]
+                if len(errors) > len(shown):
+                    shown.append(f"... and {len(errors) - len(shown)} more.")
                 raise CommandError(
                     f"{label}: {len(errors)} of {len(entries)} entries are not valid; nothing "
-                    "was imported.\n" + "\n".join(errors)
+                    "was imported.\n" + "\n".join(shown)
                 )
             if options["dry_run"]:
                 transaction.set_rollback(True)
@@ -529,7 +549,7 @@ def import_entry(entry: Any) -> tuple[str, bool]:
 
 def _name_suffix(entry: Any) -> str:
     if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-        return f" ({entry['name']!r})"
+        return f" ({cap(entry['name'], 80)!r})"
     return ""
 
 
@@ -572,10 +592,13 @@ def parse_document(text: str, fmt: str, label: str) -> list[tuple[int, Any]]:
     if fmt == "yaml":
         return _parse_yaml(text, label)
     try:
+        check_json_nesting(text)
         data = LineTrackingDecoder(text).decode(text)
+    except DocumentLimitError as exc:
+        raise CommandError(f"{label}:{exc.line}: {exc}.") from None
     except json.JSONDecodeError as exc:
         raise CommandError(
-            f"{label}:{exc.lineno}: not valid JSON (column {exc.colno}): {exc.msg}."
+            f"{label}:{exc.lineno}: not valid JSON (column {exc.colno}): {cap(exc.msg, 200)}."
         ) from None
     entries = _entries(data, label)
     return [(getattr(entry, "line", 1), entry) for entry in entries]
@@ -594,18 +617,28 @@ def _entries(data: Any, label: str) -> list[Any]:
 
 def _parse_yaml(text: str, label: str) -> list[tuple[int, Any]]:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        # Aliases, merge keys, repeated keys, deep nesting: refused before anything is built.
+        root = compose_yaml(text)
         data = yaml.safe_load(text)
+    except DocumentLimitError as exc:
+        raise CommandError(f"{label}:{exc.line}: {exc}.") from None
+    except RecursionError:
+        raise CommandError(
+            f"{label}: lists and mappings nest too deeply (at most {MAX_NESTING} levels)."
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise CommandError(f"{label}{line}: not valid YAML: {problem}.") from None
+        raise CommandError(f"{label}{line}: not valid YAML: {cap(problem, 200)}.") from None
     entries = _entries(data, label)
-    node = root
+    node: Any = root
     if node is None:
         return []
     if isinstance(node, yaml.MappingNode):
-        node = next(value for key, value in node.value if key.value == "schedulers")
+        node = next((v for k, v in node.value if k.value == "schedulers"), None)
+    if not isinstance(node, yaml.SequenceNode) or len(node.value) != len(entries):
+        # check_yaml_tree refuses what could cause this (merge keys, repeated keys).
+        return [(1, entry) for entry in entries]
     lines = [item.start_mark.line + 1 for item in node.value]
     return list(zip(lines, entries, strict=True))
