@@ -159,6 +159,25 @@ class SchedulerTimeoutError(SchedulerConnectionError, TimeoutError):
     """A scheduler did not answer within the configured time."""
 
 
+# Dask (Tethys Platform's names) -------------------------------------------
+class DaskJobException(TethysComputeError):
+    """Tethys Platform's Dask error: a Dask scheduler's client cannot be had.
+
+    Importable from Tethys' path,
+    ``tethys_compute.models.dask.dask_job_exception``; the errors below derive
+    from it, so ``except DaskJobException`` around ``scheduler.client`` works
+    as in Tethys.
+    """
+
+
+class DaskSchedulerConnectionError(SchedulerConnectionError, DaskJobException):
+    """A Dask scheduler could not be reached (``scheduler.client``)."""
+
+
+class DaskSchedulerTimeoutError(DaskSchedulerConnectionError, SchedulerTimeoutError):
+    """A Dask scheduler did not answer in time (``scheduler.client``)."""
+
+
 # SSH ----------------------------------------------------------------------
 class SSHError(SchedulerConnectionError):
     """Base class of the SSH layer's errors."""

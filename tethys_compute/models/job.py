@@ -23,11 +23,13 @@ NULL and the scheduler's name kept in ``scheduler_name``.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import posixpath
 import re
 import secrets
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -58,6 +60,15 @@ from tethys_compute.jobs.status import (
     parse_status,
     reset,
 )
+from tethys_compute.models import condor_compat
+from tethys_compute.models.condor_compat import (
+    CondorAttributesMixin,
+    DagNodeOptions,
+    RemoteIdMixin,
+    WorkflowCompatMixin,
+)
+from tethys_compute.models.tethys_status import TethysStatusMixin
+from tethys_compute.value_fields import ImportPath, ImportPathField, PickledValueField
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -172,7 +183,7 @@ class JobRecordManager(InheritanceManager):  # type: ignore[type-arg]
         return self.get_queryset().active()
 
 
-class Job(models.Model):
+class Job(TethysStatusMixin, models.Model):
     """A unit of work an app runs on a scheduler; the base of every job kind.
 
     Create jobs with :meth:`tethys_compute.jobs.JobManager.create_job`.  The
@@ -259,12 +270,13 @@ class Job(models.Model):
         help_text="Why the last refresh could not reach the scheduler (empty when it could).",
     )
     extended_properties = models.JSONField("extended properties", default=dict, blank=True)
-    process_results_function = models.CharField(
+    process_results_function = ImportPathField(
         "results callback",
         max_length=1024,
         blank=True,
         default="",
-        help_text="Import path of a function called with the job once it has finished well.",
+        help_text="Import path of a function called once the job has finished well "
+        "(a Dask job's: with its result).",
     )
     callback_base_url = models.CharField(
         "callback base URL",
@@ -318,6 +330,10 @@ class Job(models.Model):
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], "scheduler_name"}
         super().save(*args, **kwargs)
+        if "{id}" in self.name:
+            # Tethys Platform's names: "run_{id}" becomes "run_42" once the job has an id.
+            self.name = self.name.replace("{id}", str(self.pk))
+            Job.objects.filter(pk=self.pk).update(name=self.name)
 
     # ------------------------------------------------------------------
     # Status (never a remote call)
@@ -326,14 +342,17 @@ class Job(models.Model):
     def status(self) -> str:
         """The stored status, as Tethys Platform's display name (``"Running"``).
 
-        Reading it never contacts the scheduler.  Assigning a status (code or
-        name) is :meth:`set_status`.
+        Reading it never contacts the scheduler (``update_status()`` does).
+        A custom status reads as its own name.  Assigning a status (code,
+        name, or any text for a custom status) is Tethys'
+        :meth:`update_status`: any move is allowed; :meth:`set_status` is
+        the checked one.
         """
-        return JobStatus(self.status_code).label
+        return self.cached_status
 
     @status.setter
     def status(self, value: str) -> None:
-        self.set_status(value)
+        self.update_status(status=value)
 
     @property
     def type(self) -> str:
@@ -356,10 +375,13 @@ class Job(models.Model):
 
     @property
     def run_time(self) -> Any:
-        """Time from start (or submission) to completion (or now); None before submission."""
+        """Time from start (or submission) to completion (or now); ``""`` before submission.
+
+        (``""``, not None, as in Tethys Platform: templates show it as it is.)
+        """
         start = self.start_time or self.execute_time
         if start is None:
-            return None
+            return ""
         return (self.completion_time or timezone.now()) - start
 
     def set_status(self, status: str | JobStatus, message: str | None = None) -> StatusChange:
@@ -374,15 +396,6 @@ class Job(models.Model):
         if self.pk is None:
             self.save()
         return apply_status(self, status, message=message, strict=True)
-
-    def update_status(self, status: str | None = None, *args: Any, **kwargs: Any) -> None:
-        """Tethys Platform's name: with a status, :meth:`set_status`; without, nothing.
-
-        Statuses are refreshed in batches by ``manage.py compute_refresh``;
-        this never contacts the scheduler.
-        """
-        if status:
-            self.set_status(status, kwargs.get("message"))
 
     def refresh_status(self) -> None:
         """Reload this object's status fields from the database (one local query).
@@ -436,8 +449,8 @@ class Job(models.Model):
         TethysComputeError
             When the scheduler refused the job or could not be reached.
         """
-        if self.pk is None:
-            self.save()
+        # Tethys Platform: executing saves the job (what the app set since create_job).
+        self._save_app_fields()
         # The stored status decides (this object may be older than the row).
         current, version = (
             Job.objects.filter(pk=self.pk).values_list("status_code", "status_version").get()
@@ -595,6 +608,23 @@ class Job(models.Model):
                 logger.warning("Job %s: remote clean-up failed: %s", self.pk, exc)
         return super().delete(*args, **kwargs)
 
+    def _save_app_fields(self) -> None:
+        """Save what an app sets on a job; never the status fields the state model owns."""
+        if self.pk is None:
+            self.save()
+            return
+        owned = {*_REFRESHED_FIELDS, "callback_key", "callback_seqs"}
+        fields = [
+            f.name
+            for f in self._meta.concrete_fields
+            if not f.primary_key and f.name not in owned and f.editable
+        ]
+        self.save(update_fields=fields)
+
+    def needs_results_processing(self) -> bool:
+        """True when finishing well means Results-Ready (there are results to process)."""
+        return bool(self.process_results_function)
+
     # ------------------------------------------------------------------
     # What each kind implements
     # ------------------------------------------------------------------
@@ -661,6 +691,14 @@ class BasicJob(Job):
     class Meta:
         verbose_name = "basic job"
         verbose_name_plural = "basic jobs"
+
+    def pause(self) -> None:
+        """Tethys Platform's meaning: the app says the job is paused (status Paused)."""
+        self.update_status(status=JobStatus.PAUSED.value)
+
+    def resume(self) -> None:
+        """Tethys Platform's meaning: the app says the job runs again (status Running)."""
+        self.update_status(status=JobStatus.RUNNING.value)
 
 
 # ----------------------------------------------------------------------
@@ -856,7 +894,7 @@ class CondorControl:
             self.remote_dir = ""
 
 
-class CondorJob(CondorControl, Job):
+class CondorJob(CondorAttributesMixin, RemoteIdMixin, CondorControl, Job):
     """A job run by HTCondor on a :class:`~tethys_compute.models.CondorScheduler`.
 
     ``submit_description`` is a mapping of submit commands (``executable``,
@@ -947,7 +985,7 @@ def _merge_inputs(inputs: Any, extra: Mapping[str, bytes]) -> dict[str, Any]:
     return merged
 
 
-class CondorWorkflow(CondorControl, Job):
+class CondorWorkflow(WorkflowCompatMixin, RemoteIdMixin, CondorControl, Job):
     """A DAG of HTCondor jobs (:class:`CondorWorkflowNode`) run by DAGMan.
 
     Add nodes with :meth:`add_node` (or create them with ``workflow=``), give
@@ -971,6 +1009,12 @@ class CondorWorkflow(CondorControl, Job):
     cluster_id = models.PositiveIntegerField("DAGMan cluster id", null=True, blank=True)
     max_jobs = models.PositiveIntegerField(
         "max jobs", null=True, blank=True, help_text="DAGMan's -maxjobs; empty: no limit."
+    )
+    max_jobs_throttles = models.JSONField(
+        "max jobs per category",
+        default=dict,
+        blank=True,
+        help_text="DAGMan's MAXJOBS per node category (add_max_jobs_throttle).",
     )
 
     class Meta:
@@ -1037,13 +1081,17 @@ class CondorWorkflow(CondorControl, Job):
             sub = check_relative_name(f"{node.name}.sub", "node submit file")
             description, _ = wrap_condor_description(self, node.submit_description, node.name)
             files[sub] = description
-            lines.append(f"JOB {node.name} {sub}")
+            lines.append(f"JOB {node.name} {sub}" + condor_compat.node_job_suffix(node))
             if node.retry:
-                lines.append(f"RETRY {node.name} {int(node.retry)}")
+                lines.append(
+                    f"RETRY {node.name} {int(node.retry)}" + condor_compat.retry_suffix(node)
+                )
+            lines += condor_compat.node_dag_lines(node)
         for node in nodes:
             parents = sorted(p.name for p in node.parent_nodes.all())
             if parents:
                 lines.append(f"PARENT {' '.join(parents)} CHILD {node.name}")
+        lines += condor_compat.throttle_lines(self.max_jobs_throttles)
         return "\n".join(lines) + "\n", files
 
     def _execute(self, *args: Any, **kwargs: Any) -> list[str]:
@@ -1052,6 +1100,10 @@ class CondorWorkflow(CondorControl, Job):
 
         dag_text, files = self.render_dag()
         inputs: Any = self.input_files
+        node_inputs = [p for n in self.node_set.all() for p in n.input_files or ()]
+        if node_inputs:
+            inputs = _merge_inputs(inputs, {})
+            inputs.update(_merge_inputs(node_inputs, {}))
         if self.get_callback_url():
             inputs = _merge_inputs(self.input_files, wrapper_files())
         result = condor.submit_dag(self.condor_host, dag_text, files, inputs)
@@ -1084,7 +1136,7 @@ class CondorWorkflow(CondorControl, Job):
         self.node_set.update(status_code=JobStatus.PENDING, cluster_id=None, exit_code=None)
 
 
-class CondorWorkflowNode(models.Model):
+class CondorWorkflowNode(CondorAttributesMixin, DagNodeOptions):
     """One job of a :class:`CondorWorkflow` (Tethys Platform's ``CondorWorkflowJobNode``).
 
     Its status uses the same codes as jobs; it is written by the refresher
@@ -1116,12 +1168,20 @@ class CondorWorkflowNode(models.Model):
             models.UniqueConstraint(fields=["workflow", "name"], name="tc_node_unique_name"),
         ]
 
+    #: Tethys Platform: a node's files are relative to the workflow's directory.
+    workspace = "."
+
     def __str__(self) -> str:
         return f"{self.name} ({self.get_status_code_display()})"
 
     @property
     def status(self) -> str:
         return JobStatus(self.status_code).label
+
+    @property
+    def type(self) -> str:
+        """Tethys Platform's node type: every node here is a ``"JOB"`` node."""
+        return "JOB"
 
     @property
     def parents(self) -> models.QuerySet[CondorWorkflowNode]:
@@ -1143,6 +1203,8 @@ class CondorWorkflowNode(models.Model):
 # ----------------------------------------------------------------------
 #: Futures of Dask jobs submitted by this process, kept until their done callback ran.
 _live_futures: dict[str, Future] = {}
+#: One Dask result stored at a time in this process (the callback runs once per job).
+_results_lock = threading.Lock()
 
 
 def _dask_scheduler(job: Job) -> DaskScheduler:
@@ -1165,15 +1227,22 @@ class DaskJob(Job):
     ``function`` is the callable's import path (the workers must be able to
     import it too); ``args`` and ``kwargs`` are JSON.  :meth:`execute` may
     instead be given a ``distributed.Future`` or a ``dask.delayed`` object.
-    The result stays on the scheduler (published as a dataset named
-    ``key``) until :meth:`clean`; :meth:`result` fetches it.
+
+    As in Tethys Platform, :attr:`result` is the *stored* result: once the
+    task has finished, its value (passed through ``process_results_function``
+    when there is one) is pickled into the job's row and the job becomes
+    Complete; with ``forget=True`` nothing is fetched or stored.  The value
+    also stays on the scheduler (published as a dataset named ``key``) until
+    :meth:`clean`; :meth:`fetch_result` waits for it there.
 
     Examples
     --------
     >>> job = manager.create_job("add", user, "DASK", scheduler=scheduler,
     ...                          function="operator.add", args=[1, 2])  # doctest: +SKIP
     >>> job.execute()  # doctest: +SKIP
-    >>> job.result(timeout=10)  # doctest: +SKIP
+    >>> job.fetch_result(timeout=10)  # doctest: +SKIP
+    3
+    >>> job.refresh_from_db(); job.result  # doctest: +SKIP
     3
     """
 
@@ -1184,6 +1253,16 @@ class DaskJob(Job):
     args = models.JSONField("positional arguments", default=list, blank=True)
     kwargs = models.JSONField("keyword arguments", default=dict, blank=True)
     key = models.CharField("task key", max_length=255, blank=True, default="", db_index=True)
+    forget = models.BooleanField(
+        "forget result",
+        default=False,
+        help_text="Do not fetch or store the result once the task has finished.",
+    )
+    result = PickledValueField(
+        "stored result",
+        editable=False,
+        help_text="The task's value (after the results callback), stored once it finished.",
+    )
 
     class Meta:
         verbose_name = "Dask job"
@@ -1231,15 +1310,84 @@ class DaskJob(Job):
 
         return Future(self.key, client=self.client)
 
-    def result(self, timeout: float | None = None) -> Any:
-        """The callable's return value (fetched from the scheduler).
+    @property
+    def future(self) -> Future | None:
+        """Tethys Platform's ``future``: a ``distributed.Future`` of the job's task, or None.
 
-        Afterwards ``self.status`` is up to date: the stored status is
-        reloaded, and if the done callback has not written it yet, the job
-        is recorded as finished (its result is here, so the task finished).
+        None before :meth:`execute`, or when the scheduler cannot be reached.
         """
+        if not self.key:
+            return None
+        try:
+            return self._future()
+        except TethysComputeError as exc:
+            logger.info("Dask job %s: no future: %s", self.pk, exc)
+            return None
+
+    def done(self) -> bool | None:
+        """True once the task has finished (well or not); None without a task."""
+        future = self.future
+        return future.done() if future is not None else None
+
+    def retry(self) -> None:
+        """Run the task again after it failed (``Future.retry``); nothing without a task."""
+        future = self.future
+        if future is not None:
+            future.retry()
+
+    def _default_update_interval(self) -> datetime.timedelta:
+        return datetime.timedelta(0)
+
+    def needs_results_processing(self) -> bool:
+        """A Dask job stores its result, unless ``forget`` is set."""
+        return not self.forget
+
+    def process_results(self) -> None:
+        """Store the result of a Results-Ready job; it becomes Complete (Error if that fails).
+
+        Tethys Platform's meaning for Dask jobs: the value is fetched from the
+        scheduler, passed to ``process_results_function`` (when set; its
+        return value is what is stored) and kept in :attr:`result`.  This runs
+        on its own when the task finishes (the done callback), in
+        :meth:`fetch_result`, or in ``manage.py compute_refresh``.
+
+        Raises
+        ------
+        SchedulerConnectionError
+            When the scheduler cannot be reached; the job stays Results-Ready.
+        """
+        self.refresh_status()
+        if self.status_code != JobStatus.RESULTS_READY:
+            raise InvalidStatusTransition(
+                f"Job {self.pk} is {self.status}; results are processed once it is Results-Ready."
+            )
+        if self.forget:
+            apply_status(self, JobStatus.COMPLETE, message="")
+            return
+        self._store_result(self._wait_value(None))
+
+    def _store_result(self, value: Any) -> None:
+        """Run the results callback on ``value``, store what it returns; Complete (or Error)."""
+        with _results_lock:
+            # Another thread of this process may have stored it meanwhile.
+            self.refresh_status()
+            if self.status_code != JobStatus.RESULTS_READY:
+                return
+            try:
+                if self.process_results_function:
+                    value = ImportPath(self.process_results_function)(value)
+                type(self).objects.filter(pk=self.pk).update(result=value)
+                self.result = value
+            except Exception as exc:
+                logger.exception("Dask job %s: processing results failed", self.pk)
+                apply_status(
+                    self, JobStatus.ERROR, message=f"Processing results failed: {exc}"[:2000]
+                )
+                return
+            apply_status(self, JobStatus.COMPLETE, message="")
+
+    def _wait_value(self, timeout: float | None) -> Any:
         from tethys_compute.conf import compute_settings
-        from tethys_compute.jobs.callbacks import _finished_well
 
         if not self.key:
             raise InvalidStatusTransition(f"Dask job {self.pk} has not been executed.")
@@ -1249,10 +1397,31 @@ class DaskJob(Job):
             raise InvalidStatusTransition(
                 f"Dask job {self.pk}: the scheduler no longer holds the result of {self.key}."
             )
-        value = future.result(timeout=wait)
+        return future.result(timeout=wait)
+
+    def fetch_result(self, timeout: float | None = None) -> Any:
+        """Wait (at most ``timeout`` seconds) for the task's value on the scheduler.
+
+        Unlike :attr:`result` (the stored value), this asks the scheduler and
+        waits.  Afterwards the job is finished and ``self.status`` is up to
+        date: if the done callback has not recorded it yet, it is done here
+        (the result is stored, unless ``forget``, and the job is Complete).
+
+        Raises
+        ------
+        InvalidStatusTransition
+            Before :meth:`execute`, or after :meth:`clean`.
+        """
+        from tethys_compute.jobs.callbacks import _finished_well
+
+        value = self._wait_value(timeout)
         self.refresh_status()
         if self.status_code in ACTIVE_STATUSES:
             apply_status(self, _finished_well(self), message="")
+        if self.status_code == JobStatus.RESULTS_READY and not self.forget:
+            self._store_result(value)
+        elif self.status_code == JobStatus.RESULTS_READY:
+            apply_status(self, JobStatus.COMPLETE, message="")
         return value
 
     def _stop(self) -> None:
