@@ -65,8 +65,14 @@ def condorpy_template(name: str | None) -> dict[str, Any]:
     return dict(template)
 
 
-def expand_template(attributes: Mapping[str, Any], job_name: str) -> dict[str, Any]:
-    """Submit commands with condorpy's own macros expanded and empty commands left out."""
+def expand_template(attributes: Any, job_name: str) -> Any:
+    """Submit commands with condorpy's own macros expanded and empty commands left out.
+
+    Text descriptions, and mappings without condorpy's ``job_name`` or
+    ``logdir`` commands, are returned as they are.
+    """
+    if not isinstance(attributes, Mapping) or not {"job_name", "logdir"} & set(attributes):
+        return attributes
     name = job_name.replace(" ", "_")
     logdir = str(attributes.get("logdir") or "logs")
 
@@ -111,9 +117,11 @@ class CondorAttributesMixin:
     ) -> None:
         super().__init__(*args, **kwargs)
         if attributes is not None or condorpy_template_name is not None:
+            # condorpy's macros ($(job_name)...) are expanded at submission, with the final
+            # name ("myjob_{id}" is only known once saved).
             merged = condorpy_template(condorpy_template_name) if condorpy_template_name else {}
             merged.update(dict(attributes or {}))
-            self.set_description(expand_template(merged, self.name or "job"))
+            self.set_description(merged)
         if remote_input_files is not None:
             self.remote_input_files = remote_input_files
 
@@ -376,3 +384,80 @@ class WorkflowCompatMixin:
         for code in self.node_set.values_list("status_code", flat=True):
             counts[_NODE_STATE.get(code, "Unexpanded")] += 1
         return counts
+
+
+def directories_to_create(description: Any) -> list[str]:
+    """Relative directories a submit description needs before ``condor_submit``.
+
+    condorpy's templates run a job in ``initialdir`` (the job's name) and
+    write its logs into ``logs/`` there; HTCondor needs both to exist.  Paths
+    with macros other than the cluster and proc ids are left alone.
+    """
+    if not isinstance(description, Mapping):
+        return []
+    lower = {str(k).lower(): v for k, v in description.items()}
+    initialdir = str(lower.get("initialdir") or "")
+    if initialdir.startswith("/") or "$(" in initialdir or ".." in initialdir.split("/"):
+        return []
+    found = {initialdir} if initialdir else set()
+    for key in ("output", "error", "log"):
+        value = str(lower.get(key) or "")
+        folder = posixpath.dirname(value)
+        if not folder or value.startswith("/") or ".." in folder.split("/"):
+            continue
+        if "$(" in folder:
+            continue
+        found.add(posixpath.join(initialdir, folder) if initialdir else folder)
+    return sorted(found)
+
+
+def directory_markers(descriptions: Iterable[Any]) -> dict[str, bytes]:
+    """Empty marker files that make the upload create :func:`directories_to_create`."""
+    return {
+        f"{folder}/.tethys-dir": b""
+        for description in descriptions
+        for folder in directories_to_create(description)
+    }
+
+
+def log_paths_description(description: Any, job_name: str) -> Any:
+    """A description whose ``output``/``error``/``log`` are relative to the job's directory.
+
+    (With ``initialdir``, HTCondor reads those paths relative to it.)
+    """
+    expanded = expand_template(description, job_name)
+    if not isinstance(expanded, Mapping):
+        return expanded
+    initialdir = str(expanded.get("initialdir") or "")
+    if not initialdir or initialdir.startswith("/") or "$(" in initialdir:
+        return expanded
+    moved = dict(expanded)
+    for key in ("output", "error", "log"):
+        value = str(moved.get(key) or "")
+        if value and not value.startswith("/"):
+            moved[key] = posixpath.join(initialdir, value)
+    return moved
+
+
+def executable_copy(description: Any, input_files: Any) -> dict[str, str]:
+    """The uploaded executable once more inside ``initialdir`` (name to local path).
+
+    A job of condorpy's templates names its executable relative to the remote
+    directory its inputs are uploaded to, and runs in ``initialdir``; some
+    HTCondor versions look for the executable in ``initialdir``.  With a copy
+    in both places, either finds it.
+    """
+    if not isinstance(description, Mapping):
+        return {}
+    lower = {str(k).lower(): v for k, v in description.items()}
+    initialdir = str(lower.get("initialdir") or "")
+    executable = str(lower.get("executable") or "")
+    if not initialdir or not executable or "/" in executable or "$(" in initialdir:
+        return {}
+    if initialdir.startswith("/") or ".." in initialdir.split("/"):
+        return {}
+    sources = input_files.values() if isinstance(input_files, Mapping) else input_files or ()
+    for source in sources:
+        if isinstance(source, str) and posixpath.basename(source) == executable:
+            return {posixpath.join(initialdir, executable): source}
+    return {}

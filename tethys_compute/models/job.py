@@ -950,7 +950,13 @@ class CondorJob(CondorAttributesMixin, RemoteIdMixin, CondorControl, Job):
         from tethys_compute.jobs.callbacks import wrap_condor_description
 
         host = self.condor_host
-        description, extra = wrap_condor_description(self, self.submit_description, "proc")
+        submit = condor_compat.expand_template(self.submit_description, self.name)
+        description, wrapper = wrap_condor_description(self, submit, "proc")
+        extra: dict[str, Any] = {
+            **condor_compat.directory_markers([submit]),
+            **condor_compat.executable_copy(submit, self.input_files),
+            **wrapper,
+        }
         inputs: Any = self.input_files
         if extra:
             inputs = _merge_inputs(self.input_files, extra)
@@ -964,7 +970,7 @@ class CondorJob(CondorAttributesMixin, RemoteIdMixin, CondorControl, Job):
         return _condor_logs(
             self.condor_host,
             self.remote_dir,
-            self.submit_description,
+            condor_compat.log_paths_description(self.submit_description, self.name),
             self.cluster_id,
             self.num_jobs,
         )
@@ -974,7 +980,7 @@ class CondorJob(CondorAttributesMixin, RemoteIdMixin, CondorControl, Job):
         type(self).objects.filter(pk=self.pk).update(cluster_id=None)
 
 
-def _merge_inputs(inputs: Any, extra: Mapping[str, bytes]) -> dict[str, Any]:
+def _merge_inputs(inputs: Any, extra: Mapping[str, Any]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     if isinstance(inputs, Mapping):
         merged.update(inputs)
@@ -1079,7 +1085,8 @@ class CondorWorkflow(WorkflowCompatMixin, RemoteIdMixin, CondorControl, Job):
                     f"Node name {node.name!r} must be letters, digits, '_', '-' or '.'."
                 )
             sub = check_relative_name(f"{node.name}.sub", "node submit file")
-            description, _ = wrap_condor_description(self, node.submit_description, node.name)
+            submit = condor_compat.expand_template(node.submit_description, node.name)
+            description, _ = wrap_condor_description(self, submit, node.name)
             files[sub] = description
             lines.append(f"JOB {node.name} {sub}" + condor_compat.node_job_suffix(node))
             if node.retry:
@@ -1100,10 +1107,14 @@ class CondorWorkflow(WorkflowCompatMixin, RemoteIdMixin, CondorControl, Job):
 
         dag_text, files = self.render_dag()
         inputs: Any = self.input_files
-        node_inputs = [p for n in self.node_set.all() for p in n.input_files or ()]
-        if node_inputs:
+        nodes = list(self.node_set.all())
+        node_inputs = [p for n in nodes for p in n.input_files or ()]
+        markers = condor_compat.directory_markers(
+            condor_compat.expand_template(n.submit_description, n.name) for n in nodes
+        )
+        if node_inputs or markers:
             inputs = _merge_inputs(inputs, {})
-            inputs.update(_merge_inputs(node_inputs, {}))
+            inputs.update(_merge_inputs(node_inputs, markers))
         if self.get_callback_url():
             inputs = _merge_inputs(self.input_files, wrapper_files())
         result = condor.submit_dag(self.condor_host, dag_text, files, inputs)
@@ -1122,8 +1133,9 @@ class CondorWorkflow(WorkflowCompatMixin, RemoteIdMixin, CondorControl, Job):
         host = self.condor_host
         logs: dict[str, Any] = {"stdout": "", "stderr": "", "nodes": {}}
         for node in self.node_set.order_by("id"):
+            description = condor_compat.log_paths_description(node.submit_description, node.name)
             logs["nodes"][node.name] = _condor_logs(
-                host, self.remote_dir, node.submit_description, node.cluster_id, 1
+                host, self.remote_dir, description, node.cluster_id, 1
             )
         if self.remote_dir:
             dag_out = posixpath.join(self.remote_dir, "workflow.dag.dagman.out")
