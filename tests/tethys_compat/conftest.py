@@ -42,10 +42,13 @@ class StandInApp:
     def get_job_manager(self) -> JobManager:
         return JobManager(self)
 
+    #: The app's scheduler settings, as a portal administrator assigned them.
+    scheduler_settings = {"dask_primary": "Default", "condor_primary": "condor"}
+
     def get_scheduler(self, name: str) -> Any:
         from tethys_sdk.compute import get_scheduler
 
-        return get_scheduler(name)
+        return get_scheduler(self.scheduler_settings[name])
 
 
 @pytest.fixture

@@ -411,7 +411,7 @@ def directories_to_create(description: Any) -> list[str]:
     return sorted(found)
 
 
-def directory_markers(descriptions: Iterable[Any]) -> dict[str, bytes]:
+def directory_markers(descriptions: Iterable[Any]) -> dict[str, Any]:
     """Empty marker files that make the upload create :func:`directories_to_create`."""
     return {
         f"{folder}/.tethys-dir": b""

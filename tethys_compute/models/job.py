@@ -1109,9 +1109,10 @@ class CondorWorkflow(WorkflowCompatMixin, RemoteIdMixin, CondorControl, Job):
         inputs: Any = self.input_files
         nodes = list(self.node_set.all())
         node_inputs = [p for n in nodes for p in n.input_files or ()]
-        markers = condor_compat.directory_markers(
-            condor_compat.expand_template(n.submit_description, n.name) for n in nodes
-        )
+        expanded = [(n, condor_compat.expand_template(n.submit_description, n.name)) for n in nodes]
+        markers = condor_compat.directory_markers(d for _, d in expanded)
+        for node, description in expanded:
+            markers.update(condor_compat.executable_copy(description, node.input_files))
         if node_inputs or markers:
             inputs = _merge_inputs(inputs, {})
             inputs.update(_merge_inputs(node_inputs, markers))
