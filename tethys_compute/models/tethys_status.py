@@ -190,6 +190,10 @@ class TethysStatusMixin:
         last = self.last_status_update  # first: it may be set from "now" on first use
         return timezone.now() - last >= self.update_status_interval
 
+    async def safe_close(self) -> None:
+        """Tethys Platform's hook to close asynchronous connections; nothing to close here."""
+        return None
+
     # ------------------------------------------------------------------
     # Writing
     # ------------------------------------------------------------------
