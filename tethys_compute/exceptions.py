@@ -107,6 +107,13 @@ class InvalidStatusTransition(TethysComputeError, ValueError):
     """A job was asked to move to a status it cannot reach from its current one."""
 
 
+class JobActionNotSupported(InvalidStatusTransition, NotImplementedError):
+    """The job's kind cannot do this at all (pausing a Dask job).
+
+    Also a ``NotImplementedError``, what Tethys Platform raises there.
+    """
+
+
 class SchedulerInUseError(TethysComputeError, ValueError, ProtectedError):
     """A scheduler cannot be deleted while jobs are still active on it.
 

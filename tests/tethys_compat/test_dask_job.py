@@ -98,3 +98,13 @@ def test_unreachable_scheduler_client_raises_dask_job_exception(
     scheduler = DaskScheduler.objects.create(name="nowhere", host=refused_address, timeout=2)
     with pytest.raises(DaskJobException):
         scheduler.client  # noqa: B018 - the property connects
+
+
+def test_pause_and_resume_of_a_dask_job_raise_not_implemented_error(
+    job_manager: JobManager, user: Any, dask_scheduler: DaskScheduler
+) -> None:
+    job = new_job(job_manager, user, dask_scheduler)
+    with pytest.raises(NotImplementedError, match="cannot be paused"):
+        job.pause()
+    with pytest.raises(NotImplementedError):
+        job.resume()

@@ -46,6 +46,7 @@ from model_utils.managers import InheritanceManager, InheritanceQuerySet
 from tethys_compute.exceptions import (
     InvalidArgumentError,
     InvalidStatusTransition,
+    JobActionNotSupported,
     SchedulerConnectionError,
     SchedulerInUseError,
     TethysComputeError,
@@ -1443,11 +1444,15 @@ class DaskJob(Job):
             client.cancel([self._future()], force=True)
             self._unpublish(client)
 
-    def _pause(self) -> None:
-        raise InvalidStatusTransition("Dask jobs cannot be paused; stop() and resubmit() instead.")
+    def pause(self) -> None:
+        """Dask cannot pause a task: raises (also a ``NotImplementedError``, as in Tethys)."""
+        raise JobActionNotSupported(
+            f"Dask job {self.pk} cannot be paused; stop() and resubmit() it instead."
+        )
 
-    def _resume(self) -> None:
-        raise InvalidStatusTransition("Dask jobs cannot be paused or resumed.")
+    def resume(self) -> None:
+        """Dask cannot pause a task, so none can be resumed (see :meth:`pause`)."""
+        raise JobActionNotSupported(f"Dask job {self.pk} cannot be paused or resumed.")
 
     def _fetch_logs(self) -> dict[str, Any]:
         text = self.status_message if self.status_code == JobStatus.ERROR else ""
