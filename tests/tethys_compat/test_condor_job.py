@@ -117,7 +117,8 @@ def test_condor_job_of_the_tethys_docs_runs_on_the_stand_in(
     workspace = tmp_path / "app"
     script = write(
         workspace / "my_script.py",
-        "#!/bin/sh\ncat input_1 input_2 > example_output1\necho two > example_output2\n",
+        "#!/bin/sh\ncat input_1 input_2 > example_output1\necho two > example_output2\n"
+        "echo finished\n",
         0o755,
     )
     job = job_manager.create_job(
@@ -151,3 +152,5 @@ def test_condor_job_of_the_tethys_docs_runs_on_the_stand_in(
         ["cat", f"{submitted.remote_dir}/{job.name}/example_output1"], timeout=30
     )
     assert text.stdout == "one\nuno\n"
+    # The template's logs are in logs/ of the job's directory (its initialdir).
+    assert stored(job).get_logs()["stdout"] == "finished\n"
