@@ -23,13 +23,11 @@ NULL and the scheduler's name kept in ``scheduler_name``.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import posixpath
 import re
 import secrets
 import tempfile
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -46,7 +44,6 @@ from model_utils.managers import InheritanceManager, InheritanceQuerySet
 from tethys_compute.exceptions import (
     InvalidArgumentError,
     InvalidStatusTransition,
-    JobActionNotSupported,
     SchedulerConnectionError,
     SchedulerInUseError,
     TethysComputeError,
@@ -68,8 +65,9 @@ from tethys_compute.models.condor_compat import (
     RemoteIdMixin,
     WorkflowCompatMixin,
 )
+from tethys_compute.models.dask_results import DaskResultsMixin
 from tethys_compute.models.tethys_status import TethysStatusMixin
-from tethys_compute.value_fields import ImportPath, ImportPathField, PickledValueField
+from tethys_compute.value_fields import ImportPathField, PickledValueField
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -1217,8 +1215,6 @@ class CondorWorkflowNode(CondorAttributesMixin, DagNodeOptions):
 # ----------------------------------------------------------------------
 #: Futures of Dask jobs submitted by this process, kept until their done callback ran.
 _live_futures: dict[str, Future] = {}
-#: One Dask result stored at a time in this process (the callback runs once per job).
-_results_lock = threading.Lock()
 
 
 def _dask_scheduler(job: Job) -> DaskScheduler:
@@ -1235,7 +1231,7 @@ def _dask_scheduler(job: Job) -> DaskScheduler:
     return scheduler
 
 
-class DaskJob(Job):
+class DaskJob(DaskResultsMixin, Job):
     """A Python callable run on a :class:`~tethys_compute.models.DaskScheduler`.
 
     ``function`` is the callable's import path (the workers must be able to
@@ -1324,82 +1320,6 @@ class DaskJob(Job):
 
         return Future(self.key, client=self.client)
 
-    @property
-    def future(self) -> Future | None:
-        """Tethys Platform's ``future``: a ``distributed.Future`` of the job's task, or None.
-
-        None before :meth:`execute`, or when the scheduler cannot be reached.
-        """
-        if not self.key:
-            return None
-        try:
-            return self._future()
-        except TethysComputeError as exc:
-            logger.info("Dask job %s: no future: %s", self.pk, exc)
-            return None
-
-    def done(self) -> bool | None:
-        """True once the task has finished (well or not); None without a task."""
-        future = self.future
-        return future.done() if future is not None else None
-
-    def retry(self) -> None:
-        """Run the task again after it failed (``Future.retry``); nothing without a task."""
-        future = self.future
-        if future is not None:
-            future.retry()
-
-    def _default_update_interval(self) -> datetime.timedelta:
-        return datetime.timedelta(0)
-
-    def needs_results_processing(self) -> bool:
-        """A Dask job stores its result, unless ``forget`` is set."""
-        return not self.forget
-
-    def process_results(self) -> None:
-        """Store the result of a Results-Ready job; it becomes Complete (Error if that fails).
-
-        Tethys Platform's meaning for Dask jobs: the value is fetched from the
-        scheduler, passed to ``process_results_function`` (when set; its
-        return value is what is stored) and kept in :attr:`result`.  This runs
-        on its own when the task finishes (the done callback), in
-        :meth:`fetch_result`, or in ``manage.py compute_refresh``.
-
-        Raises
-        ------
-        SchedulerConnectionError
-            When the scheduler cannot be reached; the job stays Results-Ready.
-        """
-        self.refresh_status()
-        if self.status_code != JobStatus.RESULTS_READY:
-            raise InvalidStatusTransition(
-                f"Job {self.pk} is {self.status}; results are processed once it is Results-Ready."
-            )
-        if self.forget:
-            apply_status(self, JobStatus.COMPLETE, message="")
-            return
-        self._store_result(self._wait_value(None))
-
-    def _store_result(self, value: Any) -> None:
-        """Run the results callback on ``value``, store what it returns; Complete (or Error)."""
-        with _results_lock:
-            # Another thread of this process may have stored it meanwhile.
-            self.refresh_status()
-            if self.status_code != JobStatus.RESULTS_READY:
-                return
-            try:
-                if self.process_results_function:
-                    value = ImportPath(self.process_results_function)(value)
-                type(self).objects.filter(pk=self.pk).update(result=value)
-                self.result = value
-            except Exception as exc:
-                logger.exception("Dask job %s: processing results failed", self.pk)
-                apply_status(
-                    self, JobStatus.ERROR, message=f"Processing results failed: {exc}"[:2000]
-                )
-                return
-            apply_status(self, JobStatus.COMPLETE, message="")
-
     def _wait_value(self, timeout: float | None) -> Any:
         from tethys_compute.conf import compute_settings
 
@@ -1443,16 +1363,6 @@ class DaskJob(Job):
             client = self.client
             client.cancel([self._future()], force=True)
             self._unpublish(client)
-
-    def pause(self) -> None:
-        """Dask cannot pause a task: raises (also a ``NotImplementedError``, as in Tethys)."""
-        raise JobActionNotSupported(
-            f"Dask job {self.pk} cannot be paused; stop() and resubmit() it instead."
-        )
-
-    def resume(self) -> None:
-        """Dask cannot pause a task, so none can be resumed (see :meth:`pause`)."""
-        raise JobActionNotSupported(f"Dask job {self.pk} cannot be paused or resumed.")
 
     def _fetch_logs(self) -> dict[str, Any]:
         text = self.status_message if self.status_code == JobStatus.ERROR else ""
