@@ -169,3 +169,24 @@ def test_update_job_status_url_refuses_an_unbounded_delay(
 def test_jobs_keep_their_row_type(job_manager: JobManager, user: Any) -> None:
     job = job_manager.create_job(name="k", user=user, job_type="BASIC")
     assert type(Job.objects.get_subclass(pk=job.pk)) is BasicJob
+
+
+def test_create_job_with_the_tethys_job_class_itself_and_a_group(
+    job_manager: JobManager, user: Any
+) -> None:
+    from tethys_compute.models.tethys_job import TethysJob
+
+    group = Group.objects.create(name="g1")
+    job = job_manager.create_job(
+        name="test_create_tethys_job", user=user, job_type=TethysJob, groups=group
+    )
+    assert (job.name, job.user, job.label) == ("test_create_tethys_job", user, "dask_tutorial")
+    assert group in job.groups.all()
+
+
+def test_list_jobs_label_in_filters_replaces_the_apps_label(
+    job_manager: JobManager, user: Any, tmp_path: Path
+) -> None:
+    other = JobManager("another_app", tmp_path).create_job("theirs", user, job_type="BASIC")
+    job_manager.create_job(name="mine", user=user, job_type="BASIC")
+    assert list(job_manager.list_jobs(filters={"label": "another_app"})) == [other]

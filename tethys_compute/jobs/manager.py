@@ -217,9 +217,12 @@ class JobManager:
             user's jobs *or* those).
         order_by : str
         filters : mapping, optional
-            More ``filter()`` keywords; ``status`` takes codes or names.
+            More ``filter()`` keywords; ``status`` takes codes or names;
+            ``label`` replaces the app's label (as in Tethys Platform).
         """
-        query = Job.objects.filter(label=self.label)
+        extra = dict(filters or {})
+        # Tethys Platform: a "label" in filters replaces the app's label.
+        query = Job.objects.filter(label=extra.pop("label", self.label))
         who = Q()
         if user is not None:
             who |= Q(user=None if getattr(user, "is_anonymous", False) else user)
@@ -229,7 +232,6 @@ class JobManager:
             query = query.filter(who)
             if groups is not None:
                 query = query.distinct()
-        extra = dict(filters or {})
         if "status" in extra:
             value = extra.pop("status")
             if isinstance(value, (list, tuple, set)):
