@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import operator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, Group
 from django.test import Client, RequestFactory
+from django.utils import timezone
 
 from tests.jobs.conftest import status_of, wait_for
 from tests.tethys_compat.conftest import StandInApp
@@ -190,3 +192,27 @@ def test_list_jobs_label_in_filters_replaces_the_apps_label(
     other = JobManager("another_app", tmp_path).create_job("theirs", user, job_type="BASIC")
     job_manager.create_job(name="mine", user=user, job_type="BASIC")
     assert list(job_manager.list_jobs(filters={"label": "another_app"})) == [other]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_status_url_polls_a_job_at_most_once_per_update_status_interval(
+    job_manager: JobManager, user: Any, condor_scheduler: Any
+) -> None:
+    job = job_manager.create_job(
+        name="sleeper",
+        user=user,
+        job_type="CONDOR",
+        scheduler=condor_scheduler,
+        attributes={"executable": "/bin/sleep", "arguments": ["30"]},
+    )
+    job.execute()
+    # Submitted a minute ago: Tethys' first poll is due.
+    Job.objects.filter(pk=job.pk).update(execute_time=timezone.now() - timedelta(minutes=1))
+    url = f"/compute/update-job-status/{job.pk}/"
+    assert Client().get(url).json() == {"success": True}
+    first = Job.objects.values_list("last_refresh_ok_at", flat=True).get(pk=job.pk)
+    assert first is not None  # the scheduler was asked
+    assert Client().get(url).json() == {"success": True}
+    again = Job.objects.values_list("last_refresh_ok_at", flat=True).get(pk=job.pk)
+    assert again == first  # not asked again within 10 seconds
+    job.stop()

@@ -5,8 +5,9 @@ A request to it makes the portal ask the job's scheduler for the job's status
 later; the answer is ``{"success": true}``, ``{"success": "scheduled"}`` or
 ``{"success": false}`` (no such job, or a bad delay).  As in Tethys, it needs
 no login: it takes no status from the caller and shows nothing of the job; a
-job that is not active, or was asked less than ``update_status_interval`` ago,
-is not asked again.  Jobs that *report* their status use the signed URLs of
+job that is not active, or whose scheduler was asked less than
+``update_status_interval`` ago (by anyone: the last good refresh counts), is
+not asked again.  Jobs that *report* their status use the signed URLs of
 :mod:`tethys_compute.jobs.callbacks` instead.
 
 :meth:`~tethys_compute.jobs.manager.JobManager.get_job_status_callback_url`

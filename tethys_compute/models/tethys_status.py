@@ -178,12 +178,20 @@ class TethysStatusMixin:
 
     @property
     def last_status_update(self) -> datetime.datetime:
-        """When ``update_status()`` last asked the scheduler (in this object)."""
+        """When the scheduler was last asked about the job.
+
+        The later of this object's last ``update_status()`` poll (Tethys:
+        else the submission time, else one interval ago) and the last good
+        refresh recorded in the database (by any process), so that requests
+        to the status URL cannot make the portal poll more often than
+        ``update_status_interval``.
+        """
         last = self.__dict__.get("_last_status_update")
         if last is None:
             last = self.execute_time or timezone.now() - self.update_status_interval
             self.__dict__["_last_status_update"] = last
-        return last  # type: ignore[no-any-return]
+        refreshed = getattr(self, "last_refresh_ok_at", None)
+        return max(last, refreshed) if refreshed is not None else last  # type: ignore[no-any-return]
 
     def is_time_to_update(self) -> bool:
         """True when ``update_status_interval`` has passed since the last poll (or none was)."""
