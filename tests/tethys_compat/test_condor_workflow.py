@@ -47,6 +47,13 @@ def test_job_node_is_a_job_type_node_with_its_submit_attributes(
     workflow = workflow_of(job_manager, user)
     job_a = node(workflow, "JobA")
     assert job_a.type == "JOB" and job_a.workspace == "."
+    assert CondorWorkflowJobNode.TYPE_DICT == {
+        "JOB": "JOB",
+        "DATA": "DAT",
+        "SUBDAG": "SUB",
+        "SPLICE": "SPL",
+        "FINAL": "FIN",
+    }
     assert job_a.get_attribute("executable") == "/bin/true"
     job_a.set_attribute("arguments", "x")
     job_a.save()

@@ -108,3 +108,13 @@ def test_pause_and_resume_of_a_dask_job_raise_not_implemented_error(
         job.pause()
     with pytest.raises(NotImplementedError):
         job.resume()
+
+
+def test_resubmit_of_a_dask_job_made_from_delayed_takes_the_work_again(
+    job_manager: JobManager, user: Any, dask_scheduler: DaskScheduler
+) -> None:
+    job = new_job(job_manager, user, dask_scheduler)
+    job.execute(dask.delayed(operator.add)(1, 2))
+    assert finished(job).result == 3
+    job.resubmit(dask.delayed(operator.add)(3, 4))
+    assert finished(job).result == 7

@@ -210,3 +210,12 @@ def test_update_status_without_a_status_on_a_job_without_scheduler_changes_nothi
     job.execute()
     job.update_status()
     assert stored(job).status_code == JobStatus.SUBMITTED
+
+
+def test_process_results_takes_tethys_arguments(job_manager: JobManager, user: Any) -> None:
+    job = job_manager.create_job(name="args", user=user, job_type="BASIC")
+    job.execute()
+    job.set_status("Results-Ready")
+    job.process_results("test", name="test_name")
+    done = stored(job)
+    assert done.status == "Complete" and done.completion_time is not None

@@ -237,6 +237,16 @@ def _infos(answer: Any) -> list[Any]:
 class DagNodeOptions(models.Model):
     """DAGMan's options of a workflow node (Tethys Platform's node fields); abstract."""
 
+    #: Tethys Platform's node types (every node here is a ``JOB`` node).
+    TYPES = (
+        ("JOB", "JOB"),
+        ("DAT", "DATA"),
+        ("SUB", "SUBDAG"),
+        ("SPL", "SPLICE"),
+        ("FIN", "FINAL"),
+    )
+    TYPE_DICT = {name: code for code, name in TYPES}
+
     pre_script = models.CharField("PRE script", max_length=1024, blank=True, default="")
     pre_script_args = models.CharField("PRE arguments", max_length=1024, blank=True, default="")
     post_script = models.CharField("POST script", max_length=1024, blank=True, default="")

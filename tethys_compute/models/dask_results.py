@@ -90,7 +90,7 @@ class DaskResultsMixin:
         """A Dask job stores its result, unless ``forget`` is set."""
         return not self.forget
 
-    def process_results(self) -> None:
+    def process_results(self, *args: Any, **kwargs: Any) -> None:
         """Store the result of a Results-Ready job; it becomes Complete (Error if that fails).
 
         Tethys Platform's meaning for Dask jobs: the value is fetched from the

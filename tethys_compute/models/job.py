@@ -538,8 +538,10 @@ class Job(TethysStatusMixin, models.Model):
             type(self).objects.filter(pk=self.pk).update(logs=logs)
         return logs
 
-    def process_results(self) -> None:
+    def process_results(self, *args: Any, **kwargs: Any) -> None:
         """Run the results callback of a Results-Ready job; Complete, or Error if it raises.
+
+        (Arguments are accepted as Tethys Platform does, and not used.)
 
         The callback (``process_results_function``, an import path) is called
         with the job (after a Condor job's ``output_files`` are fetched into
