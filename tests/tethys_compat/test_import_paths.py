@@ -34,6 +34,10 @@ TETHYS_NAMES = [
     ("tethys_compute.models.dask.dask_job", "DaskJob"),
     ("tethys_compute.models.dask.dask_scheduler", "DaskScheduler"),
     ("tethys_compute.models.dask.dask_job_exception", "DaskJobException"),
+    ("tethys_compute.models.dask.dask_field", "DaskSerializedField"),
+    ("tethys_compute.models.dask.dask_scheduler", "Scheduler"),
+    ("tethys_compute.models.condor.condor_py_job", "CondorPyJob"),
+    ("tethys_compute.models.condor.condor_py_workflow", "CondorPyWorkflow"),
     ("tethys_sdk.jobs", "TethysJob"),
     ("tethys_sdk.jobs", "BasicJob"),
     ("tethys_sdk.jobs", "CondorJob"),
@@ -81,3 +85,13 @@ def test_dask_job_exception_is_what_an_unreachable_scheduler_raises() -> None:
     assert issubclass(DaskSchedulerConnectionError, DaskJobException)
     assert issubclass(DaskSchedulerTimeoutError, DaskJobException)
     assert issubclass(DaskSchedulerConnectionError, SchedulerConnectionError)
+
+
+def test_condorpy_base_names_cover_jobs_nodes_and_workflows() -> None:
+    from tethys_compute.models import CondorWorkflowJobNode
+    from tethys_compute.models.condor.condor_py_job import CondorPyJob
+    from tethys_compute.models.condor.condor_py_workflow import CondorPyWorkflow
+
+    assert issubclass(CondorJob, CondorPyJob) and issubclass(CondorWorkflowJobNode, CondorPyJob)
+    assert CondorPyWorkflow is CondorWorkflow
+    assert CondorPyJob.get_condorpy_template("vanilla_transfer_files")["universe"] == "vanilla"

@@ -125,6 +125,11 @@ class CondorAttributesMixin:
         if remote_input_files is not None:
             self.remote_input_files = remote_input_files
 
+    @classmethod
+    def get_condorpy_template(cls, template_name: str | None) -> dict[str, Any]:
+        """condorpy's template ``template_name`` (``base`` when unknown), as Tethys has it."""
+        return condorpy_template(template_name)
+
     @property
     def attributes(self) -> dict[str, Any]:
         """The submit commands (the submit description as a mapping)."""

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from tethys_compute.models.dask import DaskScheduler
+from tethys_compute.models.scheduler import Scheduler
 
-__all__ = ["DaskScheduler"]
+__all__ = ["DaskScheduler", "Scheduler"]
