@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from django.db import close_old_connections
+from django.db import connections
 from django.http import HttpRequest, JsonResponse
 
 from tethys_compute.exceptions import TethysComputeError
@@ -57,7 +57,8 @@ def _delayed_update(job_id: int) -> None:
         logger.exception("Job %s: delayed status update failed", job_id)
     finally:
         _scheduled.release()
-        close_old_connections()
+        # This timer thread's own database connections (they are per thread).
+        connections.close_all()
 
 
 def update_job_status(request: HttpRequest, job_id: str) -> JsonResponse:
