@@ -154,3 +154,28 @@ def test_condor_job_of_the_tethys_docs_runs_on_the_stand_in(
     assert text.stdout == "one\nuno\n"
     # The template's logs are in logs/ of the job's directory (its initialdir).
     assert stored(job).get_logs()["stdout"] == "finished\n"
+
+
+@pytest.mark.urls("tests.jobs.urls")
+@pytest.mark.django_db(transaction=True)
+def test_condor_template_job_reports_through_its_callback_wrapper(
+    app: Any, user: Any, condor_scheduler: CondorScheduler, live_server: Any, tmp_path: Path
+) -> None:
+    # The Tethys example once more, with pushes: the wrapper runs in the template's initialdir.
+    manager = JobManager(app, callback_base_url=live_server.url)
+    script = write(tmp_path / "app" / "my_script.py", "#!/bin/sh\necho pushed\n", 0o755)
+    job = manager.create_job(
+        name="pushing_{id}",
+        user=user,
+        job_type="CONDOR",
+        condorpy_template_name="vanilla_transfer_files",
+        remote_input_files=(script,),
+        scheduler=condor_scheduler,
+    )
+    assert isinstance(job, CondorJob)
+    job.set_attribute("executable", "my_script.py")
+    job.execute()
+    wait_for(lambda: refresh_jobs() and status_of(job) == JobStatus.COMPLETE, step=0.2)
+    done = stored(job)
+    assert "proc-0" in done.callback_seqs["seq"]  # the wrapper reported
+    assert done.get_logs()["stdout"] == "pushed\n"

@@ -119,10 +119,8 @@ def write(path: Path, text: str, mode: int = 0o644) -> str:
     return str(path)
 
 
-def test_condor_workflow_of_the_tethys_docs_runs_on_the_stand_in(
-    job_manager: JobManager, user: Any, condor_scheduler: CondorScheduler, tmp_path: Path
-) -> None:
-    # The "Creating a Condor Workflow" example: three template nodes, A -> B -> C.
+def run_abc_workflow(job_manager: JobManager, user: Any, scheduler: Any, tmp_path: Path) -> Any:
+    """The "Creating a Condor Workflow" example: three template nodes, A -> B -> C."""
     app_workspace = tmp_path / "app"
     files = (
         write(
@@ -137,7 +135,7 @@ def test_condor_workflow_of_the_tethys_docs_runs_on_the_stand_in(
         name="MyWorkflowABC",
         user=user,
         job_type="CONDORWORKFLOW",
-        scheduler=condor_scheduler,
+        scheduler=scheduler,
     )
     workflow.save()
     made = []
@@ -163,7 +161,26 @@ def test_condor_workflow_of_the_tethys_docs_runs_on_the_stand_in(
     wait_for(lambda: refresh_jobs() and status_of(workflow) == JobStatus.COMPLETE, step=0.2)
     assert isinstance(workflow, CondorWorkflow)
     assert workflow.statuses["Completed"] == 3
-    host = condor_scheduler.get_remote_host()
     workflow.refresh_from_db()
-    out = host.run(["cat", f"{workflow.remote_dir}/JobC/example_output1"], timeout=30)
+    out = scheduler.get_remote_host().run(
+        ["cat", f"{workflow.remote_dir}/JobC/example_output1"], timeout=30
+    )
     assert out.stdout == "one\nuno\n"
+    return workflow
+
+
+def test_condor_workflow_of_the_tethys_docs_runs_on_the_stand_in(
+    job_manager: JobManager, user: Any, condor_scheduler: CondorScheduler, tmp_path: Path
+) -> None:
+    run_abc_workflow(job_manager, user, condor_scheduler, tmp_path)
+
+
+@pytest.mark.urls("tests.jobs.urls")
+@pytest.mark.django_db(transaction=True)
+def test_condor_workflow_of_the_tethys_docs_reports_through_callbacks(
+    app: Any, user: Any, condor_scheduler: CondorScheduler, live_server: Any, tmp_path: Path
+) -> None:
+    manager = JobManager(app, callback_base_url=live_server.url)
+    workflow = run_abc_workflow(manager, user, condor_scheduler, tmp_path)
+    # Each node's wrapper, run in the node's initialdir, reported to the portal.
+    assert {"JobA", "JobB", "JobC"} <= set(workflow.callback_seqs["seq"])

@@ -476,3 +476,21 @@ def executable_copy(description: Any, input_files: Any) -> dict[str, str]:
         if isinstance(source, str) and posixpath.basename(source) == executable:
             return {posixpath.join(initialdir, executable): source}
     return {}
+
+
+def into_initialdir(description: Any, files: Mapping[str, Any]) -> dict[str, Any]:
+    """``files`` (name to bytes or path) once more inside a relative ``initialdir``.
+
+    HTCondor reads ``transfer_input_files`` (and the callback wrapper added
+    to them) relative to ``initialdir``; files uploaded to the remote
+    directory are put there too.
+    """
+    if not isinstance(description, Mapping) or not files:
+        return {}
+    lower = {str(k).lower(): v for k, v in description.items()}
+    initialdir = str(lower.get("initialdir") or "")
+    if not initialdir or initialdir.startswith("/") or "$(" in initialdir:
+        return {}
+    if ".." in initialdir.split("/"):
+        return {}
+    return {posixpath.join(initialdir, name): source for name, source in files.items()}

@@ -956,6 +956,7 @@ class CondorJob(CondorAttributesMixin, RemoteIdMixin, CondorControl, Job):
         extra: dict[str, Any] = {
             **condor_compat.directory_markers([submit]),
             **condor_compat.executable_copy(submit, self.input_files),
+            **condor_compat.into_initialdir(submit, wrapper),
             **wrapper,
         }
         inputs: Any = self.input_files
@@ -1112,13 +1113,15 @@ class CondorWorkflow(WorkflowCompatMixin, RemoteIdMixin, CondorControl, Job):
         node_inputs = [p for n in nodes for p in n.input_files or ()]
         expanded = [(n, condor_compat.expand_template(n.submit_description, n.name)) for n in nodes]
         markers = condor_compat.directory_markers(d for _, d in expanded)
+        pushes = wrapper_files() if self.get_callback_url() else {}
         for node, description in expanded:
             markers.update(condor_compat.executable_copy(description, node.input_files))
+            markers.update(condor_compat.into_initialdir(description, pushes))
         if node_inputs or markers:
             inputs = _merge_inputs(inputs, {})
             inputs.update(_merge_inputs(node_inputs, markers))
-        if self.get_callback_url():
-            inputs = _merge_inputs(self.input_files, wrapper_files())
+        if pushes:
+            inputs = _merge_inputs(inputs, pushes)
         result = condor.submit_dag(self.condor_host, dag_text, files, inputs)
         self.remote_dir = result.remote_dir
         self.cluster_id = result.cluster_id
