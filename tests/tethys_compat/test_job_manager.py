@@ -144,7 +144,10 @@ def test_update_job_status_url_makes_the_portal_ask_the_scheduler(
     job = finished_task_with_stale_status(job_manager, user, dask_scheduler)
     response = Client().get(f"/compute/update-job-status/{job.pk}/")
     assert response.json() == {"success": True}
-    assert status_of(job) != JobStatus.SUBMITTED  # the poll saw the finished task
+    # The poll saw the finished task, and its result was stored, as in Tethys.
+    assert status_of(job) == JobStatus.COMPLETE
+    job.refresh_from_db()
+    assert job.result == 42
 
 
 @pytest.mark.dask

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.utils import timezone
 
-from tethys_compute.exceptions import InvalidArgumentError
+from tethys_compute.exceptions import InvalidArgumentError, TethysComputeError
 from tethys_compute.jobs.status import (
     ACTIVE_STATUSES as POLLED_CODES,
 )
@@ -215,7 +215,8 @@ class TethysStatusMixin:
 
         Without ``status``, an active job's scheduler is asked now (one
         bounded round trip, as ``manage.py compute_refresh`` does), at most
-        once per :attr:`update_status_interval`.
+        once per :attr:`update_status_interval`; a job found Results-Ready has
+        its results processed, as in Tethys.
         """
         job: Job = self  # type: ignore[assignment]
         if status:
@@ -232,6 +233,12 @@ class TethysStatusMixin:
         refresh_jobs([job])
         self.__dict__["_last_status_update"] = timezone.now()
         job.refresh_status()
+        if job.status_code == S.RESULTS_READY:
+            # Tethys Platform processes the results of a job found finished.
+            try:
+                job.process_results()
+            except TethysComputeError as exc:
+                logger.warning("Job %s: results not processed yet: %s", job.pk, exc)
 
 
 def _force_status(job: Job, value: str, message: str | None = None) -> None:
