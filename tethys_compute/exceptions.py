@@ -107,6 +107,13 @@ class InvalidStatusTransition(TethysComputeError, ValueError):
     """A job was asked to move to a status it cannot reach from its current one."""
 
 
+class JobActionNotSupported(InvalidStatusTransition, NotImplementedError):
+    """The job's kind cannot do this at all (pausing a Dask job).
+
+    Also a ``NotImplementedError``, what Tethys Platform raises there.
+    """
+
+
 class SchedulerInUseError(TethysComputeError, ValueError, ProtectedError):
     """A scheduler cannot be deleted while jobs are still active on it.
 
@@ -157,6 +164,25 @@ class SchedulerConnectionError(TethysComputeError, ConnectionError):
 
 class SchedulerTimeoutError(SchedulerConnectionError, TimeoutError):
     """A scheduler did not answer within the configured time."""
+
+
+# Dask (Tethys Platform's names) -------------------------------------------
+class DaskJobException(TethysComputeError):
+    """Tethys Platform's Dask error: a Dask scheduler's client cannot be had.
+
+    Importable from Tethys' path,
+    ``tethys_compute.models.dask.dask_job_exception``; the errors below derive
+    from it, so ``except DaskJobException`` around ``scheduler.client`` works
+    as in Tethys.
+    """
+
+
+class DaskSchedulerConnectionError(SchedulerConnectionError, DaskJobException):
+    """A Dask scheduler could not be reached (``scheduler.client``)."""
+
+
+class DaskSchedulerTimeoutError(DaskSchedulerConnectionError, SchedulerTimeoutError):
+    """A Dask scheduler did not answer in time (``scheduler.client``)."""
 
 
 # SSH ----------------------------------------------------------------------

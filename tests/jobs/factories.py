@@ -89,8 +89,8 @@ def bulk_create_jobs(
             ),
             "dask": (
                 DaskJob._meta.db_table,
-                ["job_ptr_id", "function", "args", "kwargs", "key"],
-                lambda pk, i: [pk, "operator.add", "[]", "{}", f"key-{pk}"],
+                ["job_ptr_id", "function", "args", "kwargs", "key", "forget"],
+                lambda pk, i: [pk, "operator.add", "[]", "{}", f"key-{pk}", False],
             ),
         }
         with connection.cursor() as cursor:

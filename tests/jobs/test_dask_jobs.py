@@ -34,7 +34,7 @@ def test_dask_job_pushes_complete_from_its_done_callback(
     assert job.key.startswith(f"tethys-job-{job.pk}-")
     # No refresher: the future's done callback reports.
     wait_for(lambda: status_of(job) == JobStatus.COMPLETE, what="done callback")
-    assert job.result(timeout=10) == 3
+    assert job.fetch_result(timeout=10) == 3
     job.refresh_from_db()
     assert job.completion_time is not None
     assert job.get_logs() == {"stdout": "", "stderr": ""}
@@ -42,23 +42,24 @@ def test_dask_job_pushes_complete_from_its_done_callback(
     assert job.key not in dask_scheduler.client.list_datasets()
 
 
-def test_dask_results_callback_runs_once_results_are_ready(
+def test_dask_results_callback_gets_the_value_and_its_return_is_stored(
     manager: JobManager, user: Any, dask_scheduler: DaskScheduler
 ) -> None:
+    # Tethys Platform's meaning for Dask jobs: the callback takes the task's value.
     job = dask_job(
         manager,
         user,
         dask_scheduler,
         "math.factorial",
         5,
-        process_results_function="tests.jobs.results.mark_processed",
+        process_results_function="tests.jobs.results.as_dollars",
     )
     job.execute()
-    wait_for(lambda: status_of(job) == JobStatus.RESULTS_READY, what="Results-Ready")
+    # The done callback fetches the value, runs the callback and stores its return.
+    wait_for(lambda: status_of(job) == JobStatus.COMPLETE, what="Complete")
     job.refresh_from_db()
-    job.process_results()
-    assert job.status == "Complete" and job.extended_properties["processed"] is True
-    assert job.result(timeout=10) == 120
+    assert job.result == "$120"
+    assert job.fetch_result(timeout=10) == 120
 
 
 def test_failing_results_callback_is_error(
@@ -73,10 +74,10 @@ def test_failing_results_callback_is_error(
         process_results_function="tests.jobs.results.fail",
     )
     job.execute()
-    wait_for(lambda: status_of(job) == JobStatus.RESULTS_READY)
+    wait_for(lambda: status_of(job) == JobStatus.ERROR, what="Error")
     job.refresh_from_db()
-    job.process_results()
-    assert job.status == "Error" and "results could not be read" in job.status_message
+    assert "results could not be read" in job.status_message
+    assert job.result is None
 
 
 def test_failing_dask_job_is_error_with_the_exception(

@@ -245,7 +245,7 @@ class PushResult:
 
 
 def _finished_well(job: Job) -> str:
-    return JobStatus.RESULTS_READY if job.process_results_function else JobStatus.COMPLETE
+    return JobStatus.RESULTS_READY if job.needs_results_processing() else JobStatus.COMPLETE
 
 
 def transfers_output(description: Any) -> bool:
@@ -620,8 +620,10 @@ def _dask_report(job_id: int, key: str, future: Future) -> None:
             exc = future.exception(timeout=5)
             message = f"{type(exc).__name__}: {exc}"[:2000]
             data = {"seq": 1, "source": "dask", "status": JobStatus.ERROR, "message": message}
-        record_push(job_id, key, data)
+        outcome = record_push(job_id, key, data)
         _record_dask_times(job_id, key, future)
+        if outcome.status == JobStatus.RESULTS_READY:
+            _process_dask_results(job_id)
     except CallbackRejected as exc:
         logger.info("Dask job %s: done callback not applied: %s", job_id, exc)
     except Exception:  # noqa: BLE001 - the refresher will catch up; never kill the thread
@@ -629,6 +631,15 @@ def _dask_report(job_id: int, key: str, future: Future) -> None:
     finally:
         _live_futures.pop(str(future.key), None)
         close_old_connections()
+
+
+def _process_dask_results(job_id: int) -> None:
+    """Store a finished Dask job's result now (Tethys Platform: ``job.result`` is stored)."""
+    from tethys_compute.models.job import Job
+
+    job = Job.objects.filter(pk=job_id).select_subclasses().first()
+    if job is not None and job.status_code == JobStatus.RESULTS_READY:
+        job.process_results()
 
 
 def _record_dask_times(job_id: int, key: str, future: Future) -> None:

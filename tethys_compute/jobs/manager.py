@@ -1,13 +1,15 @@
 """The :class:`JobManager`: an app's way to create, list and find its jobs.
 
-Keeps Tethys Platform's names (``create_job``, ``list_jobs``, ``get_job``);
-the differences are on purpose:
+Keeps Tethys Platform's names and meanings (``JobManager(app)``,
+``create_job``, ``list_jobs``, ``get_job`` returning None,
+``get_job_status_callback_url``); what it adds:
 
-* a job manager is made from a ``label`` and a ``workspace`` (not from an app
+* a job manager can also be made from a ``label`` and a ``workspace`` (no app
   object), so any Django app can use it;
-* ``get_job`` raises :class:`~tethys_compute.exceptions.JobNotFoundError`
-  (a ``LookupError``) instead of returning None;
-* ``list_jobs`` also filters by ``groups`` and accepts status names.
+* :meth:`JobManager.require_job` raises
+  :class:`~tethys_compute.exceptions.JobNotFoundError` (a ``LookupError``)
+  where ``get_job`` returns None;
+* ``list_jobs`` also takes ``user`` and ``groups`` together, and status names.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db.models import Q
+from django.urls import NoReverseMatch, reverse
 
 from tethys_compute.conf import compute_settings
 from tethys_compute.exceptions import InvalidArgumentError, JobNotFoundError
 from tethys_compute.jobs.status import parse_status
 from tethys_compute.models.job import Job, JobQuerySet, job_types
+from tethys_compute.value_fields import import_path_of
 
 __all__ = ["JobManager", "user_folder_name"]
 
@@ -77,8 +81,10 @@ class JobManager:
 
     Parameters
     ----------
-    label : str
-        Namespace of the app's jobs (Tethys Platform uses the app's package name).
+    label : str or app
+        Namespace of the app's jobs, or (Tethys Platform's form) the app
+        itself: any object with a ``package`` attribute (its label) and a
+        workspace (see :func:`app_workspace`).
     workspace : str or path
         Directory for job files; each job's ``workspace`` defaults to its own
         folder ``<workspace>/<user folder>/<job id>/``, the user folder
@@ -103,13 +109,24 @@ class JobManager:
 
     def __init__(
         self,
-        label: str,
+        label: Any,
         workspace: str | os.PathLike[str] = "",
         *,
         callback_base_url: str | None = None,
     ) -> None:
+        #: The app object of ``JobManager(app)`` (Tethys Platform), else None.
+        self.app: Any = None
+        #: Tethys Platform's attribute (job templates are not used here).
+        self.job_templates: dict[str, Any] = {}
+        if not isinstance(label, str) and getattr(label, "package", None):
+            self.app = label
+            label = str(label.package)
+            workspace = workspace or app_workspace(self.app)
         if not isinstance(label, str) or not label.strip():
-            raise InvalidArgumentError("A JobManager needs a non-empty label (the app's name).")
+            raise InvalidArgumentError(
+                "A JobManager needs a non-empty label (the app's name), or an app object with "
+                f"a 'package' attribute; got {label!r}."
+            )
         self.label = label.strip()
         self.workspace = os.fspath(workspace)
         if callback_base_url is None:
@@ -126,18 +143,29 @@ class JobManager:
         return os.path.join(self.workspace, user_folder_name(str(name or "")))
 
     def create_job(
-        self, name: str, user: Any, job_type: str | type[Job] = "BASIC", **kwargs: Any
+        self,
+        name: str,
+        user: Any,
+        groups: Any = None,
+        job_type: str | type[Job] | None = None,
+        **kwargs: Any,
     ) -> Job:
         """Create a job of ``job_type`` (saved, status Pending; call ``execute()``).
 
         Parameters
         ----------
         name : str
+            ``{id}`` in it becomes the job's id (``"run_{id}"`` -> ``"run_7"``).
         user : User or None
-            Who owns the job.
+            Who owns the job; an anonymous user (``request.user`` of a visitor
+            who is not logged in) is stored as no user.
+        groups : Group or iterable of Group, optional
+            Groups the job is shared with (Tethys Platform's third argument).
+            A job type given here (``create_job(name, user, "DASK")``) is
+            taken as ``job_type``.
         job_type : str or Job subclass
-            ``'BASIC'``, ``'CONDOR'`` (or ``'CONDORJOB'``), ``'CONDORWORKFLOW'``
-            or ``'DASK'``.
+            ``'BASIC'`` (the default), ``'CONDOR'`` (or ``'CONDORJOB'``),
+            ``'CONDORWORKFLOW'`` or ``'DASK'``.
         **kwargs
             Fields of the kind: ``scheduler`` (a record), ``description``
             (free text), ``groups``, ``extended_properties``,
@@ -153,8 +181,11 @@ class JobManager:
             For an unknown job type or keyword, or a function that is not an
             import path (``"package.module.name"``).
         """
-        kind = self._kind(job_type)
-        groups = kwargs.pop("groups", None)
+        if job_type is None and _is_job_type(groups):
+            job_type, groups = groups, None
+        kind = self._kind(job_type or "BASIC")
+        if getattr(user, "is_anonymous", False):
+            user = None
         own_workspace = kwargs.pop("workspace", None)
         user_workspace = "" if own_workspace else self._user_workspace(user)
         fields: dict[str, Any] = {
@@ -167,16 +198,19 @@ class JobManager:
         results = kwargs.pop("process_results_function", None)
         if results is not None:
             fields["process_results_function"] = _check_import_path(
-                _import_path(results), "process_results_function"
+                import_path_of(results), "process_results_function"
             )
         submit = None
         if kind.KIND == "condor":
-            for name in ("submit_description", "attributes", "condorpy_job"):
+            for name in ("submit_description", "condorpy_job"):
                 if name in kwargs:
                     submit = kwargs.pop(name)
         if kind.KIND == "dask" and kwargs.get("function"):
-            kwargs["function"] = _check_import_path(_import_path(kwargs["function"]), "function")
+            kwargs["function"] = _check_import_path(import_path_of(kwargs["function"]), "function")
         known = {f.name for f in kind._meta.get_fields() if getattr(f, "concrete", False)}
+        if kind.KIND == "condor":
+            # Tethys Platform's condorpy keywords (see tethys_compute.models.condor_compat).
+            known |= {"attributes", "condorpy_template_name", "remote_input_files"}
         unknown = set(kwargs) - known
         if unknown:
             raise InvalidArgumentError(
@@ -197,7 +231,7 @@ class JobManager:
                 job.input_files = inline_inputs  # type: ignore[attr-defined]
             job.save()
         if groups:
-            job.groups.set(list(groups))
+            job.groups.add(*_as_groups(groups))
         return job
 
     @staticmethod
@@ -230,19 +264,21 @@ class JobManager:
             user's jobs *or* those).
         order_by : str
         filters : mapping, optional
-            More ``filter()`` keywords; ``status`` takes codes or names.
+            More ``filter()`` keywords; ``status`` takes codes or names;
+            ``label`` replaces the app's label (as in Tethys Platform).
         """
-        query = Job.objects.filter(label=self.label)
+        extra = dict(filters or {})
+        # Tethys Platform: a "label" in filters replaces the app's label.
+        query = Job.objects.filter(label=extra.pop("label", self.label))
         who = Q()
         if user is not None:
-            who |= Q(user=user)
+            who |= Q(user=None if getattr(user, "is_anonymous", False) else user)
         if groups is not None:
-            who |= Q(groups__in=list(groups))
+            who |= Q(groups__in=_as_groups(groups))
         if who:
             query = query.filter(who)
             if groups is not None:
                 query = query.distinct()
-        extra = dict(filters or {})
         if "status" in extra:
             value = extra.pop("status")
             if isinstance(value, (list, tuple, set)):
@@ -253,22 +289,60 @@ class JobManager:
             query = query.filter(**extra)
         return query.order_by(order_by).select_subclasses().prefetch_related("user")  # type: ignore[return-value]
 
-    def get_job(self, job_id: int | str, user: Any = None) -> Job:
-        """The job ``job_id`` of this app (and ``user``), as its own kind.
+    def get_job(
+        self, job_id: int | str, user: Any = None, filters: Mapping[str, Any] | None = None
+    ) -> Job | None:
+        """The job ``job_id`` of this app (and ``user``), as its own kind; None if there is none.
+
+        Tethys Platform's meaning; :meth:`require_job` raises instead.
+
+        Parameters
+        ----------
+        job_id : int or str
+        user : User, optional
+            Only a job of this user.
+        filters : mapping, optional
+            More ``filter()`` keywords (``label`` replaces the app's label).
+        """
+        try:
+            return self.require_job(job_id, user=user, filters=filters)
+        except JobNotFoundError:
+            return None
+
+    def require_job(
+        self, job_id: int | str, user: Any = None, filters: Mapping[str, Any] | None = None
+    ) -> Job:
+        """Like :meth:`get_job`, but a missing job raises.
 
         Raises
         ------
         JobNotFoundError
-            When there is no such job (for this label and user).
+            When there is no such job (for this label and user); a
+            ``LookupError``.
         """
-        filters: dict[str, Any] = {"pk": job_id, "label": self.label}
-        if user is not None:
-            filters["user"] = user
+        query: dict[str, Any] = {"label": self.label, **dict(filters or {})}
+        query["pk"] = job_id
+        if user:
+            query["user"] = None if getattr(user, "is_anonymous", False) else user
         try:
-            return Job.objects.get_subclass(**filters)  # type: ignore[no-any-return]
+            return Job.objects.get_subclass(**query)  # type: ignore[no-any-return]
         except (Job.DoesNotExist, ValueError):
-            who = f" of user {user}" if user is not None else ""
-            raise JobNotFoundError(f"No job {job_id!r} in {self.label!r}{who}.")
+            who = f" of user {user}" if user else ""
+            raise JobNotFoundError(f"No job {job_id!r} in {query['label']!r}{who}.") from None
+
+    def get_job_status_callback_url(self, request: Any, job_id: int | str) -> str:
+        """Tethys Platform's status URL of a job, absolute (``.../update-job-status/<id>/``).
+
+        A request to it makes the portal ask the job's scheduler for its
+        status now (``?delay=<seconds>``: that many seconds later); it takes
+        no status from the caller.  The portal's URLconf must include
+        ``tethys_compute.urls``.
+        """
+        try:
+            relative = reverse("update_job_status", kwargs={"job_id": job_id})
+        except NoReverseMatch:
+            relative = reverse("tethys_compute:update_job_status", kwargs={"job_id": job_id})
+        return str(request.build_absolute_uri(relative))
 
 
 _IMPORT_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
@@ -285,13 +359,28 @@ def _check_import_path(path: str, what: str) -> str:
     return path.strip()
 
 
-def _import_path(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    module = getattr(value, "__module__", None)
-    name = getattr(value, "__qualname__", None)
-    if not module or not name or "<" in name:
-        raise InvalidArgumentError(
-            f"{value!r} cannot be named by an import path; give a module-level function."
-        )
-    return f"{module}.{name}"
+def _is_job_type(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, type) and issubclass(value, Job))
+
+
+def _as_groups(groups: Any) -> list[Any]:
+    """One Group (Tethys Platform's form) or an iterable of groups, as a list."""
+    if hasattr(groups, "_meta"):
+        return [groups]
+    return list(groups)
+
+
+def app_workspace(app: Any) -> str:
+    """The directory of an app object's jobs: its ``workspace``, or Tethys' app workspace.
+
+    Tried in order: ``app.workspace`` (a path or an object with ``.path``),
+    ``app.get_app_workspace()`` (Tethys Platform's method), else no
+    workspace.  Each job's own folder is made under it (see
+    :class:`JobManager`).
+    """
+    value = getattr(app, "workspace", None)
+    if value is None and callable(getattr(app, "get_app_workspace", None)):
+        value = app.get_app_workspace()
+    if value is None:
+        return ""
+    return os.fspath(getattr(value, "path", value))

@@ -135,7 +135,7 @@ class RefreshReport:
 # HTCondor
 # --------------------------------------------------------------------------
 def _finished_well(job: Job) -> str:
-    return JobStatus.RESULTS_READY if job.process_results_function else JobStatus.COMPLETE
+    return JobStatus.RESULTS_READY if job.needs_results_processing() else JobStatus.COMPLETE
 
 
 def _proc_status(info: JobInfo) -> tuple[str, str]:

@@ -17,6 +17,8 @@ code      name                meaning
 ``COM``   Complete            finished well (and results processed)
 ``ERR``   Error               failed, or could not be submitted (message says why)
 ``ABT``   Aborted             stopped (``stop()``, ``condor_rm``, cancelled)
+``OTH``   Other               an app's own status (Tethys' custom statuses; the
+                              name is in ``extended_properties``)
 ========  ==================  ==============================================
 
 :data:`TRANSITIONS` lists where each status may go.  ``COM``, ``ERR`` and
@@ -89,6 +91,7 @@ class JobStatus(models.TextChoices):
     COMPLETE = "COM", "Complete"
     ERROR = "ERR", "Error"
     ABORTED = "ABT", "Aborted"
+    OTHER = "OTH", "Other"
 
 
 S = JobStatus
@@ -120,6 +123,9 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
     S.COMPLETE: frozenset(),
     S.ERROR: frozenset(),
     S.ABORTED: frozenset(),
+    # An app's custom status (set with ``job.status = "..."``); the refresher
+    # does not poll it, any real status may follow it.
+    S.OTHER: frozenset(set(JobStatus) - {S.PENDING, S.OTHER}),
 }
 
 _BY_NAME = {label.lower(): value for value, label in JobStatus.choices}

@@ -6,6 +6,7 @@ from tethys_compute.models.condor import CondorScheduler
 from tethys_compute.models.dask import DaskScheduler
 from tethys_compute.models.job import (
     BasicJob,
+    CondorControl,
     CondorJob,
     CondorWorkflow,
     CondorWorkflowNode,
@@ -15,14 +16,21 @@ from tethys_compute.models.job import (
 )
 from tethys_compute.models.scheduler import Scheduler, SchedulerManager, SchedulerQuerySet
 
+#: Tethys Platform's names of the same classes.
+TethysJob = Job
+CondorWorkflowJobNode = CondorWorkflowNode
+CondorBase = CondorControl
+
 __all__ = [
     "BasicJob",
     "Cluster",
     "ClusterProvider",
     "ClusterStatus",
+    "CondorBase",
     "CondorJob",
     "CondorScheduler",
     "CondorWorkflow",
+    "CondorWorkflowJobNode",
     "CondorWorkflowNode",
     "DaskJob",
     "DaskScheduler",
@@ -31,4 +39,5 @@ __all__ = [
     "Scheduler",
     "SchedulerManager",
     "SchedulerQuerySet",
+    "TethysJob",
 ]

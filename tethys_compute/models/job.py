@@ -58,6 +58,16 @@ from tethys_compute.jobs.status import (
     parse_status,
     reset,
 )
+from tethys_compute.models import condor_compat
+from tethys_compute.models.condor_compat import (
+    CondorAttributesMixin,
+    DagNodeOptions,
+    RemoteIdMixin,
+    WorkflowCompatMixin,
+)
+from tethys_compute.models.dask_results import DaskResultsMixin
+from tethys_compute.models.tethys_status import TethysStatusMixin
+from tethys_compute.value_fields import ImportPathField, PickledValueField
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -172,7 +182,7 @@ class JobRecordManager(InheritanceManager):  # type: ignore[type-arg]
         return self.get_queryset().active()
 
 
-class Job(models.Model):
+class Job(TethysStatusMixin, models.Model):
     """A unit of work an app runs on a scheduler; the base of every job kind.
 
     Create jobs with :meth:`tethys_compute.jobs.JobManager.create_job`.  The
@@ -259,12 +269,13 @@ class Job(models.Model):
         help_text="Why the last refresh could not reach the scheduler (empty when it could).",
     )
     extended_properties = models.JSONField("extended properties", default=dict, blank=True)
-    process_results_function = models.CharField(
+    process_results_function = ImportPathField(
         "results callback",
         max_length=1024,
         blank=True,
         default="",
-        help_text="Import path of a function called with the job once it has finished well.",
+        help_text="Import path of a function called once the job has finished well "
+        "(a Dask job's: with its result).",
     )
     callback_base_url = models.CharField(
         "callback base URL",
@@ -318,6 +329,10 @@ class Job(models.Model):
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], "scheduler_name"}
         super().save(*args, **kwargs)
+        if "{id}" in self.name:
+            # Tethys Platform's names: "run_{id}" becomes "run_42" once the job has an id.
+            self.name = self.name.replace("{id}", str(self.pk))
+            Job.objects.filter(pk=self.pk).update(name=self.name)
 
     # ------------------------------------------------------------------
     # Status (never a remote call)
@@ -326,14 +341,17 @@ class Job(models.Model):
     def status(self) -> str:
         """The stored status, as Tethys Platform's display name (``"Running"``).
 
-        Reading it never contacts the scheduler.  Assigning a status (code or
-        name) is :meth:`set_status`.
+        Reading it never contacts the scheduler (``update_status()`` does).
+        A custom status reads as its own name.  Assigning a status (code,
+        name, or any text for a custom status) is Tethys'
+        :meth:`update_status`: any move is allowed; :meth:`set_status` is
+        the checked one.
         """
-        return JobStatus(self.status_code).label
+        return self.cached_status
 
     @status.setter
     def status(self, value: str) -> None:
-        self.set_status(value)
+        self.update_status(status=value)
 
     @property
     def type(self) -> str:
@@ -356,10 +374,13 @@ class Job(models.Model):
 
     @property
     def run_time(self) -> Any:
-        """Time from start (or submission) to completion (or now); None before submission."""
+        """Time from start (or submission) to completion (or now); ``""`` before submission.
+
+        (``""``, not None, as in Tethys Platform: templates show it as it is.)
+        """
         start = self.start_time or self.execute_time
         if start is None:
-            return None
+            return ""
         return (self.completion_time or timezone.now()) - start
 
     def set_status(self, status: str | JobStatus, message: str | None = None) -> StatusChange:
@@ -374,15 +395,6 @@ class Job(models.Model):
         if self.pk is None:
             self.save()
         return apply_status(self, status, message=message, strict=True)
-
-    def update_status(self, status: str | None = None, *args: Any, **kwargs: Any) -> None:
-        """Tethys Platform's name: with a status, :meth:`set_status`; without, nothing.
-
-        Statuses are refreshed in batches by ``manage.py compute_refresh``;
-        this never contacts the scheduler.
-        """
-        if status:
-            self.set_status(status, kwargs.get("message"))
 
     def refresh_status(self) -> None:
         """Reload this object's status fields from the database (one local query).
@@ -436,8 +448,8 @@ class Job(models.Model):
         TethysComputeError
             When the scheduler refused the job or could not be reached.
         """
-        if self.pk is None:
-            self.save()
+        # Tethys Platform: executing saves the job (what the app set since create_job).
+        self._save_app_fields()
         # The stored status decides (this object may be older than the row).
         current, version = (
             Job.objects.filter(pk=self.pk).values_list("status_code", "status_version").get()
@@ -538,8 +550,10 @@ class Job(models.Model):
             type(self).objects.filter(pk=self.pk).update(logs=logs)
         return logs
 
-    def process_results(self) -> None:
+    def process_results(self, *args: Any, **kwargs: Any) -> None:
         """Run the results callback of a Results-Ready job; Complete, or Error if it raises.
+
+        (Arguments are accepted as Tethys Platform does, and not used.)
 
         The callback (``process_results_function``, an import path) is called
         with the job (after a Condor job's ``output_files`` are fetched into
@@ -607,6 +621,23 @@ class Job(models.Model):
                 logger.warning("Job %s: remote clean-up failed: %s", self.pk, exc)
         return super().delete(*args, **kwargs)
 
+    def _save_app_fields(self) -> None:
+        """Save what an app sets on a job; never the status fields the state model owns."""
+        if self.pk is None:
+            self.save()
+            return
+        owned = {*_REFRESHED_FIELDS, "callback_key", "callback_seqs"}
+        fields = [
+            f.name
+            for f in self._meta.concrete_fields
+            if not f.primary_key and f.name not in owned and f.editable
+        ]
+        self.save(update_fields=fields)
+
+    def needs_results_processing(self) -> bool:
+        """True when finishing well means Results-Ready (there are results to process)."""
+        return bool(self.process_results_function)
+
     # ------------------------------------------------------------------
     # What each kind implements
     # ------------------------------------------------------------------
@@ -673,6 +704,14 @@ class BasicJob(Job):
     class Meta:
         verbose_name = "basic job"
         verbose_name_plural = "basic jobs"
+
+    def pause(self) -> None:
+        """Tethys Platform's meaning: the app says the job is paused (status Paused)."""
+        self.update_status(status=JobStatus.PAUSED.value)
+
+    def resume(self) -> None:
+        """Tethys Platform's meaning: the app says the job runs again (status Running)."""
+        self.update_status(status=JobStatus.RUNNING.value)
 
 
 # ----------------------------------------------------------------------
@@ -894,7 +933,7 @@ class CondorControl:
             self.remote_dir = ""
 
 
-class CondorJob(CondorControl, Job):
+class CondorJob(CondorAttributesMixin, RemoteIdMixin, CondorControl, Job):
     """A job run by HTCondor on a :class:`~tethys_compute.models.CondorScheduler`.
 
     ``submit_description`` is a mapping of submit commands (``executable``,
@@ -950,11 +989,19 @@ class CondorJob(CondorControl, Job):
         from tethys_compute.jobs.callbacks import URL_FILE, wrap_condor_description
 
         host = self.condor_host
-        description, extra = wrap_condor_description(self, self.submit_description, "proc")
+        submit = condor_compat.expand_template(self.submit_description, self.name)
+        description, wrapper = wrap_condor_description(self, submit, "proc")
+        extra: dict[str, Any] = {
+            **condor_compat.directory_markers([submit]),
+            **condor_compat.executable_copy(submit, self.input_files),
+            **condor_compat.into_initialdir(submit, wrapper),
+            **wrapper,
+        }
         inputs: Any = self.input_files
         if extra:
             inputs = _merge_inputs(self.input_files, extra)
-        private = [URL_FILE] if URL_FILE in extra else []
+        # The callback URL (and its copy in initialdir) readable by its owner only.
+        private = [name for name in extra if posixpath.basename(name) == URL_FILE]
         result = condor.submit(host, description, inputs, private_files=private)
         self.remote_dir = result.remote_dir
         self.cluster_id = result.cluster_id
@@ -965,7 +1012,7 @@ class CondorJob(CondorControl, Job):
         return _condor_logs(
             self.condor_host,
             self.remote_dir,
-            self.submit_description,
+            condor_compat.log_paths_description(self.submit_description, self.name),
             self.cluster_id,
             self.num_jobs,
         )
@@ -975,7 +1022,7 @@ class CondorJob(CondorControl, Job):
         type(self).objects.filter(pk=self.pk).update(cluster_id=None)
 
 
-def _merge_inputs(inputs: Any, extra: Mapping[str, bytes]) -> dict[str, Any]:
+def _merge_inputs(inputs: Any, extra: Mapping[str, Any]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     if isinstance(inputs, Mapping):
         merged.update(inputs)
@@ -986,7 +1033,7 @@ def _merge_inputs(inputs: Any, extra: Mapping[str, bytes]) -> dict[str, Any]:
     return merged
 
 
-class CondorWorkflow(CondorControl, Job):
+class CondorWorkflow(WorkflowCompatMixin, RemoteIdMixin, CondorControl, Job):
     """A DAG of HTCondor jobs (:class:`CondorWorkflowNode`) run by DAGMan.
 
     Add nodes with :meth:`add_node` (or create them with ``workflow=``), give
@@ -1010,6 +1057,12 @@ class CondorWorkflow(CondorControl, Job):
     cluster_id = models.PositiveIntegerField("DAGMan cluster id", null=True, blank=True)
     max_jobs = models.PositiveIntegerField(
         "max jobs", null=True, blank=True, help_text="DAGMan's -maxjobs; empty: no limit."
+    )
+    max_jobs_throttles = models.JSONField(
+        "max jobs per category",
+        default=dict,
+        blank=True,
+        help_text="DAGMan's MAXJOBS per node category (add_max_jobs_throttle).",
     )
 
     class Meta:
@@ -1074,15 +1127,20 @@ class CondorWorkflow(CondorControl, Job):
                     f"Node name {node.name!r} must be letters, digits, '_', '-' or '.'."
                 )
             sub = check_relative_name(f"{node.name}.sub", "node submit file")
-            description, _ = wrap_condor_description(self, node.submit_description, node.name)
+            submit = condor_compat.expand_template(node.submit_description, node.name)
+            description, _ = wrap_condor_description(self, submit, node.name)
             files[sub] = description
-            lines.append(f"JOB {node.name} {sub}")
+            lines.append(f"JOB {node.name} {sub}" + condor_compat.node_job_suffix(node))
             if node.retry:
-                lines.append(f"RETRY {node.name} {int(node.retry)}")
+                lines.append(
+                    f"RETRY {node.name} {int(node.retry)}" + condor_compat.retry_suffix(node)
+                )
+            lines += condor_compat.node_dag_lines(node)
         for node in nodes:
             parents = sorted(p.name for p in node.parent_nodes.all())
             if parents:
                 lines.append(f"PARENT {' '.join(parents)} CHILD {node.name}")
+        lines += condor_compat.throttle_lines(self.max_jobs_throttles)
         return "\n".join(lines) + "\n", files
 
     def _execute(self, *args: Any, **kwargs: Any) -> list[str]:
@@ -1091,11 +1149,22 @@ class CondorWorkflow(CondorControl, Job):
 
         dag_text, files = self.render_dag()
         inputs: Any = self.input_files
-        private: list[str] = []
+        nodes = list(self.node_set.all())
+        node_inputs = [p for n in nodes for p in n.input_files or ()]
+        expanded = [(n, condor_compat.expand_template(n.submit_description, n.name)) for n in nodes]
+        markers = condor_compat.directory_markers(d for _, d in expanded)
         url = self.get_callback_url()
-        if url:
-            inputs = _merge_inputs(self.input_files, wrapper_files(url))
-            private.append(URL_FILE)
+        pushes = wrapper_files(url) if url else {}
+        for node, description in expanded:
+            markers.update(condor_compat.executable_copy(description, node.input_files))
+            markers.update(condor_compat.into_initialdir(description, pushes))
+        if node_inputs or markers:
+            inputs = _merge_inputs(inputs, {})
+            inputs.update(_merge_inputs(node_inputs, markers))
+        if pushes:
+            inputs = _merge_inputs(inputs, pushes)
+        # The callback URL (and its copies in initialdirs) readable by its owner only.
+        private = [name for name in [*pushes, *markers] if posixpath.basename(name) == URL_FILE]
         result = condor.submit_dag(self.condor_host, dag_text, files, inputs, private_files=private)
         self.remote_dir = result.remote_dir
         self.cluster_id = result.cluster_id
@@ -1116,8 +1185,9 @@ class CondorWorkflow(CondorControl, Job):
         host = self.condor_host
         logs: dict[str, Any] = {"stdout": "", "stderr": "", "nodes": {}}
         for node in self.node_set.order_by("id"):
+            description = condor_compat.log_paths_description(node.submit_description, node.name)
             logs["nodes"][node.name] = _condor_logs(
-                host, self.remote_dir, node.submit_description, node.cluster_id, 1
+                host, self.remote_dir, description, node.cluster_id, 1
             )
         if self.remote_dir:
             dag_out = posixpath.join(self.remote_dir, "workflow.dag.dagman.out")
@@ -1130,7 +1200,7 @@ class CondorWorkflow(CondorControl, Job):
         self.node_set.update(status_code=JobStatus.PENDING, cluster_id=None, exit_code=None)
 
 
-class CondorWorkflowNode(models.Model):
+class CondorWorkflowNode(CondorAttributesMixin, DagNodeOptions):
     """One job of a :class:`CondorWorkflow` (Tethys Platform's ``CondorWorkflowJobNode``).
 
     Its status uses the same codes as jobs; it is written by the refresher
@@ -1162,12 +1232,20 @@ class CondorWorkflowNode(models.Model):
             models.UniqueConstraint(fields=["workflow", "name"], name="tc_node_unique_name"),
         ]
 
+    #: Tethys Platform: a node's files are relative to the workflow's directory.
+    workspace = "."
+
     def __str__(self) -> str:
         return f"{self.name} ({self.get_status_code_display()})"
 
     @property
     def status(self) -> str:
         return JobStatus(self.status_code).label
+
+    @property
+    def type(self) -> str:
+        """Tethys Platform's node type: every node here is a ``"JOB"`` node."""
+        return "JOB"
 
     @property
     def parents(self) -> models.QuerySet[CondorWorkflowNode]:
@@ -1205,21 +1283,28 @@ def _dask_scheduler(job: Job) -> DaskScheduler:
     return scheduler
 
 
-class DaskJob(Job):
+class DaskJob(DaskResultsMixin, Job):
     """A Python callable run on a :class:`~tethys_compute.models.DaskScheduler`.
 
     ``function`` is the callable's import path (the workers must be able to
     import it too); ``args`` and ``kwargs`` are JSON.  :meth:`execute` may
     instead be given a ``distributed.Future`` or a ``dask.delayed`` object.
-    The result stays on the scheduler (published as a dataset named
-    ``key``) until :meth:`clean`; :meth:`result` fetches it.
+
+    As in Tethys Platform, :attr:`result` is the *stored* result: once the
+    task has finished, its value (passed through ``process_results_function``
+    when there is one) is pickled into the job's row and the job becomes
+    Complete; with ``forget=True`` nothing is fetched or stored.  The value
+    also stays on the scheduler (published as a dataset named ``key``) until
+    :meth:`clean`; :meth:`fetch_result` waits for it there.
 
     Examples
     --------
     >>> job = manager.create_job("add", user, "DASK", scheduler=scheduler,
     ...                          function="operator.add", args=[1, 2])  # doctest: +SKIP
     >>> job.execute()  # doctest: +SKIP
-    >>> job.result(timeout=10)  # doctest: +SKIP
+    >>> job.fetch_result(timeout=10)  # doctest: +SKIP
+    3
+    >>> job.refresh_from_db(); job.result  # doctest: +SKIP
     3
     """
 
@@ -1230,6 +1315,16 @@ class DaskJob(Job):
     args = models.JSONField("positional arguments", default=list, blank=True)
     kwargs = models.JSONField("keyword arguments", default=dict, blank=True)
     key = models.CharField("task key", max_length=255, blank=True, default="", db_index=True)
+    forget = models.BooleanField(
+        "forget result",
+        default=False,
+        help_text="Do not fetch or store the result once the task has finished.",
+    )
+    result = PickledValueField(
+        "stored result",
+        editable=False,
+        help_text="The task's value (after the results callback), stored once it finished.",
+    )
 
     class Meta:
         verbose_name = "Dask job"
@@ -1277,15 +1372,8 @@ class DaskJob(Job):
 
         return Future(self.key, client=self.client)
 
-    def result(self, timeout: float | None = None) -> Any:
-        """The callable's return value (fetched from the scheduler).
-
-        Afterwards ``self.status`` is up to date: the stored status is
-        reloaded, and if the done callback has not written it yet, the job
-        is recorded as finished (its result is here, so the task finished).
-        """
+    def _wait_value(self, timeout: float | None) -> Any:
         from tethys_compute.conf import compute_settings
-        from tethys_compute.jobs.callbacks import _finished_well
 
         if not self.key:
             raise InvalidStatusTransition(f"Dask job {self.pk} has not been executed.")
@@ -1295,10 +1383,31 @@ class DaskJob(Job):
             raise InvalidStatusTransition(
                 f"Dask job {self.pk}: the scheduler no longer holds the result of {self.key}."
             )
-        value = future.result(timeout=wait)
+        return future.result(timeout=wait)
+
+    def fetch_result(self, timeout: float | None = None) -> Any:
+        """Wait (at most ``timeout`` seconds) for the task's value on the scheduler.
+
+        Unlike :attr:`result` (the stored value), this asks the scheduler and
+        waits.  Afterwards the job is finished and ``self.status`` is up to
+        date: if the done callback has not recorded it yet, it is done here
+        (the result is stored, unless ``forget``, and the job is Complete).
+
+        Raises
+        ------
+        InvalidStatusTransition
+            Before :meth:`execute`, or after :meth:`clean`.
+        """
+        from tethys_compute.jobs.callbacks import _finished_well
+
+        value = self._wait_value(timeout)
         self.refresh_status()
         if self.status_code in ACTIVE_STATUSES:
             apply_status(self, _finished_well(self), message="")
+        if self.status_code == JobStatus.RESULTS_READY and not self.forget:
+            self._store_result(value)
+        elif self.status_code == JobStatus.RESULTS_READY:
+            apply_status(self, JobStatus.COMPLETE, message="")
         return value
 
     def _stop(self) -> None:
@@ -1306,12 +1415,6 @@ class DaskJob(Job):
             client = self.client
             client.cancel([self._future()], force=True)
             self._unpublish(client)
-
-    def _pause(self) -> None:
-        raise InvalidStatusTransition("Dask jobs cannot be paused; stop() and resubmit() instead.")
-
-    def _resume(self) -> None:
-        raise InvalidStatusTransition("Dask jobs cannot be paused or resumed.")
 
     def _fetch_logs(self) -> dict[str, Any]:
         text = self.status_message if self.status_code == JobStatus.ERROR else ""

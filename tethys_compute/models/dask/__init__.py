@@ -8,6 +8,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
 
 from django.db import models
 
+from tethys_compute.exceptions import (
+    DaskJobException,
+    DaskSchedulerConnectionError,
+    DaskSchedulerTimeoutError,
+    SchedulerConnectionError,
+    SchedulerTimeoutError,
+)
 from tethys_compute.health import HealthResult
 from tethys_compute.models.scheduler import Scheduler
 from tethys_compute.validators import validate_dashboard, validate_dask_address
@@ -104,17 +111,28 @@ class DaskScheduler(Scheduler):
 
         Raises
         ------
-        SchedulerTimeoutError
-            The scheduler did not answer in time (also a ``TimeoutError``).
-        SchedulerConnectionError
-            It could not be reached (also a ``ConnectionError``).
+        DaskSchedulerTimeoutError
+            The scheduler did not answer in time (a ``SchedulerTimeoutError``,
+            also a ``TimeoutError``).
+        DaskSchedulerConnectionError
+            It could not be reached (a ``SchedulerConnectionError``, also a
+            ``ConnectionError``).
 
         Examples
         --------
         >>> scheduler.client.submit(pow, 2, 10).result()  # doctest: +SKIP
         1024
+
+        Both errors are also Tethys Platform's ``DaskJobException``.
         """
-        return self.get_client()
+        try:
+            return self.get_client()
+        except DaskJobException:
+            raise
+        except SchedulerTimeoutError as exc:
+            raise DaskSchedulerTimeoutError(str(exc)) from exc
+        except SchedulerConnectionError as exc:
+            raise DaskSchedulerConnectionError(str(exc)) from exc
 
     @overload
     def get_client(self, asynchronous: Literal[False] = ..., **kw: Any) -> Client: ...

@@ -1,0 +1,1 @@
+"""Tethys Platform's public expectations of the jobs API, one module per Tethys class."""
