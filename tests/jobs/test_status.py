@@ -27,7 +27,8 @@ ALL = [s.value for s in JobStatus]
 # The state model, written out here on its own (not read from the product), so
 # that a change of the product's table fails this test.  Codes: PEN Pending,
 # SUB Submitted, RUN Running, VAR Various, PAS Paused, VCP Various-Complete,
-# RES Results-Ready, COM Complete, ERR Error, ABT Aborted.
+# RES Results-Ready, COM Complete, ERR Error, ABT Aborted, OTH an app's custom
+# status (Tethys' ``job.status = "..."``; set_status never moves a job into it).
 _ON_SCHEDULER = {"SUB", "RUN", "VAR", "PAS", "VCP", "RES", "COM", "ERR", "ABT"}
 ALLOWED: dict[str, set[str]] = {
     "PEN": {"SUB", "ERR", "ABT"},
@@ -43,6 +44,8 @@ ALLOWED: dict[str, set[str]] = {
     "COM": set(),
     "ERR": set(),
     "ABT": set(),
+    # After an app's own status, any real status may follow (not Pending).
+    "OTH": _ON_SCHEDULER,
 }
 FORBIDDEN_EXAMPLES = [
     ("RES", "RUN"),
@@ -53,6 +56,8 @@ FORBIDDEN_EXAMPLES = [
     ("PEN", "RUN"),
     ("PEN", "COM"),
     ("VCP", "SUB"),
+    ("RUN", "OTH"),
+    ("OTH", "PEN"),
 ]
 
 
