@@ -215,6 +215,9 @@ def test_changing_the_target_in_the_admin_needs_the_secrets_again(
     (field,) = change
     assert f"You changed {field}" in html
     assert "password, private_key, private_key_pass" in html
+    # The admin's way out, not the Python API's.
+    assert "Keep the stored credentials for the new host" in html
+    assert "keep_credentials_for_new_target" not in html and "save()" not in html
     assert_nothing_secret(html)
     fresh = CondorScheduler.objects.get(pk=condor.pk)
     assert (fresh.host, fresh.port, fresh.username) == ("127.0.0.1", 22, "alice")

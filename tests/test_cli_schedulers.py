@@ -97,6 +97,9 @@ def test_create_condor_errors_are_the_api_errors() -> None:
     assert "put the user in 'username'" in str(error)
     error = fails("create-condor", "X", "submit.example.com")  # not interactive: no prompt
     assert "Give a way to log in" in str(error)
+    # The command's own options, not the Python API's field names.
+    assert "--password-env" in str(error) and "--private-key-file" in str(error)
+    assert "(private_key)" not in str(error)
     error = fails("create-condor", "X", "submit.example.com", "--private-key-path", "rel/key")
     assert "relative path" in str(error)
     assert not Scheduler.objects.exists()

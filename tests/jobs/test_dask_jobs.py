@@ -133,3 +133,42 @@ def test_create_job_takes_a_function_and_refuses_unknown_keywords(
         manager.create_job("f", user, "DASK", nonsense=1)
     with pytest.raises(InvalidArgumentError, match="Unknown job_type"):
         manager.create_job("f", user, "SLURM")
+
+
+def test_a_done_callback_after_fetch_result_recorded_the_end_says_nothing(
+    manager: JobManager, user: Any, dask_scheduler: DaskScheduler, caplog: Any
+) -> None:
+    import logging
+    import time as _time
+
+    caplog.set_level(logging.INFO, logger="tethys_compute")
+    job = dask_job(manager, user, dask_scheduler, "time.sleep", 0.5)
+    job.execute()
+    job.fetch_result(timeout=20)  # records the end itself, before or after the push
+    assert status_of(job) == JobStatus.COMPLETE
+    _time.sleep(1.0)  # let the done callback's thread run
+    noise = [r.getMessage() for r in caplog.records if "not applied" in r.getMessage()]
+    assert noise == []
+
+
+def test_moving_a_scheduler_forgets_its_last_connection_test(
+    dask_scheduler: DaskScheduler,
+) -> None:
+    record = DaskScheduler.objects.get(pk=dask_scheduler.pk)
+    record.check_health()
+    record.refresh_from_db()
+    assert record.last_check_at is not None and record.last_check_ok is True
+    record.description = "only the description"
+    record.save()
+    record.refresh_from_db()
+    assert record.last_check_at is not None  # same place: the test still holds
+    record.host = "tcp://127.0.0.1:9"
+    record.save()
+    record.refresh_from_db()
+    assert (record.last_check_ok, record.last_check_at, record.last_check_summary) == (
+        None,
+        None,
+        "",
+    )
+    record.host = dask_scheduler.host
+    record.save()

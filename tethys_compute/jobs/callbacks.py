@@ -179,7 +179,7 @@ exit "$rc"
 # Tokens and URLs
 # --------------------------------------------------------------------------
 class CallbackRejected(Exception):
-    """A report was refused; ``http_status`` says how (400, 403, 409)."""
+    """A report was refused; ``http_status`` says how (400, 403, 409, 410)."""
 
     def __init__(self, message: str, http_status: int) -> None:
         super().__init__(message)
@@ -625,7 +625,11 @@ def _dask_report(job_id: int, key: str, future: Future) -> None:
         if outcome.status == JobStatus.RESULTS_READY:
             _process_dask_results(job_id)
     except CallbackRejected as exc:
-        logger.info("Dask job %s: done callback not applied: %s", job_id, exc)
+        if exc.http_status == 410:
+            # result() (or the refresher) recorded the end first: nothing left to do.
+            logger.debug("Dask job %s: finished already when its done callback ran", job_id)
+        else:
+            logger.info("Dask job %s: done callback not applied: %s", job_id, exc)
     except Exception:  # noqa: BLE001 - the refresher will catch up; never kill the thread
         logger.exception("Dask job %s: done callback failed", job_id)
     finally:

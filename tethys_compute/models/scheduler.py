@@ -46,6 +46,10 @@ class SchedulerManager(InheritanceManager):  # type: ignore[type-arg]
         return self.get_queryset().typed()
 
 
+#: The fields of a scheduler's last connection test.
+_CHECK_FIELDS = ("last_check_ok", "last_check_at", "last_check_summary", "last_check_details")
+
+
 class Scheduler(TimeStampedModel):
     """A compute scheduler available to the portal's apps.
 
@@ -120,10 +124,33 @@ class Scheduler(TimeStampedModel):
             self.host = self.host.strip()
         super().clean_fields(exclude=exclude)
 
+    #: Fields that say where the scheduler is; when one changes, the last
+    #: connection test (which was about the old place) is forgotten.
+    TARGET_FIELDS: tuple[str, ...] = ("host",)
+
     def save(self, *args: Any, **kwargs: Any) -> None:
         if isinstance(self.name, str):
             self.name = self.name.strip()
+        if self._forget_check_of_old_target(kwargs.get("update_fields")):
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], *_CHECK_FIELDS}
         super().save(*args, **kwargs)
+
+    def _forget_check_of_old_target(self, update_fields: Any) -> bool:
+        """Clear the last check when the record now points somewhere else (one query)."""
+        if self.pk is None or self.last_check_at is None:
+            return False
+        if update_fields is not None and not set(update_fields) & set(self.TARGET_FIELDS):
+            return False
+        saved = type(self).objects.filter(pk=self.pk).values(*self.TARGET_FIELDS).first()
+        if saved is None or all(
+            str(getattr(self, name) or "").strip() == str(saved[name] or "").strip()
+            for name in self.TARGET_FIELDS
+        ):
+            return False
+        self.last_check_ok = self.last_check_at = None
+        self.last_check_summary, self.last_check_details = "", None
+        return True
 
     # ------------------------------------------------------------------
     # Health

@@ -259,6 +259,13 @@ class Command(BaseCommand):
             password = getpass.getpass(f"SSH password for {who}{options['host']}: ") or None
         if interactive and has_key and passphrase is None:
             passphrase = getpass.getpass("Passphrase of the private key (empty: none): ") or None
+        if password is None and not has_key:
+            raise CommandError(
+                "Give a way to log in: --password-env VAR (the password in variable VAR), "
+                "--private-key-path PATH (a key file on the portal host) or "
+                "--private-key-file FILE (a key to store, encrypted); run in a terminal, "
+                "the command asks for a password."
+            )
         existed = self._existed(options["name"])
         scheduler = create_condor_scheduler(
             options["name"],

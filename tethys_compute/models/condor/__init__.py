@@ -70,6 +70,8 @@ class CondorScheduler(Scheduler):
     ``condor_config`` set up its environment before every remote command.
     """
 
+    TARGET_FIELDS = TARGET_FIELDS
+
     KIND: ClassVar[str] = "condor"
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("password", "private_key", "private_key_pass")
 
@@ -203,7 +205,7 @@ class CondorScheduler(Scheduler):
             )
         moving = self.secrets_for_new_target()
         if moving:
-            errors.setdefault("__all__", []).append(self._new_target_message(*moving))
+            errors.setdefault("__all__", []).append(self._new_target_message(*moving, api=False))
         if errors:
             raise ValidationError(errors)
 
@@ -222,7 +224,7 @@ class CondorScheduler(Scheduler):
         moving = self.secrets_for_new_target() if writes_target else None
         if moving:
             raise SchedulerValidationError(
-                self.name, {"__all__": [self._new_target_message(*moving)]}
+                self.name, {"__all__": [self._new_target_message(*moving, api=True)]}
             )
         super().save(*args, **kwargs)
         self.keep_credentials_for_new_target = False
@@ -255,13 +257,17 @@ class CondorScheduler(Scheduler):
         return (changed, kept) if kept else None
 
     @staticmethod
-    def _new_target_message(changed: list[str], kept: list[str]) -> str:
+    def _new_target_message(changed: list[str], kept: list[str], *, api: bool) -> str:
+        """Why a changed target is refused, and the way out (the form's or the API's)."""
+        keep = (
+            "set keep_credentials_for_new_target = True before save()"
+            if api
+            else "a superuser ticks 'Keep the stored credentials for the new host'"
+        )
         return (
-            f"You changed {', '.join(changed)}, and the stored {', '.join(kept)} would go to "
-            "that new target. Stored credentials only ever go to the host they were given "
-            f"for: give {', '.join(kept)} again, or clear them. To keep them for the new "
-            "host, a superuser ticks 'Keep the stored credentials for the new host' (in "
-            "Python: set keep_credentials_for_new_target = True before save())."
+            f"You changed {', '.join(changed)}: give {', '.join(kept)} again, or clear it. "
+            f"Stored credentials only go to the host they were given for; to keep them for "
+            f"the new host, {keep}."
         )
 
     def has_secret(self, name: str) -> bool:
