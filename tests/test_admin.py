@@ -506,6 +506,8 @@ def test_view_only_staff_sees_the_list_but_cannot_test_or_add(
     assert "Schedulers" in index
     html = client.get(LIST_URL).content.decode()
     assert "Dask down" in html
+    # No link to a page this user may not open (it would answer 403).
+    assert dask_url(dask_down.pk) not in html
     assert "Add Dask scheduler" not in html
     assert "test_connection" not in html  # the action needs the change permission
     assert client.post(dask_url(dask_down.pk, "test-connection/")).status_code == 403
@@ -541,3 +543,23 @@ def test_condor_change_page_keeps_its_clear_boxes(
 ) -> None:
     html = admin_client.get(condor_url(condor.pk)).content.decode()
     assert 'name="clear_password"' in html
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        (
+            "condorscheduler",
+            {"host": "h2.example.com", "port": 22, "username": "u", "password": "pw2"},
+        ),
+        ("daskscheduler", {"host": "h2.example.com:8786", "timeout": 5, "heartbeat_interval": 2}),
+    ],
+)
+def test_a_taken_name_is_said_once(admin_client: Client, path: str, data: dict) -> None:
+    CondorScheduler.objects.create(
+        name="Default", host="h.example.com", username="u", password="pw"
+    )
+    response = admin_client.post(f"/admin/tethys_compute/{path}/add/", {"name": "Default", **data})
+    html = response.content.decode()
+    assert html.count("already exists") == 1, html
+    assert "A scheduler with this name already exists" in html

@@ -24,7 +24,7 @@ from django.views.debug import ExceptionReporter
 from tethys_compute import crypto
 from tethys_compute.clusters import service
 from tethys_compute.exceptions import EncryptionKeyError, SchedulerValidationError
-from tethys_compute.models import Cluster, CondorScheduler
+from tethys_compute.models import Cluster, CondorScheduler, DaskScheduler
 
 pytestmark = pytest.mark.django_db
 
@@ -390,3 +390,18 @@ def test_test_connection_with_the_wrong_key_reports_it_not_a_500(
     html = response.content.decode()
     assert "none of the configured encryption keys" in html
     assert_nothing_secret(html)
+
+
+def test_a_viewer_of_one_kind_finds_the_list_with_only_that_kind(
+    client: Client, condor: CondorScheduler
+) -> None:
+    DaskScheduler.objects.create(name="dask-hidden", host="tcp://127.0.0.1:8786")
+    client = login(client, "view_condorscheduler")
+    index = client.get("/admin/").content.decode()
+    assert "/admin/tethys_compute/scheduler/" in index  # the list is reachable
+    response = client.get("/admin/tethys_compute/scheduler/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert condor.name in html and "dask-hidden" not in html
+    # The row's link opens a page this user may view.
+    assert client.get(condor_url(condor.pk)).status_code == 200

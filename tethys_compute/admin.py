@@ -29,7 +29,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.templatetags.static import static
 from django.urls import URLPattern, path, reverse
@@ -175,11 +175,38 @@ class SchedulerAdmin(HealthColumns, admin.ModelAdmin):  # type: ignore[type-arg]
     list_per_page = 100
     change_list_template = "admin/tethys_compute/scheduler/change_list.html"
 
+    def _viewable_kinds(self, request: HttpRequest) -> list[type[Scheduler]]:
+        """The scheduler kinds whose own pages ``request.user`` may view."""
+        return [
+            model
+            for model, _value, _label in KINDS
+            if self.admin_site.get_model_admin(model).has_view_permission(request)
+        ]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Who may view one kind sees the list, with the rows of that kind only.
+        if super().has_view_permission(request, obj):
+            return True
+        return obj is None and bool(self._viewable_kinds(request))
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Scheduler]:
-        return super().get_queryset(request).select_subclasses()  # type: ignore[attr-defined,no-any-return]
+        query = super().get_queryset(request).select_subclasses()  # type: ignore[attr-defined]
+        kinds = self._viewable_kinds(request)
+        openable = Q(pk__in=[])
+        for model in kinds:
+            openable |= Q(**{f"{model._meta.model_name}__isnull": False})
+        if not super().has_view_permission(request):
+            # Only a kind's own permission: list that kind's rows only.
+            query = query.filter(openable)
+        # Each row links to its kind's page only where the user may open it.
+        return query.annotate(  # type: ignore[no-any-return]
+            can_open=ExpressionWrapper(openable, output_field=BooleanField())
+        )
 
     @admin.display(description="name", ordering="name")
     def name_link(self, obj: Scheduler) -> SafeString:
+        if not getattr(obj, "can_open", True):
+            return format_html("{}", obj.name)
         return format_html('<a href="{}">{}</a>', change_url(obj), obj.name)
 
     @admin.display(description="kind")

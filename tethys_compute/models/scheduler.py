@@ -117,6 +117,11 @@ class Scheduler(TimeStampedModel):
         """The kind of scheduler: ``"condor"`` or ``"dask"``."""
         return self.KIND
 
+    def validate_unique(self, exclude: Any = None) -> None:
+        # The case-insensitive name constraint reports a taken name (validate_constraints);
+        # the field's own unique check would say it a second time, in other words.
+        super().validate_unique(exclude={*(exclude or ()), "name"})
+
     def clean_fields(self, exclude: Any = None) -> None:
         if isinstance(self.name, str):
             self.name = self.name.strip()
