@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from tests.fixtures.sshd import SSHD, start_sshd
-from tests.htcondor_standin import BIN_DIR
+from tests.fixtures.sshd import SSHD, standin_bin, start_sshd
 from tests.test_condor_e2e import make_scheduler
 from tethys_compute import condor
 from tethys_compute.condor.environment import EnvironmentHost
@@ -29,8 +28,12 @@ pytestmark = [pytest.mark.sshd, pytest.mark.django_db]
 
 
 @pytest.fixture(scope="module")
-def bare_sshd() -> Iterator[tuple[SSHD, Path]]:
-    """An sshd whose account's PATH has no HTCondor; and an environment file for it."""
+def bare_sshd() -> Iterator[tuple[SSHD, Path, str]]:
+    """An sshd whose account's PATH has no HTCondor, an environment file, and the bin dir.
+
+    The stand-in's bin directory is the repository's, or a copy the test
+    account can reach when the checkout is private (a clone in a 0700 folder).
+    """
     workdir = Path(tempfile.mkdtemp(prefix="tethys-sshd-condorenv-"))
     workdir.chmod(0o755)
     try:
@@ -47,22 +50,24 @@ def bare_sshd() -> Iterator[tuple[SSHD, Path]]:
         "CONDOR_STANDIN_POLL=0.05; export CONDOR_STANDIN_POLL\n"
     )
     profile.chmod(0o644)
+    bin_dir = standin_bin(workdir)
+    assert bin_dir is not None
     try:
-        yield server, profile
+        yield server, profile, bin_dir
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_htcondor_off_path_is_reached_through_the_schedulers_environment(
-    bare_sshd: tuple[SSHD, Path],
+    bare_sshd: tuple[SSHD, Path, str],
 ) -> None:
-    server, profile = bare_sshd
+    server, profile, bin_dir = bare_sshd
     scheduler = make_scheduler(server, "condor-off-path")
     failed = scheduler.test_connection()
     assert not failed.ok and "condor_version" in failed.summary
 
-    scheduler.condor_bin_dir = BIN_DIR
+    scheduler.condor_bin_dir = bin_dir
     scheduler.remote_profile = str(profile)
     scheduler.condor_config = "/opt/condor/etc/condor_config"
     scheduler.full_clean()
@@ -74,7 +79,7 @@ def test_htcondor_off_path_is_reached_through_the_schedulers_environment(
     host = scheduler.get_remote_host()
     assert isinstance(host, EnvironmentHost)
     seen = host.run(["sh", "-c", 'printf "%s|%s" "$CONDOR_CONFIG" "$(command -v condor_q)"'])
-    assert seen.stdout == f"/opt/condor/etc/condor_config|{BIN_DIR}/condor_q"
+    assert seen.stdout == f"/opt/condor/etc/condor_config|{bin_dir}/condor_q"
     assert seen.argv[0] == "sh" and seen.argv[1] == "-c"  # the caller's argv, not the wrapper's
     job = condor.submit(host, {"executable": "/bin/echo", "arguments": ["hi"], "output": "o"})
     final = condor.wait(host, str(job.cluster_id), timeout=20)
@@ -84,10 +89,12 @@ def test_htcondor_off_path_is_reached_through_the_schedulers_environment(
     assert (Path(job.remote_dir) / "o").read_text() == "hi\n"
 
 
-def test_an_unreadable_environment_file_names_the_setting(bare_sshd: tuple[SSHD, Path]) -> None:
-    server, _profile = bare_sshd
+def test_an_unreadable_environment_file_names_the_setting(
+    bare_sshd: tuple[SSHD, Path, str],
+) -> None:
+    server, _profile, bin_dir = bare_sshd
     scheduler = make_scheduler(server, "condor-bad-profile")
-    scheduler.condor_bin_dir = BIN_DIR
+    scheduler.condor_bin_dir = bin_dir
     scheduler.remote_profile = "/nonexistent/condor.sh"
     scheduler.save()
     result = scheduler.test_connection()
@@ -98,9 +105,9 @@ def test_an_unreadable_environment_file_names_the_setting(bare_sshd: tuple[SSHD,
 
 
 def test_without_the_bin_directory_the_error_names_the_setting(
-    bare_sshd: tuple[SSHD, Path],
+    bare_sshd: tuple[SSHD, Path, str],
 ) -> None:
-    server, _profile = bare_sshd
+    server, _profile, bin_dir = bare_sshd
     scheduler = make_scheduler(server, "condor-no-bin")
     with pytest.raises(CondorNotInstalledError, match="condor_bin_dir"):
         condor.condor_version(scheduler.get_remote_host())
