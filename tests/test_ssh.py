@@ -688,3 +688,21 @@ def test_a_plain_target_stores_a_first_use_key_only_through_its_callback(
     assert ssh.get_remote_host(unpinned).run(["true"]).ok
     assert "not stored" in pool.connection_for(unpinned).host_key_status
     ssh.close_connections()
+
+
+@pytest.mark.django_db
+def test_the_record_builds_its_target_and_the_old_name_still_works(server: SSHD) -> None:
+    scheduler = CondorScheduler.objects.create(
+        name="built", host=server.host, port=server.port, username=server.username, password="pw"
+    )
+    target = scheduler.ssh_target()
+    assert (target.host, target.port, target.password, target.label) == (
+        server.host,
+        server.port,
+        "pw",
+        "built",
+    )
+    assert target.owner == f"condor-scheduler:{scheduler.pk}"
+    assert target.pin_host_key is not None
+    assert SSHTarget.from_scheduler(scheduler) == target
+    assert ssh.get_remote_host(scheduler).target == target

@@ -92,6 +92,15 @@ class SSHTarget:
     driver: str = "auto"
     pin_host_key: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
+    @classmethod
+    def from_scheduler(cls, record: HasSSHTarget) -> SSHTarget:
+        """``record.ssh_target()``: kept for callers of the old name.
+
+        The SSH layer knows no record; a Condor scheduler builds its own target
+        (:meth:`tethys_compute.models.CondorScheduler.ssh_target`).
+        """
+        return record.ssh_target()
+
     @property
     def address(self) -> str:
         """``user@host:port``."""
