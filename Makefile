@@ -39,6 +39,7 @@ test: venv system-deps lint typecheck migrations-check test-sqlite test-postgres
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: venv
 	$(BIN)/mypy

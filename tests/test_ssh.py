@@ -666,3 +666,43 @@ def test_test_ssh_names_the_failing_step(server: SSHD, tmp_path: Path) -> None:
     health = HealthResult(target="x")
     assert ssh.ssh_health(make_target(server, host="no-such-host.invalid"), health) is None
     assert health.checks[-1].name == "TCP reachable"
+
+
+def test_a_plain_target_stores_a_first_use_key_only_through_its_callback(
+    server: SSHD, tmp_path: Path, settings: Any
+) -> None:
+    # The SSH layer knows no record: trust on first use hands the key to the
+    # target's pin_host_key callback, and close_owner closes by the owner name.
+    empty = str(server.write_known_hosts(tmp_path / "kh", []))
+    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "SSH_TRUST_ON_FIRST_USE": True}
+    pinned: list[str] = []
+    target = make_target(server, known_hosts=empty, owner="app:1", pin_host_key=pinned.append)
+    host = ssh.get_remote_host(target)
+    assert host.run(["true"]).ok
+    assert pinned == [server.host_keys["ed25519"]]
+    assert "pinned" in pool.connection_for(target).host_key_status
+    assert ssh.close_owner("app:2") == 0
+    assert ssh.close_owner("app:1") == 1
+    assert wait_for(lambda: server.client_connections() == 0)
+    unpinned = make_target(server, known_hosts=empty, label="no-callback")
+    assert ssh.get_remote_host(unpinned).run(["true"]).ok
+    assert "not stored" in pool.connection_for(unpinned).host_key_status
+    ssh.close_connections()
+
+
+@pytest.mark.django_db
+def test_the_record_builds_its_target_and_the_old_name_still_works(server: SSHD) -> None:
+    scheduler = CondorScheduler.objects.create(
+        name="built", host=server.host, port=server.port, username=server.username, password="pw"
+    )
+    target = scheduler.ssh_target()
+    assert (target.host, target.port, target.password, target.label) == (
+        server.host,
+        server.port,
+        "pw",
+        "built",
+    )
+    assert target.owner == f"condor-scheduler:{scheduler.pk}"
+    assert target.pin_host_key is not None
+    assert SSHTarget.from_scheduler(scheduler) == target
+    assert ssh.get_remote_host(scheduler).target == target

@@ -70,6 +70,8 @@ from django.conf import settings as django_settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from tethys_compute.exceptions import ConfigurationError
+
 SETTINGS_NAME = "TETHYS_COMPUTE"
 
 DEFAULTS: dict[str, Any] = {
@@ -107,8 +109,6 @@ class ComputeSettings:
     def user_settings(self) -> dict[str, Any]:
         value = getattr(django_settings, SETTINGS_NAME, None) or {}
         if not isinstance(value, dict):
-            from tethys_compute.exceptions import ConfigurationError
-
             raise ConfigurationError(
                 f"settings.{SETTINGS_NAME} must be a dict, not {type(value).__name__}."
             )

@@ -3,7 +3,9 @@
 Receivers only drop cached connections; they never contact a remote system
 and never start background work.  Each connection layer registers a closer
 with :func:`register_closer`; a saved or deleted scheduler calls every closer
-with the record.
+with the record.  The transports' own closers (SSH connections, Dask clients)
+live on the records side, in :mod:`tethys_compute.models.connections`, and are
+registered here: the transports never import this module.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from tethys_compute.models import Scheduler
+from tethys_compute.models.connections import close_dask_clients, close_ssh_connections
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +29,10 @@ def register_closer(closer: Callable[[Scheduler], None]) -> None:
     """Call ``closer(scheduler)`` whenever a scheduler record changes or is deleted."""
     if closer not in _closers:
         _closers.append(closer)
+
+
+register_closer(close_ssh_connections)
+register_closer(close_dask_clients)
 
 
 def _close_for(instance: Any) -> None:

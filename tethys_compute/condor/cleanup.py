@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 import time
 
-from tethys_compute.condor.client import _run, clean
+from tethys_compute.condor.client import clean
+from tethys_compute.condor.run import _run
 from tethys_compute.remote import RemoteHost
 
 logger = logging.getLogger(__name__)

@@ -1,5 +1,11 @@
 """HTCondor operations on a submit host, whatever carries the commands.
 
+This module submits jobs and DAGs, fetches outputs and checks HTCondor's
+health; status queries live in :mod:`tethys_compute.condor.status`, remove,
+hold and release in :mod:`tethys_compute.condor.actions` (both re-exported
+here), and the timeout and "not installed" handling of every command in
+:mod:`tethys_compute.condor.run`.
+
 Every function takes a :class:`~tethys_compute.remote.RemoteHost` (the SSH
 layer's, or any other implementation) and runs HTCondor's command-line tools
 on it.  Nothing here changes the local process's working directory, and
@@ -14,44 +20,42 @@ import logging
 import os
 import posixpath
 import stat
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tethys_compute.condor.batch import run_batch
-from tethys_compute.condor.control import parse_procs, procs_command, settle_cluster
+from tethys_compute.condor.actions import ActionResult, hold, release, remove
 from tethys_compute.condor.describe import check_relative_name, render_dag, render_submit
 from tethys_compute.condor.parse import (
-    STATUS_ATTRIBUTES,
-    ActionOutcome,
     CondorVersion,
-    JobInfo,
-    JobStatus,
-    action_outcome,
-    iter_json_ads,
-    job_info_from_ad,
-    normalize_job_id,
     parse_submit_summary,
     parse_terse_submit,
     parse_version,
     submit_error_message,
 )
+from tethys_compute.condor.run import _batch, _run
+from tethys_compute.condor.status import (
+    DAG_ATTRIBUTES,
+    MAX_IDS_PER_QUERY,
+    DagStatus,
+    dag_status,
+    job_statuses,
+    status_commands,
+    wait,
+)
 from tethys_compute.exceptions import (
     CondorError,
-    CondorJobNotFoundError,
-    CondorNotInstalledError,
     CondorSubmitError,
-    CondorTimeoutError,
     InvalidArgumentError,
-    RemoteCommandNotFoundError,
 )
 from tethys_compute.remote import CommandResult, RemoteHost
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "DAG_ATTRIBUTES",
+    "MAX_IDS_PER_QUERY",
     "ActionResult",
     "DagStatus",
     "SubmitResult",
@@ -75,59 +79,8 @@ __all__ = [
 SUBMIT_FILE = "job.sub"
 #: Name of the DAG file written for a DAG given as text.
 DAG_FILE = "workflow.dag"
-#: Most ids asked in one remote command (keeps the command line far below ARG_MAX).
-MAX_IDS_PER_QUERY = 400
-#: The attributes that matter to a DAGMan job's own ad.
-DAG_ATTRIBUTES = ("DAG_Status", "DAG_NodesTotal", "DAG_NodesDone", "DAG_NodesFailed")
 
 InputFiles = Iterable[str | os.PathLike[str]] | Mapping[str, str | os.PathLike[str] | bytes]
-
-
-def _timeout(timeout: float | None) -> float:
-    if timeout is not None:
-        return float(timeout)
-    from tethys_compute.conf import compute_settings
-
-    return float(compute_settings.SSH_COMMAND_TIMEOUT)
-
-
-def _check_found(host: RemoteHost, result: CommandResult) -> None:
-    if result.exit_status == 127:
-        tool = result.argv[0] if result.argv else "the command"
-        raise CondorNotInstalledError(
-            f"{tool} was not found on {host.label}: HTCondor is not installed there or its "
-            "bin directory is not on the PATH of the SSH account's non-interactive shell. "
-            "Install HTCondor, or set the scheduler's condor_bin_dir (its bin directory) or "
-            "remote_profile (a file that sets it up, e.g. /etc/profile.d/condor.sh)."
-        )
-
-
-def _run(
-    host: RemoteHost, argv: Sequence[str], *, timeout: float | None = None, cwd: str | None = None
-) -> CommandResult:
-    try:
-        result = host.run(list(argv), timeout=_timeout(timeout), cwd=cwd)
-    except RemoteCommandNotFoundError as exc:
-        raise CondorNotInstalledError(
-            f"{argv[0]} was not found on {host.label}: HTCondor is not installed there or "
-            "its bin directory is not on the PATH of the SSH account; set the scheduler's "
-            f"condor_bin_dir or remote_profile. ({exc})"
-        ) from exc
-    _check_found(host, result)
-    return result
-
-
-def _batch(
-    host: RemoteHost,
-    commands: Sequence[Sequence[str]],
-    *,
-    timeout: float | None = None,
-    cwd: str | None = None,
-) -> list[CommandResult]:
-    results = run_batch(host, commands, timeout=_timeout(timeout), cwd=cwd)
-    for result in results:
-        _check_found(host, result)
-    return results
 
 
 # --------------------------------------------------------------------------
@@ -399,382 +352,6 @@ def submit_dag(
             host, directory, ["condor_submit_dag", dag_name], executable, timeout, private_files
         )
         return submit_result(result, directory, host.label)
-
-
-# --------------------------------------------------------------------------
-# Status
-# --------------------------------------------------------------------------
-def _constraint(ids: Sequence[tuple[int, int | None]]) -> str:
-    terms = []
-    for cluster, proc in ids:
-        if proc is None:
-            terms.append(f"ClusterId == {cluster}")
-        else:
-            terms.append(f"(ClusterId == {cluster} && ProcId == {proc})")
-    return " || ".join(terms)
-
-
-def status_commands(
-    constraint: str,
-    attributes: Sequence[str] = STATUS_ATTRIBUTES,
-    *,
-    scan_limit: int | None = None,
-    limit: int | None = None,
-) -> list[list[str]]:
-    """The ``condor_q`` and ``condor_history`` argv asking ``attributes`` of matching jobs.
-
-    Both print JSON (``-json -attributes``); ``condor_history`` looks only at
-    jobs that left the queue.  ``scan_limit`` bounds the history records it
-    reads, newest first (``-scanlimit``); ``limit`` stops it once that many
-    jobs matched (``-limit``).
-
-    Examples
-    --------
-    >>> status_commands("ClusterId == 7", ["JobStatus"], scan_limit=500, limit=2)[1]
-    ... # doctest: +NORMALIZE_WHITESPACE
-    ['condor_history', '-constraint', 'ClusterId == 7', '-json', '-attributes', 'JobStatus',
-     '-scanlimit', '500', '-limit', '2']
-    """
-    attrs = ",".join(attributes)
-    history = ["condor_history", "-constraint", constraint, "-json", "-attributes", attrs]
-    if scan_limit is not None:
-        history += ["-scanlimit", str(int(scan_limit))]
-    if limit is not None:
-        history += ["-limit", str(int(limit))]
-    return [["condor_q", "-constraint", constraint, "-json", "-attributes", attrs], history]
-
-
-def _query(
-    host: RemoteHost, constraint: str, attributes: Sequence[str], timeout: float | None
-) -> dict[str, JobInfo]:
-    queue, history = _batch(host, status_commands(constraint, attributes), timeout=timeout)
-    found: dict[str, JobInfo] = {}
-    for result, in_queue in ((queue, True), (history, False)):
-        if not result.ok:
-            raise CondorError(
-                f"{result.argv[0]} on {host.label} failed (exit status {result.exit_status}): "
-                f"{submit_error_message(result.stderr, result.stdout)}"
-            )
-        for ad in iter_json_ads(result.stdout):
-            info = job_info_from_ad(ad, in_queue=in_queue)
-            if info is None:
-                continue
-            # condor_history ran after condor_q: a job in both left the queue in between.
-            found[info.id] = info
-    return found
-
-
-def job_statuses(
-    host: RemoteHost, ids: Iterable[str | int], *, timeout: float | None = None
-) -> dict[str, JobInfo]:
-    """Status of many jobs in one remote command (``condor_q`` + ``condor_history``).
-
-    Parameters
-    ----------
-    host : RemoteHost
-    ids : iterable of str or int
-        Cluster ids (``"26"``: every job of the cluster) or job ids (``"26.1"``).
-    timeout : float, optional
-        Seconds for the round trip.
-
-    Returns
-    -------
-    dict of str to JobInfo
-        Keyed by ``"cluster.proc"`` for every job found, in the queue or in the
-        history.  Ids found in neither are absent.
-
-    Notes
-    -----
-    Both tools run in one ``sh -c`` script (:func:`~tethys_compute.condor.batch.run_batch`)
-    with the same ``-constraint`` and ``-json -attributes``; their stdout,
-    stderr and exit statuses come back framed apart.  ``condor_history`` runs
-    second, so a job that finished between the two is reported as finished.
-    More than :data:`MAX_IDS_PER_QUERY` ids take one round trip per batch of
-    that many.
-
-    Examples
-    --------
-    >>> infos = job_statuses(host, ["26", "27.0"])  # doctest: +SKIP
-    >>> infos["27.0"].status  # doctest: +SKIP
-    <JobStatus.IDLE: 1>
-    """
-    wanted = list(dict.fromkeys(normalize_job_id(i) for i in ids))
-    found: dict[str, JobInfo] = {}
-    for start in range(0, len(wanted), MAX_IDS_PER_QUERY):
-        chunk = wanted[start : start + MAX_IDS_PER_QUERY]
-        found.update(_query(host, _constraint(chunk), STATUS_ATTRIBUTES, timeout))
-    return dict(sorted(found.items(), key=lambda kv: (kv[1].cluster_id, kv[1].proc_id)))
-
-
-@dataclass(frozen=True)
-class DagStatus:
-    """A DAG's state: its DAGMan job and its node jobs (by node name).
-
-    Attributes
-    ----------
-    dagman : JobInfo or None
-        The DAGMan job (scheduler universe); ``None`` when not found.
-    nodes : dict of str to JobInfo
-        Node jobs submitted so far, by ``DAGNodeName`` (the latest try of each).
-    """
-
-    dagman: JobInfo | None
-    nodes: Mapping[str, JobInfo]
-
-    @property
-    def done(self) -> bool:
-        """True once the DAGMan job has completed or been removed."""
-        return self.dagman is not None and self.dagman.done
-
-    @property
-    def succeeded(self) -> bool:
-        """True when DAGMan completed with exit code 0 (every node succeeded)."""
-        return self.dagman is not None and self.dagman.succeeded
-
-
-def dag_status(host: RemoteHost, dag_id: int | str, *, timeout: float | None = None) -> DagStatus:
-    """The DAGMan job and every node job of a DAG, in one remote command.
-
-    Node jobs carry the DAGMan job's cluster id in ``DAGManJobId``; the
-    query is ``ClusterId == C || DAGManJobId == C`` on the queue and the history.
-    """
-    cluster, _ = normalize_job_id(dag_id)
-    constraint = f"ClusterId == {cluster} || DAGManJobId == {cluster}"
-    found = _query(host, constraint, (*STATUS_ATTRIBUTES, *DAG_ATTRIBUTES), timeout)
-    dagman = next((i for i in found.values() if i.cluster_id == cluster), None)
-    nodes: dict[str, JobInfo] = {}
-    for info in sorted(found.values(), key=lambda i: (i.cluster_id, i.proc_id)):
-        if info.dagman_job_id == cluster:
-            nodes[info.dag_node_name or info.id] = info
-    return DagStatus(dagman, nodes)
-
-
-def wait(
-    host: RemoteHost,
-    ids: str | int | Iterable[str | int],
-    timeout: float,
-    *,
-    poll_interval: float = 0.25,
-    max_interval: float = 5.0,
-    until_held: bool = True,
-) -> dict[str, JobInfo]:
-    """Wait, at most ``timeout`` seconds, until the jobs are completed or removed.
-
-    Polls :func:`job_statuses` (one round trip per poll), starting every
-    ``poll_interval`` seconds and backing off to ``max_interval``.  Unlike
-    ``condor_wait`` it needs no event log and cannot block past the timeout;
-    condorpy's ``Job.wait`` can block forever.
-
-    Parameters
-    ----------
-    host : RemoteHost
-    ids : str, int or iterable
-        One cluster/job id or several.
-    timeout : float
-        Upper bound in seconds.
-    until_held : bool
-        Also return when every unfinished job is held (it would wait for a
-        ``release`` otherwise).
-
-    Returns
-    -------
-    dict of str to JobInfo
-        The final status of every job.
-
-    Raises
-    ------
-    CondorTimeoutError
-        When the jobs are still active after ``timeout`` seconds.
-    CondorJobNotFoundError
-        When an id is in neither the queue nor the history.
-    """
-    if isinstance(ids, (str, int)):
-        ids = [ids]
-    wanted = list(dict.fromkeys(normalize_job_id(i) for i in ids))
-    deadline = time.monotonic() + timeout
-    interval = poll_interval
-    while True:
-        remaining = deadline - time.monotonic()
-        infos = job_statuses(
-            host,
-            [f"{c}" if p is None else f"{c}.{p}" for c, p in wanted],
-            timeout=max(1.0, min(_timeout(None), remaining + 1.0)),
-        )
-        missing = [
-            (c, p)
-            for c, p in wanted
-            if not any(i.cluster_id == c and (p is None or i.proc_id == p) for i in infos.values())
-        ]
-        if missing:
-            names = ", ".join(f"{c}" if p is None else f"{c}.{p}" for c, p in missing)
-            raise CondorJobNotFoundError(
-                f"Job(s) {names} are neither in the queue nor in the history of {host.label}."
-            )
-        active = [i for i in infos.values() if not i.done]
-        if not active or (until_held and all(i.status == JobStatus.HELD for i in active)):
-            return infos
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            states = ", ".join(f"{i.id} {i.status_label}" for i in active[:10])
-            raise CondorTimeoutError(
-                f"Waited {timeout:g} s on {host.label}; still active: {states}."
-            )
-        time.sleep(min(interval, remaining))
-        interval = min(interval * 1.6, max_interval)
-
-
-# --------------------------------------------------------------------------
-# Control
-# --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ActionResult:
-    """Outcome of ``condor_rm``/``condor_hold``/``condor_release`` for each id.
-
-    Attributes
-    ----------
-    action : str
-        ``"remove"``, ``"hold"`` or ``"release"``.
-    outcomes : dict of str to ActionOutcome
-        Per id given: DONE, NOT_FOUND, ALREADY (already held / not held / being
-        removed) or FAILED.  For a cluster id it is decided from its procs' states
-        after the action (:mod:`tethys_compute.condor.control`), since HTCondor
-        answers "Couldn't find" for both "already" and "not there".
-    messages : dict of str to str
-        HTCondor's own message per id.
-    """
-
-    action: str
-    outcomes: Mapping[str, ActionOutcome]
-    messages: Mapping[str, str]
-
-    @property
-    def ok(self) -> bool:
-        """True when the action was applied to every id."""
-        return all(o is ActionOutcome.DONE for o in self.outcomes.values())
-
-    @property
-    def done(self) -> list[str]:
-        return [i for i, o in self.outcomes.items() if o is ActionOutcome.DONE]
-
-    @property
-    def failed(self) -> dict[str, str]:
-        """Ids the action did not apply to, with HTCondor's message."""
-        return {
-            i: self.messages.get(i, "")
-            for i, o in self.outcomes.items()
-            if o is not ActionOutcome.DONE
-        }
-
-    def raise_for_failure(self, *, allow: Iterable[ActionOutcome] = ()) -> ActionResult:
-        """Raise :class:`CondorError` unless every outcome is DONE or in ``allow``."""
-        allowed = {ActionOutcome.DONE, *allow}
-        bad = {i: self.messages.get(i, "") for i, o in self.outcomes.items() if o not in allowed}
-        if bad:
-            detail = "; ".join(f"{i}: {m or self.outcomes[i].value}" for i, m in bad.items())
-            raise CondorError(f"condor {self.action} failed for {detail}")
-        return self
-
-
-_TOOLS = {"remove": "condor_rm", "hold": "condor_hold", "release": "condor_release"}
-
-
-def _control(
-    host: RemoteHost,
-    action: str,
-    ids: str | int | Iterable[str | int],
-    reason: str | None,
-    timeout: float | None,
-) -> ActionResult:
-    if isinstance(ids, (str, int)):
-        ids = [ids]
-    wanted = list(dict.fromkeys(normalize_job_id(i) for i in ids))
-    if not wanted:
-        return ActionResult(action, {}, {})
-    if reason is not None and ("\n" in reason or not reason.strip()):
-        raise InvalidArgumentError("The reason must be one non-empty line.")
-    names = [f"{c}" if p is None else f"{c}.{p}" for c, p in wanted]
-    options = ["-reason", reason] if reason else []
-    # A cluster id's answer is ambiguous (see condor.control): each is followed by a
-    # condor_q of its procs' states, in the same round trip.
-    commands: list[list[str]] = []
-    for (cluster, proc), name in zip(wanted, names, strict=True):
-        commands.append([_TOOLS[action], *options, name])
-        if proc is None:
-            commands.append(procs_command(cluster))
-    results = iter(_batch(host, commands, timeout=timeout))
-    outcomes: dict[str, ActionOutcome] = {}
-    messages: dict[str, str] = {}
-    retry: dict[str, list[str]] = {}
-    for (cluster, proc), name in zip(wanted, names, strict=True):
-        result = next(results)
-        outcome, message = action_outcome(result.exit_status, result.stdout, result.stderr)
-        if proc is None:
-            query = next(results)
-            procs = parse_procs(query.stdout) if query.ok else None
-            outcome, pending = settle_cluster(action, outcome, procs)
-            if pending:
-                retry[name] = [f"{cluster}.{p}" for p in pending]
-        outcomes[name] = outcome
-        messages[name] = message
-    if retry:
-        # Procs the cluster's answer left out (a stale "no jobs in the queue"): by C.P id.
-        again = _control(host, action, [i for ids in retry.values() for i in ids], reason, timeout)
-        for name, ids in retry.items():
-            seen = [again.outcomes[i] for i in ids]
-            outcomes[name] = ActionOutcome.DONE if ActionOutcome.DONE in seen else seen[0]
-            messages[name] = " ".join(again.messages[i] for i in ids)
-    logger.info("condor %s on %s: %s", action, host.label, outcomes)
-    return ActionResult(action, outcomes, messages)
-
-
-def remove(
-    host: RemoteHost,
-    ids: str | int | Iterable[str | int],
-    *,
-    reason: str | None = None,
-    timeout: float | None = None,
-) -> ActionResult:
-    """Remove jobs (``condor_rm``), one tool run per id, all in one round trip.
-
-    Returns
-    -------
-    ActionResult
-        ``NOT_FOUND`` for ids not in the queue (also when the schedd has no jobs
-        at all, where ``condor_rm`` exits 0), ``ALREADY`` for a cluster whose
-        jobs are all being removed; call
-        ``.raise_for_failure()`` to turn failures into :class:`CondorError`.
-
-    Examples
-    --------
-    >>> remove(host, "42").ok  # doctest: +SKIP
-    True
-    """
-    return _control(host, "remove", ids, reason, timeout)
-
-
-def hold(
-    host: RemoteHost,
-    ids: str | int | Iterable[str | int],
-    *,
-    reason: str | None = None,
-    timeout: float | None = None,
-) -> ActionResult:
-    """Hold jobs (``condor_hold``); an already held job or cluster gives ``ALREADY``.
-
-    A job submitted on hold is held again (DONE; HTCondor replaces its HoldReason).
-    """
-    return _control(host, "hold", ids, reason, timeout)
-
-
-def release(
-    host: RemoteHost,
-    ids: str | int | Iterable[str | int],
-    *,
-    reason: str | None = None,
-    timeout: float | None = None,
-) -> ActionResult:
-    """Release held jobs (``condor_release``); a job or cluster not held gives ``ALREADY``."""
-    return _control(host, "release", ids, reason, timeout)
 
 
 # --------------------------------------------------------------------------

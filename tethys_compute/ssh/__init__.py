@@ -51,20 +51,23 @@ from __future__ import annotations
 from tethys_compute.ssh.connect import scan_host_key
 from tethys_compute.ssh.health import ssh_health, test_ssh
 from tethys_compute.ssh.host import SSHCommandResult, SSHHost, get_remote_host, raise_for_status
-from tethys_compute.ssh.pool import close_connections, close_target
+from tethys_compute.ssh.pool import close_connections, close_owner, close_target
 from tethys_compute.ssh.session import BOOT, DRIVER, PY_DRIVER, quote_argv
-from tethys_compute.ssh.target import DRIVERS, HostKeyInfo, SSHTarget
+from tethys_compute.ssh.target import DRIVERS, HasSSHTarget, HostKeyInfo, SSHTarget, as_target
 
 __all__ = [
     "BOOT",
     "DRIVER",
     "DRIVERS",
     "PY_DRIVER",
+    "HasSSHTarget",
     "HostKeyInfo",
     "SSHCommandResult",
     "SSHHost",
     "SSHTarget",
+    "as_target",
     "close_connections",
+    "close_owner",
     "close_target",
     "get_remote_host",
     "quote_argv",

@@ -253,10 +253,8 @@ def verify_host_key(target: SSHTarget, key: paramiko.PKey) -> str:
         logger.warning(
             "Trusting the unknown host key of %s on first use: %s", target.display, offered
         )
-        if target.scheduler_pk is not None:
-            from tethys_compute.models import CondorScheduler
-
-            CondorScheduler.objects.filter(pk=target.scheduler_pk).update(host_key=offered.openssh)
+        if target.pin_host_key is not None:
+            target.pin_host_key(offered.openssh)
             return f"trusted on first use and pinned on the scheduler ({offered})"
         return f"trusted on first use, not stored: no scheduler record ({offered})"
     raise UnknownHostKeyError(

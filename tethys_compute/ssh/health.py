@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from typing import TYPE_CHECKING
 
 from tethys_compute.conf import compute_settings
 from tethys_compute.exceptions import (
@@ -17,10 +16,7 @@ from tethys_compute.health import HealthResult
 from tethys_compute.ssh.connect import tcp_connect
 from tethys_compute.ssh.host import SSHHost
 from tethys_compute.ssh.pool import connection_for
-from tethys_compute.ssh.target import SSHTarget
-
-if TYPE_CHECKING:
-    from tethys_compute.models import CondorScheduler
+from tethys_compute.ssh.target import HasSSHTarget, SSHTarget, as_target
 
 logger = logging.getLogger(__name__)
 
@@ -90,16 +86,15 @@ def ssh_health(target: SSHTarget, result: HealthResult, samples: int = 5) -> SSH
     return host
 
 
-def test_ssh(target: SSHTarget | CondorScheduler) -> HealthResult:
-    """Test an SSH target (or a CondorScheduler record) step by step.
+def test_ssh(source: SSHTarget | HasSSHTarget) -> HealthResult:
+    """Test an SSH target (or a record with ``ssh_target()``) step by step.
 
     Returns
     -------
     HealthResult
         See :func:`ssh_health` for the steps.
     """
-    if not isinstance(target, SSHTarget):
-        target = SSHTarget.from_scheduler(target)
+    target = as_target(source)
     result = HealthResult(target=f"SSH to {target.display}")
     ssh_health(target, result)
     return result.finish()

@@ -12,7 +12,7 @@ import stat
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import paramiko
 
@@ -35,10 +35,7 @@ from tethys_compute.ssh.session import (
     quote_argv,
     shell_word,
 )
-from tethys_compute.ssh.target import SSHTarget
-
-if TYPE_CHECKING:
-    from tethys_compute.models import CondorScheduler
+from tethys_compute.ssh.target import HasSSHTarget, SSHTarget, as_target
 
 logger = logging.getLogger(__name__)
 
@@ -357,8 +354,11 @@ def raise_for_status(result: CommandResult, label: str) -> None:
     raise error
 
 
-def get_remote_host(scheduler: CondorScheduler) -> SSHHost:
-    """The :class:`SSHHost` of a CondorScheduler record.
+def get_remote_host(source: SSHTarget | HasSSHTarget) -> SSHHost:
+    """The :class:`SSHHost` of a target, or of a record with ``ssh_target()``.
+
+    A :class:`~tethys_compute.models.CondorScheduler` has ``ssh_target()``;
+    this module never imports it.
 
     Examples
     --------
@@ -366,4 +366,4 @@ def get_remote_host(scheduler: CondorScheduler) -> SSHHost:
     >>> host.run(["condor_version"]).ok                                       # doctest: +SKIP
     True
     """
-    return SSHHost(SSHTarget.from_scheduler(scheduler))
+    return SSHHost(as_target(source))

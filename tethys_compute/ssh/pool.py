@@ -6,7 +6,6 @@ import atexit
 import logging
 import threading
 import time
-from typing import Any
 
 import paramiko
 from paramiko.hostkeys import InvalidHostKey
@@ -238,22 +237,11 @@ def session_start_timeout() -> float:
 
 _connections: dict[tuple[str, int, str, str], Connection] = {}
 _connections_lock = threading.Lock()
-_closer_registered = False
-
-
-def _register_closer() -> None:
-    global _closer_registered
-    if not _closer_registered:
-        from tethys_compute.signals import register_closer
-
-        register_closer(_close_for_scheduler)
-        _closer_registered = True
 
 
 def connection_for(target: SSHTarget) -> Connection:
     key = target.cache_key()
     with _connections_lock:
-        _register_closer()
         conn = _connections.get(key)
         if conn is None or conn.closed:
             conn = Connection(target)
@@ -261,17 +249,21 @@ def connection_for(target: SSHTarget) -> Connection:
         return conn
 
 
-def _close_for_scheduler(scheduler: Any) -> None:
-    """Close the cached connections of a scheduler record (it changed or was deleted)."""
-    pk = getattr(scheduler, "pk", None)
-    if pk is None:
-        return
+def close_owner(owner: str) -> int:
+    """Close the cached connections of one owner (see :attr:`SSHTarget.owner`).
+
+    The records side calls it when a scheduler record changes or is deleted.
+    Returns the number of connections closed.
+    """
+    if not owner:
+        return 0
     with _connections_lock:
-        doomed = [key for key, conn in _connections.items() if conn.target.scheduler_pk == pk]
+        doomed = [key for key, conn in _connections.items() if conn.target.owner == owner]
         conns = [_connections.pop(key) for key in doomed]
     for conn in conns:
-        logger.info("Closing the SSH connection to %s: the record changed", conn.target)
+        logger.info("Closing the SSH connection to %s: its owner changed", conn.target)
         conn.close()
+    return len(conns)
 
 
 def close_target(target: SSHTarget) -> None:

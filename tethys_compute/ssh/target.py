@@ -7,16 +7,13 @@ import hmac
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol, runtime_checkable
 
 import paramiko
-from django.views.decorators.debug import sensitive_variables
 
 from tethys_compute.conf import compute_settings
-
-if TYPE_CHECKING:
-    from tethys_compute.models import CondorScheduler
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +27,11 @@ DRIVERS = ("auto", "sh")
 # ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SSHTarget:
-    """Where and how to log in; built from a record or given explicitly.
+    """Where and how to log in: plain values, whoever builds them.
+
+    The records side builds one from a scheduler record (see
+    :mod:`tethys_compute.models.connections`); code that has no record gives
+    the values itself.
 
     Secrets (``password``, ``private_key``, ``private_key_pass``) never appear
     in the repr.  Give at least one of ``password``, ``private_key_path`` and
@@ -59,9 +60,14 @@ class SSHTarget:
         Name shown in messages (the scheduler's name).
     known_hosts : str, optional
         known_hosts file to use instead of the ``SSH_KNOWN_HOSTS`` setting.
-    scheduler_pk : int, optional
-        Primary key of the CondorScheduler record (for trust on first use and
-        for closing the connection when the record changes).
+    owner : str, optional
+        Opaque name of whoever owns the connection (a scheduler record is
+        ``"condor-scheduler:<pk>"``); :func:`tethys_compute.ssh.close_owner`
+        closes every cached connection of one owner.
+    pin_host_key : callable, optional
+        Called with ``"<type> <base64>"`` when a host key is trusted on first
+        use, to store it (the record side pins it on the scheduler); without
+        it such a key is trusted but not stored.  Not part of the cache key.
     driver : {"auto", "sh"}
         How commands run on the far side: ``"auto"`` uses python3 when the host
         has it (fastest) and the POSIX sh loop otherwise; ``"sh"`` always uses
@@ -82,28 +88,18 @@ class SSHTarget:
     host_key: str | None = None
     label: str = ""
     known_hosts: str | None = None
-    scheduler_pk: int | None = None
+    owner: str = ""
     driver: str = "auto"
+    pin_host_key: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    @sensitive_variables()
-    def from_scheduler(cls, scheduler: CondorScheduler) -> SSHTarget:
-        """The target of a :class:`~tethys_compute.models.CondorScheduler` record.
+    def from_scheduler(cls, record: HasSSHTarget) -> SSHTarget:
+        """``record.ssh_target()``: kept for callers of the old name.
 
-        The record's secrets are decrypted here, once.
+        The SSH layer knows no record; a Condor scheduler builds its own target
+        (:meth:`tethys_compute.models.CondorScheduler.ssh_target`).
         """
-        return cls(
-            host=scheduler.host,
-            port=int(scheduler.port or 22),
-            username=scheduler.username or "",
-            password=scheduler.password or None,
-            private_key_path=scheduler.private_key_path or None,
-            private_key=scheduler.private_key or None,
-            private_key_pass=scheduler.private_key_pass or None,
-            host_key=scheduler.host_key or None,
-            label=scheduler.name,
-            scheduler_pk=scheduler.pk,
-        )
+        return record.ssh_target()
 
     @property
     def address(self) -> str:
@@ -139,7 +135,7 @@ class SSHTarget:
                 self.host_key,
                 self.known_hosts,
                 self.label,
-                self.scheduler_pk,
+                self.owner,
                 self.driver,
             )
         )
@@ -151,6 +147,20 @@ class SSHTarget:
 
 
 _CACHE_SALT = secrets.token_bytes(32)
+
+
+@runtime_checkable
+class HasSSHTarget(Protocol):
+    """Anything that can say where to log in (a Condor scheduler record does)."""
+
+    def ssh_target(self) -> SSHTarget: ...
+
+
+def as_target(source: SSHTarget | HasSSHTarget) -> SSHTarget:
+    """``source`` itself when it is an :class:`SSHTarget`, else ``source.ssh_target()``."""
+    if isinstance(source, SSHTarget):
+        return source
+    return source.ssh_target()
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from django.db import models
 from tethys_compute.exceptions import SchedulerValidationError
 from tethys_compute.fields import EncryptedTextField, has_secret, is_new_secret
 from tethys_compute.health import HealthResult
+from tethys_compute.models.connections import ssh_target_for
 from tethys_compute.models.scheduler import Scheduler
 from tethys_compute.validators import (
     validate_absolute_path,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     )
     from tethys_compute.condor.environment import CondorEnvironment
     from tethys_compute.remote import RemoteHost
+    from tethys_compute.ssh import SSHTarget
 
 #: Fields that set up HTCondor's environment on the submit host before every command.
 ENVIRONMENT_FIELDS = ("remote_profile", "condor_bin_dir", "condor_config")
@@ -285,6 +287,10 @@ class CondorScheduler(Scheduler):
         # Raw values: stored secrets stay encrypted (StoredSecret compares by ciphertext).
         return tuple(self.__dict__.get(name) for name in _CONNECTION_FIELDS)
 
+    def ssh_target(self) -> SSHTarget:
+        """Where and how to log in, as a plain :class:`~tethys_compute.ssh.SSHTarget`."""
+        return ssh_target_for(self)
+
     def get_remote_host(self) -> RemoteHost:
         """The submit host as a :class:`~tethys_compute.remote.RemoteHost` (SSH).
 
@@ -348,13 +354,13 @@ class CondorScheduler(Scheduler):
         from tethys_compute import condor
         from tethys_compute.conf import compute_settings
         from tethys_compute.exceptions import CondorNotInstalledError, TethysComputeError
-        from tethys_compute.ssh import SSHTarget, ssh_health
+        from tethys_compute.ssh import ssh_health
 
         bound = float(compute_settings.HEALTH_CHECK_TIMEOUT)
         started = time.monotonic()
         result = HealthResult(target=f"Condor scheduler {self.name!r}")
         try:
-            target = SSHTarget.from_scheduler(self)
+            target = self.ssh_target()
         except TethysComputeError as exc:
             result.failed("credentials", str(exc))
             return result.finish()
