@@ -67,8 +67,11 @@ _CYCLE = "phase 2: records and services import each other; the import dodges the
 #: (conf, exceptions, ..., ssh/, condor/, dask/) have none.
 IN_FUNCTION_IMPORT_EXCEPTIONS: dict[str, str] = {
     "tethys_compute/models/job.py": _CYCLE,
-    "tethys_compute/models/condor.py": _CYCLE,
-    "tethys_compute/models/dask.py": _CYCLE,
+    "tethys_compute/models/condor/__init__.py": _CYCLE,
+    "tethys_compute/models/condor_compat.py": _CYCLE,
+    "tethys_compute/models/dask/__init__.py": _CYCLE,
+    "tethys_compute/models/tethys_status.py": _CYCLE,
+    "tethys_compute/jobs/status_url.py": _CYCLE,
     "tethys_compute/models/dask_checks.py": _CYCLE,
     "tethys_compute/models/scheduler.py": _CYCLE,
     "tethys_compute/jobs/callbacks.py": _CYCLE,
