@@ -141,19 +141,23 @@ def stop_jobs(
     queryset: QuerySet[Job],
 ) -> None:
     """Stop each selected job; finished ones are left as they are and reported as skipped."""
-    stopped, skipped, errors = 0, [], []
+    stopped, skipped, errors, unconfirmed = 0, [], [], []
     for job in queryset.select_subclasses():  # type: ignore[attr-defined]
         try:
             job.refresh_status()
             if job.status_code in FINISHED_STATUSES:
                 skipped.append(f"{job.pk} ({job.status})")
                 continue
-            job.stop()
-            stopped += 1
+            if job.stop():
+                stopped += 1
+            else:
+                unconfirmed.append(f"Job {job.pk} ({job.name}): Aborted, {job.status_message}")
         except TethysComputeError as exc:
             errors.append(f"Job {job.pk} ({job.name}): {exc}")
     if stopped:
         messages.success(request, f"Stopped {stopped} job(s).")
+    for text in unconfirmed:
+        messages.warning(request, text)
     if skipped:
         messages.info(
             request,
@@ -477,8 +481,10 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 report = refresh_jobs([job])
                 messages.info(request, f"Refreshed: {report.summary()}")
             elif action == "stop":
-                job.stop()
-                messages.success(request, "Stopped.")
+                if job.stop():
+                    messages.success(request, "Stopped.")
+                else:
+                    messages.warning(request, f"Marked Aborted: {job.status_message}")
             else:
                 job.resubmit()
                 messages.success(request, "Resubmitted.")

@@ -125,8 +125,10 @@ class SchedulerInUseError(TethysComputeError, ValueError, ProtectedError):
         names = ", ".join(repr(name) for name in self.schedulers) or "the scheduler"
         message = (
             f"Cannot delete scheduler {names}: {len(self.jobs)} job(s) are still active on it "
-            f"(id (name): {shown}{more}). Stop them, or wait until they finish; finished jobs "
-            "keep their history."
+            f"(id (name): {shown}{more}). Stop them (`manage.py jobs stop ID...`; where the "
+            "scheduler does not answer they are marked Aborted here), or remove it with "
+            "`manage.py schedulers remove NAME --stop-jobs`, or wait until they finish; "
+            "finished jobs keep their history."
         )
         ProtectedError.__init__(self, message, set(self.jobs))  # type: ignore[arg-type]
 

@@ -138,7 +138,8 @@ def test_deleting_a_scheduler_with_active_jobs_says_which_and_what_to_do(
         assert isinstance(error, ProtectedError) and busy in error.protected_objects
         text = str(error)
         assert "'condor-x'" in text and f"{busy.pk} ('busy one')" in text
-        assert "Stop them, or wait until they finish; finished jobs keep their history." in text
+        assert "Stop them (`manage.py jobs stop ID...`" in text
+        assert "`manage.py schedulers remove NAME --stop-jobs`" in text
         assert "scheduler_ptr" not in text
     assert Scheduler.objects.count() == 2  # nothing was deleted
     html = admin_client.get(f"/admin/tethys_compute/condorscheduler/{condor.pk}/delete/")

@@ -462,17 +462,53 @@ class Job(models.Model):
         # A push may already have moved the job on: then it is newer than "submitted".
         apply_status(self, JobStatus.SUBMITTED, message="", expected_version=version)
 
-    def stop(self) -> None:
+    def stop(self, *, reason: str = "", force: bool = False) -> bool:
         """Stop the job (``condor_rm``, cancel the Dask task); the status becomes Aborted.
 
-        A finished job is left as it is.
+        A finished job is left as it is.  When the scheduler does not answer
+        within its timeout (it is gone, or the network is), the job is still
+        marked Aborted, here only, with the message ``scheduler unreachable:
+        not confirmed stopped on <scheduler>`` (and a warning is logged): a
+        job never stays active because its scheduler disappeared.
+
+        Parameters
+        ----------
+        reason : str, optional
+            Why it is stopped, kept in ``status_message`` (default "Stopped.").
+        force : bool
+            Do not contact the scheduler at all: mark the job Aborted here at
+            once ("not confirmed stopped on <scheduler>").
+
+        Returns
+        -------
+        bool
+            True when the scheduler confirmed the stop (or there was nothing to
+            stop); False when the job was only marked Aborted here.
         """
         self.refresh_status()
         if self.status_code in FINISHED_STATUSES:
-            return
+            return True
         if self.status_code in ACTIVE_STATUSES:
-            self._stop()
-        apply_status(self, JobStatus.ABORTED, message="Stopped.")
+            unconfirmed = ""
+            if force:
+                unconfirmed = f"stopped with force: {self._not_confirmed()}"
+            else:
+                try:
+                    self._stop()
+                except SchedulerConnectionError as exc:
+                    unconfirmed = f"scheduler unreachable: {self._not_confirmed()}"
+                    logger.warning("Job %s: %s (%s)", self.pk, unconfirmed, exc)
+            if unconfirmed:
+                text = f"{reason.rstrip('.')}; {unconfirmed}" if reason else unconfirmed
+                apply_status(self, JobStatus.ABORTED, message=f"{text}."[:2000])
+                return False
+        apply_status(self, JobStatus.ABORTED, message=reason or "Stopped.")
+        return True
+
+    def _not_confirmed(self) -> str:
+        """``not confirmed stopped on '<scheduler>'`` (what a local-only stop records)."""
+        name = self.scheduler_name or (self.scheduler.name if self.scheduler else "")
+        return f"not confirmed stopped on {name or 'its scheduler'!r}"
 
     def pause(self) -> None:
         """Hold the job (``condor_hold``); the status becomes Paused.
@@ -583,12 +619,14 @@ class Job(models.Model):
 
     def delete(self, *args: Any, clean: bool = True, **kwargs: Any) -> tuple[int, dict[str, int]]:
         """Delete the job: stop it if active, clean its remote files (best effort), drop the row."""
+        reachable = True
         if self.is_active:
             try:
-                self.stop()
+                # Unreachable: marked Aborted here, and no second wait to clean.
+                reachable = self.stop()
             except TethysComputeError as exc:
                 logger.warning("Job %s: stopping before delete failed: %s", self.pk, exc)
-        if clean:
+        if clean and reachable:
             try:
                 self._clean()
             except TethysComputeError as exc:

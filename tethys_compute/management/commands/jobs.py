@@ -34,8 +34,18 @@ class Command(BaseCommand):
         refresh = actions.add_parser("refresh", help="Refresh statuses now.")
         refresh.add_argument("job_ids", type=int, nargs="*", help="Default: every active job.")
         refresh.add_argument("--timeout", type=float, default=None)
-        stop = actions.add_parser("stop", help="Stop jobs.")
+        stop = actions.add_parser(
+            "stop",
+            help="Stop jobs. A job whose scheduler does not answer is marked Aborted here "
+            "('not confirmed stopped'); finished jobs are skipped (exit status 1).",
+        )
         stop.add_argument("job_ids", type=int, nargs="+")
+        stop.add_argument(
+            "--force",
+            action="store_true",
+            help="Do not contact the schedulers: mark the jobs Aborted here at once "
+            "(for a scheduler known to be gone).",
+        )
         logs = actions.add_parser("logs", help="Print a job's stdout and stderr.")
         logs.add_argument("job_id", type=int)
 
@@ -115,10 +125,23 @@ class Command(BaseCommand):
             )
 
     def do_stop(self, options: dict[str, Any]) -> None:
+        skipped = []
         for job_id in options["job_ids"]:
             job = self._get(job_id)
-            job.stop()
-            self.stdout.write(f"Job {job.pk} ({job.name}): {job.status}.")
+            if job.is_finished:
+                skipped.append(job_id)
+                self.stdout.write(
+                    f"Job {job.pk} ({job.name}): skipped, it had already finished ({job.status})."
+                )
+                continue
+            if job.stop(force=options["force"]):
+                self.stdout.write(f"Job {job.pk} ({job.name}): {job.status}.")
+            else:
+                self.stdout.write(f"Job {job.pk} ({job.name}): {job.status}, {job.status_message}")
+        if skipped:
+            raise CommandError(
+                f"{len(skipped)} job(s) skipped (already finished): " + ", ".join(map(str, skipped))
+            )
 
     def do_logs(self, options: dict[str, Any]) -> None:
         logs = self._get(options["job_id"]).get_logs()

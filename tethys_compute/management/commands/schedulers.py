@@ -115,6 +115,12 @@ class Command(BaseCommand):
         remove = actions.add_parser("remove", help="Delete a scheduler.")
         remove.add_argument("name", metavar="NAME")
         remove.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
+        remove.add_argument(
+            "--stop-jobs",
+            action="store_true",
+            help="Stop the scheduler's active jobs first; where the scheduler does not answer "
+            "they are marked Aborted here ('not confirmed stopped').",
+        )
         self._add_no_input(remove)
 
         test = actions.add_parser(
@@ -274,6 +280,10 @@ class Command(BaseCommand):
             answer = input(f"Remove {label} ({scheduler.host})? [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 raise CommandError(f"Not removed: {label}.")
+        if options.get("stop_jobs"):
+            for job in scheduler.jobs.active().select_subclasses():
+                job.stop(reason=f"Aborted: scheduler {scheduler.name!r} was removed")
+                self.stdout.write(f"Job {job.pk} ({job.name}): {job.status}, {job.status_message}")
         try:
             scheduler.delete()
         except ProtectedError as exc:
