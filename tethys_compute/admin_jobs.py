@@ -38,7 +38,13 @@ from django.utils.safestring import SafeString
 from tethys_compute.admin_filters import SubclassFilter
 from tethys_compute.exceptions import TethysComputeError
 from tethys_compute.jobs.refresh import refresh_jobs
-from tethys_compute.jobs.status import ACTIVE_STATUSES, FINISHED_STATUSES
+from tethys_compute.jobs.status import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    FINISHED_STATUSES,
+    WAITING_STATUSES,
+    JobStatus,
+)
 from tethys_compute.models.job import (
     BasicJob,
     CondorJob,
@@ -79,6 +85,32 @@ class JobKindFilter(SubclassFilter):
     """Filter jobs by kind (basic, Condor job, Condor workflow, Dask job)."""
 
     kinds = JOB_KINDS
+
+
+class JobStateFilter(admin.SimpleListFilter):
+    """Active jobs, with Results-Ready ones shown as waiting (for their results callback)."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(
+        self,
+        request: HttpRequest,
+        model_admin: admin.ModelAdmin,  # type: ignore[type-arg]
+    ) -> list[tuple[str, str]]:
+        return [
+            ("active", "Active or waiting for results"),
+            ("waiting", "Waiting for results (Results-Ready)"),
+            ("final", "Finished"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        chosen = {
+            "active": WAITING_STATUSES,
+            "waiting": {JobStatus.RESULTS_READY},
+            "final": FINAL_STATUSES,
+        }.get(self.value() or "")
+        return queryset if chosen is None else queryset.filter(status_code__in=chosen)
 
 
 def _report_errors(request: HttpRequest, done: int, errors: list[str], verb: str) -> None:
@@ -238,7 +270,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "creation_time",
     )
     list_display_links = ("id", "name")
-    list_filter = ("status_code", JobKindFilter, "label", "user", "scheduler")
+    list_filter = ("status_code", JobStateFilter, JobKindFilter, "label", "user", "scheduler")
     # select_related would cache them on the base rows, not on the kinds
     # select_subclasses returns: prefetch them (two queries per page) instead.
     list_select_related = False

@@ -61,7 +61,7 @@ def test_dask_results_callback_runs_once_results_are_ready(
     assert job.result(timeout=10) == 120
 
 
-def test_failing_results_callback_is_error(
+def test_failing_results_callback_keeps_the_job_results_ready(
     manager: JobManager, user: Any, dask_scheduler: DaskScheduler
 ) -> None:
     job = dask_job(
@@ -76,7 +76,10 @@ def test_failing_results_callback_is_error(
     wait_for(lambda: status_of(job) == JobStatus.RESULTS_READY)
     job.refresh_from_db()
     job.process_results()
-    assert job.status == "Error" and "results could not be read" in job.status_message
+    job.refresh_from_db()
+    assert job.status == "Results-Ready" and job.results_attempts == 1
+    assert "RuntimeError: results could not be read" in job.status_message
+    assert job.result(timeout=10) == -4  # the work is not lost
 
 
 def test_failing_dask_job_is_error_with_the_exception(

@@ -266,6 +266,20 @@ class Job(models.Model):
         default="",
         help_text="Import path of a function called with the job once it has finished well.",
     )
+    results_attempts = models.PositiveSmallIntegerField(
+        "results callback attempts",
+        default=0,
+        editable=False,
+        help_text="Failed runs of the results callback (the job stays Results-Ready).",
+    )
+    results_retry_at = models.DateTimeField(
+        "results callback retry",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the refresher runs the failed results callback again (empty: "
+        "not scheduled).",
+    )
     callback_base_url = models.CharField(
         "callback base URL",
         max_length=1024,
@@ -563,11 +577,16 @@ class Job(models.Model):
         return logs
 
     def process_results(self) -> None:
-        """Run the results callback of a Results-Ready job; Complete, or Error if it raises.
+        """Run the results callback of a Results-Ready job; Complete once it returns.
 
         The callback (``process_results_function``, an import path) is called
         with the job (after a Condor job's ``output_files`` are fetched into
-        its workspace).  Without one the job simply becomes Complete.
+        its workspace).  Without one the job simply becomes Complete.  When
+        the callback cannot be imported or raises, the job's work is not
+        lost: it stays Results-Ready with the error in ``status_message``
+        (which says how to fix a missing module), and the refresher tries
+        again later with a growing delay, a bounded number of times (see
+        :mod:`tethys_compute.jobs.results`).
 
         Raises
         ------
@@ -590,11 +609,21 @@ class Job(models.Model):
                 raise
             except Exception as exc:
                 logger.exception("Job %s: results callback failed", self.pk)
-                apply_status(
-                    self, JobStatus.ERROR, message=f"Processing results failed: {exc}"[:2000]
-                )
+                self._results_failed(exc)
                 return
         apply_status(self, JobStatus.COMPLETE, message="")
+
+    def _results_failed(self, exc: BaseException) -> None:
+        """Keep the job Results-Ready; record the error, the attempt and the next try."""
+        from tethys_compute.jobs.results import failure_message, next_try
+
+        table = Job.objects.filter(pk=self.pk, status_code=JobStatus.RESULTS_READY)
+        attempts = (table.values_list("results_attempts", flat=True).first() or 0) + 1
+        retry = next_try(attempts, timezone.now())
+        message = failure_message(self.process_results_function, exc, attempts, retry)[:2000]
+        table.update(results_attempts=attempts, results_retry_at=retry, status_message=message)
+        self.results_attempts, self.results_retry_at = attempts, retry
+        self.status_message = message
 
     def clean(self) -> None:  # type: ignore[override]
         """Delete the job's files on the scheduler (nothing for a basic job).
@@ -681,6 +710,8 @@ _REFRESHED_FIELDS = (
     "last_refresh_ok_at",
     "refresh_error",
     "logs",
+    "results_attempts",
+    "results_retry_at",
 )
 
 
