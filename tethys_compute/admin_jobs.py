@@ -199,9 +199,51 @@ def stop_jobs(
         messages.error(request, error)
 
 
-resubmit_jobs = _job_action(
+_resubmit_each = _job_action(
     "resubmit_jobs", "resubmit", "Resubmit the selected jobs", "change", "Resubmitted"
 )
+
+
+def _resubmit_confirmation(
+    request: HttpRequest,
+    modeladmin: admin.ModelAdmin,
+    jobs: list[Job],
+    form_action: str,  # type: ignore[type-arg]
+) -> TemplateResponse:
+    """The page that asks before resubmitting (which deletes the previous run's results)."""
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Resubmit jobs?",
+        "opts": modeladmin.model._meta,
+        "jobs": [(job, job.resubmit_refusal()) for job in jobs],
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "form_action": form_action,
+    }
+    request.current_app = modeladmin.admin_site.name
+    return TemplateResponse(request, "admin/tethys_compute/job/resubmit.html", context)
+
+
+@admin.action(description="Resubmit the selected jobs", permissions=["change"])
+def resubmit_jobs(
+    modeladmin: admin.ModelAdmin,  # type: ignore[type-arg]
+    request: HttpRequest,
+    queryset: QuerySet[Job],
+) -> HttpResponse | None:
+    """Each job's resubmit(), after a confirmation page (it deletes the previous results).
+
+    Jobs that cannot be run again (a Dask job run from a delayed object) are
+    listed with the reason and left alone.
+    """
+    jobs = list(queryset.select_subclasses().order_by("id"))  # type: ignore[attr-defined]
+    if request.POST.get("post") != "yes":
+        return _resubmit_confirmation(request, modeladmin, jobs, "")
+    refused = [job for job in jobs if job.resubmit_refusal()]
+    for job in refused:
+        messages.error(request, f"Not resubmitted: {job.resubmit_refusal()}")
+    _resubmit_each(modeladmin, request, queryset.exclude(pk__in=[job.pk for job in refused]))
+    return None
+
+
 _delete_each = _job_action(
     "delete_with_cleanup",
     "delete",
@@ -454,7 +496,8 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         buttons = [
             (reverse(f"admin:{info[0]}_{info[1]}_run", args=[obj.pk, name]), label)
             for name, (_perm, label) in _PAGE_ACTIONS.items()
-            if name not in ("stop",) or obj.status_code in ACTIVE_STATUSES
+            if (name != "stop" or obj.status_code in ACTIVE_STATUSES)
+            and (name != "resubmit" or not obj.resubmit_refusal())
         ]
         return format_html_join(
             " ",
@@ -517,6 +560,8 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     messages.success(request, "Stopped.")
                 else:
                     messages.warning(request, f"Marked Aborted: {job.status_message}")
+            elif request.POST.get("post") != "yes" and not job.resubmit_refusal():
+                return _resubmit_confirmation(request, self, [job], request.path)
             else:
                 job.resubmit()
                 messages.success(request, "Resubmitted.")

@@ -112,7 +112,7 @@ def test_stop_resubmit_actions_and_delete_with_cleanup(
 
     act("stop_jobs", running)
     assert Job.objects.get(pk=running.pk).status_code == JobStatus.ABORTED
-    act("resubmit_jobs", running, done)
+    act("resubmit_jobs", running, done, post="yes")  # confirmed (see test_resubmit_refusals)
     assert set(Job.objects.values_list("status_code", flat=True)) == {JobStatus.SUBMITTED}
     act("refresh_now", running)
     act("delete_with_cleanup", done, post="yes")  # confirmed (see the confirmation test)

@@ -551,7 +551,17 @@ class Job(models.Model):
         In that order: the running job is stopped on its scheduler (with the
         ids of this run) before its files are removed, and only then are the
         run's ids forgotten.
+
+        Raises
+        ------
+        InvalidStatusTransition
+            Before anything is stopped or removed, when the job cannot be run
+            again as stored (:meth:`resubmit_refusal` says why).
         """
+        if not args and not kwargs:
+            refusal = self.resubmit_refusal()
+            if refusal:
+                raise InvalidStatusTransition(refusal)
         self.stop()
         try:
             self.clean()
@@ -560,6 +570,10 @@ class Job(models.Model):
         reset(self)
         self._forget_run()
         self.execute(*args, **kwargs)
+
+    def resubmit_refusal(self) -> str:
+        """Why :meth:`resubmit` (without arguments) cannot work for this job; "" when it can."""
+        return ""
 
     def get_logs(self) -> dict[str, Any]:
         """The job's stdout and stderr: ``{"stdout": ..., "stderr": ...}``.
@@ -1329,6 +1343,17 @@ class DaskJob(Job):
             client = self.client
             client.cancel([self._future()], force=True)
             self._unpublish(client)
+
+    def resubmit_refusal(self) -> str:
+        """A job run from a ``dask.delayed`` object or a future has nothing stored to run again."""
+        if self.function:
+            return ""
+        return (
+            f"Dask job {self.pk} ({self.name!r}) was run from a dask.delayed object or a future: "
+            "no function is stored, so it cannot be run again from here (its result is kept). "
+            "Run it again from the app's code with job.resubmit(work), giving the delayed "
+            "object or future again, or create the job with function='package.module.name'."
+        )
 
     def _pause(self) -> None:
         raise InvalidStatusTransition("Dask jobs cannot be paused; stop() and resubmit() instead.")
