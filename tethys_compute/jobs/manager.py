@@ -103,8 +103,11 @@ class JobManager:
         Raises
         ------
         InvalidArgumentError
-            For an unknown job type or keyword, or a function that is not an
-            import path (``"package.module.name"``).
+            For an unknown job type or keyword, a function that is not an
+            import path (``"package.module.name"``), a Dask job without a
+            Dask scheduler record, or ``args``/``kwargs``/
+            ``extended_properties`` that JSON cannot hold (the message names
+            the argument and the part).  Nothing is saved.
         """
         kind = self._kind(job_type)
         groups = kwargs.pop("groups", None)
@@ -135,6 +138,10 @@ class JobManager:
             raise InvalidArgumentError(
                 f"create_job() got unknown keyword(s) {sorted(unknown)} for a {kind.__name__}."
             )
+        _check_scheduler(kind, kwargs.get("scheduler"))
+        for field in ("args", "kwargs", "extended_properties"):
+            if field in kwargs:
+                check_json(kwargs[field], field)
         # Inputs given as bytes are written into the job's own folder, known once it is saved.
         inline_inputs = None
         if user_workspace and isinstance(kwargs.get("input_files"), Mapping):
@@ -222,6 +229,69 @@ class JobManager:
         except (Job.DoesNotExist, ValueError):
             who = f" of user {user}" if user is not None else ""
             raise JobNotFoundError(f"No job {job_id!r} in {self.label!r}{who}.")
+
+
+def _check_scheduler(kind: type[Job], scheduler: Any) -> None:
+    """A Dask job needs a Dask scheduler record, known at creation (not at execute())."""
+    if kind.KIND != "dask":
+        return
+    from tethys_compute.models.dask import DaskScheduler
+
+    if isinstance(scheduler, DaskScheduler):
+        return
+    has = (
+        f"scheduler={scheduler!r} is a {type(scheduler).__name__}"
+        if scheduler is not None
+        else "no scheduler was given"
+    )
+    raise InvalidArgumentError(
+        f"create_job(..., 'DASK') needs a Dask scheduler record: {has}. Pass "
+        "scheduler=get_scheduler('<name>') (a DaskScheduler; `manage.py schedulers list` shows "
+        "them). A Dask job never starts a local cluster of its own."
+    )
+
+
+def check_json(value: Any, name: str) -> None:
+    """Refuse a value that cannot be stored as JSON, naming the argument and the bad part.
+
+    Raises
+    ------
+    InvalidArgumentError
+        E.g. ``args[1] is a numpy.ndarray, which cannot be stored as JSON``.
+    """
+    bad = _non_json(value, name)
+    if bad is not None:
+        where, item = bad
+        kind = f"{type(item).__module__}.{type(item).__qualname__}".removeprefix("builtins.")
+        raise InvalidArgumentError(
+            f"{where} is a {kind}, which cannot be stored as JSON (the job's {name} are "
+            "stored in the database). Give numbers, strings, booleans, None, lists and dicts "
+            "with string keys; pass larger data as a file in the job's workspace (its path as "
+            "the argument), or run dask.delayed work with job.execute(work)."
+        )
+
+
+def _non_json(value: Any, where: str, depth: int = 0) -> tuple[str, Any] | None:
+    """``(path, item)`` of the first part of ``value`` JSON cannot hold; None if all can."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return None
+    if depth > 50:
+        return where, value
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _non_json(item, f"{where}[{index}]", depth + 1)
+            if found:
+                return found
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{where} key {key!r}", key
+            found = _non_json(item, f"{where}[{key!r}]", depth + 1)
+            if found:
+                return found
+        return None
+    return where, value
 
 
 _IMPORT_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")

@@ -614,6 +614,9 @@ class Job(models.Model):
             )
         if self.process_results_function:
             try:
+                if self.workspace:
+                    # The callback may write there, whatever the kind.
+                    Path(self.workspace).mkdir(parents=True, exist_ok=True)
                 func = import_string(self.process_results_function)
                 self._before_results()
                 func(self)
