@@ -103,6 +103,14 @@ class JobNotFoundError(TethysComputeError, LookupError):
     """No job has the given id (for this user and label)."""
 
 
+class RemoteImportError(TethysComputeError, ImportError):
+    """The job's code cannot be imported where it must run (a Dask scheduler or worker).
+
+    The message names the module, the side (scheduler or which workers) and
+    how to make the code available there.
+    """
+
+
 class InvalidStatusTransition(TethysComputeError, ValueError):
     """A job was asked to move to a status it cannot reach from its current one."""
 

@@ -172,6 +172,31 @@ class JobManager:
             )
         return kind
 
+    def upload_code(self, path: str | os.PathLike[str], scheduler: Any) -> str:
+        """Ship the app's code to a running Dask cluster, for development.
+
+        Dask's standard ``client.upload_file`` (see
+        :func:`tethys_compute.dask_code.upload_code`): a ``.py`` file, a
+        package folder or a folder of modules goes to the scheduler and every
+        worker of ``scheduler`` (a DaskScheduler record), which can then
+        import it.  In production, install the app's package where the
+        scheduler and workers run instead.
+
+        Examples
+        --------
+        >>> manager.upload_code("/home/me/hydro/hydro", get_scheduler("Default"))  # doctest: +SKIP
+        'hydro.zip'
+        """
+        from tethys_compute.dask_code import upload_code
+        from tethys_compute.models.dask import DaskScheduler
+
+        if not isinstance(scheduler, DaskScheduler):
+            raise InvalidArgumentError(
+                f"upload_code() needs a DaskScheduler record, not {scheduler!r}: pass "
+                "scheduler=get_scheduler('<name>')."
+            )
+        return upload_code(scheduler.get_client(), path)
+
     def list_jobs(
         self,
         user: Any = None,

@@ -38,6 +38,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from tethys_compute.conf import compute_settings
+from tethys_compute.dask_code import explain
 from tethys_compute.exceptions import TethysComputeError
 from tethys_compute.jobs.results import max_attempts
 from tethys_compute.jobs.status import (
@@ -441,6 +442,8 @@ def _apply_dask(jobs: Sequence[Job], states: dict[str, Any]) -> int:
             continue
         state, text, started, stopped = (*states[key], None, None)[:4]
         status, message = dask_status(state, text, _finished_well(job))
+        if status == JobStatus.ERROR:
+            message = explain(message, str(getattr(job, "function", "")))
         times: dict[str, Any] = dict(dask_times(started, stopped))
         if status not in FINISHED_STATUSES:
             times.pop("completion_time", None)

@@ -28,6 +28,7 @@ import posixpath
 import re
 import secrets
 import tempfile
+import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -1284,6 +1285,8 @@ class DaskJob(Job):
         from dask import is_dask_collection
         from distributed import Future
 
+        from tethys_compute.conf import compute_settings
+        from tethys_compute.dask_code import check_code
         from tethys_compute.jobs.callbacks import watch_dask_future
 
         client = self.client
@@ -1305,6 +1308,13 @@ class DaskJob(Job):
                     f"Dask job {self.pk} has no function: give function='package.module.name'."
                 )
             func = import_string(self.function)
+            scheduler = _dask_scheduler(self)
+            check_code(
+                client,
+                getattr(func, "__module__", "") or self.function.rsplit(".", 1)[0],
+                label=scheduler.name,
+                timeout=float(scheduler.timeout or compute_settings.DASK_CONNECT_TIMEOUT),
+            )
             future = client.submit(func, *self.args, key=key, pure=False, **self.kwargs)
         self.key = str(future.key)
         client.publish_dataset(future, name=self.key, override=True)
@@ -1365,7 +1375,14 @@ class DaskJob(Job):
         raise InvalidStatusTransition("Dask jobs cannot be paused or resumed.")
 
     def _fetch_logs(self) -> dict[str, Any]:
-        text = self.status_message if self.status_code == JobStatus.ERROR else ""
+        """A failed task's remote traceback (as Dask gives it), else the status message."""
+        if self.status_code != JobStatus.ERROR:
+            return {"stdout": "", "stderr": ""}
+        text = self.status_message
+        if self.key and self.scheduler_id is not None:
+            future = self.client.get_dataset(self.key, default=None)
+            if future is not None and future.status == "error":
+                text = remote_traceback(future, self.status_message)
         return {"stdout": "", "stderr": text}
 
     def _unpublish(self, client: Client) -> None:
@@ -1384,6 +1401,20 @@ class DaskJob(Job):
                 self._unpublish(self.client)
             except SchedulerConnectionError as exc:
                 logger.info("Dask job %s: scheduler unreachable for clean-up: %s", self.pk, exc)
+
+
+def remote_traceback(future: Future, message: str) -> str:
+    """The traceback of a failed task, formatted as Python prints it, after ``message``."""
+    try:
+        frames = traceback.format_tb(future.traceback(timeout=10))
+        exc = future.exception(timeout=10)
+    except Exception as error:  # noqa: BLE001 - the message is still worth showing
+        return f"{message}\n\n(The remote traceback could not be fetched: {error}.)"
+    if not frames:
+        return message
+    last = f"{type(exc).__name__}: {exc}"
+    head = "" if message == last else f"{message}\n\n"
+    return f"{head}Traceback (on the Dask worker):\n{''.join(frames)}{last}"
 
 
 def job_types() -> dict[str, type[Job]]:
