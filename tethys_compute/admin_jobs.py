@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -36,7 +37,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from tethys_compute.admin_filters import SubclassFilter
-from tethys_compute.exceptions import TethysComputeError
+from tethys_compute.exceptions import SchedulerConnectionError, TethysComputeError
 from tethys_compute.jobs.refresh import refresh_jobs
 from tethys_compute.jobs.status import (
     ACTIVE_STATUSES,
@@ -57,7 +58,7 @@ __all__ = ["JobAdmin", "JobKindFilter", "format_age"]
 
 #: The kinds, as (model, filter value, label).
 JOB_KINDS: tuple[tuple[type[Job], str, str], ...] = (
-    (BasicJob, "basic", "Basic"),
+    (BasicJob, "basic", "Basic job"),
     (CondorJob, "condor", "Condor job"),
     (CondorWorkflow, "condorworkflow", "Condor workflow"),
     (DaskJob, "dask", "Dask job"),
@@ -280,6 +281,39 @@ def delete_with_cleanup(
     return None
 
 
+#: Job status -> colour, the palette of the clusters' statuses (busy blue, good green,
+#: failed red, idle grey).
+_STATUS_COLOURS: dict[str, str] = {
+    JobStatus.PENDING: "#5b616b",
+    JobStatus.SUBMITTED: "#205493",
+    JobStatus.RUNNING: "#2e8540",
+    JobStatus.VARIOUS: "#205493",
+    JobStatus.PAUSED: "#5b616b",
+    JobStatus.VARIOUS_COMPLETE: "#205493",
+    JobStatus.RESULTS_READY: "#205493",
+    JobStatus.COMPLETE: "#2e8540",
+    JobStatus.ERROR: "#981b1e",
+    JobStatus.ABORTED: "#981b1e",
+}
+#: Characters of a job's arguments shown on its page.
+_ARGUMENTS_LIMIT = 2000
+
+
+def _arguments(job: Job) -> list[tuple[str, str]]:
+    """What the job runs with: a Dask job's arguments, a Condor job's executable and arguments."""
+    rows: list[tuple[str, str]] = []
+    if isinstance(job, DaskJob):
+        for label, value in (("arguments", job.args), ("keyword arguments", job.kwargs)):
+            if value:
+                rows.append((label, json.dumps(value)[:_ARGUMENTS_LIMIT]))
+    description = getattr(job, "submit_description", None)
+    if isinstance(description, dict):
+        for key in ("executable", "arguments"):
+            if description.get(key) not in (None, "", []):
+                rows.append((key, json.dumps(description[key])[:_ARGUMENTS_LIMIT]))
+    return rows
+
+
 _PAGE_ACTIONS: dict[str, tuple[str, str]] = {
     # name: (permission, label)
     "fetch-logs": ("view", "Fetch logs now"),
@@ -304,7 +338,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "id",
         "name",
         "kind",
-        "status_code",
+        "status_badge",
         "status_age",
         "label",
         "user",
@@ -328,7 +362,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "Status",
             {
                 "fields": (
-                    "status_code",
+                    "status_badge",
                     "status_message",
                     "status_age",
                     "status_version",
@@ -416,6 +450,15 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # ------------------------------------------------------------------
     # Columns (stored data only)
     # ------------------------------------------------------------------
+    @admin.display(description="status", ordering="status_code")
+    def status_badge(self, obj: Job) -> SafeString:
+        return format_html(
+            '<strong class="job-status" data-status="{}" style="color: {}">{}</strong>',
+            obj.status_code,
+            _STATUS_COLOURS.get(obj.status_code, "#5b616b"),
+            obj.status,
+        )
+
     @admin.display(description="kind")
     def kind(self, obj: Job) -> str:
         return str(obj._meta.verbose_name)
@@ -444,6 +487,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             value = getattr(obj, name, None)
             if value not in (None, ""):
                 rows.append((label, value))
+        rows += _arguments(obj)
         if not rows:
             return "-"
         return format_html("<ul>{}</ul>", format_html_join("", "<li>{}: {}</li>", rows))
@@ -538,7 +582,14 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             raise PermissionDenied
         try:
             if action == "fetch-logs":
-                logs = job.get_logs()
+                try:
+                    logs = job.get_logs()
+                except SchedulerConnectionError as exc:
+                    name = job.scheduler_name or "its scheduler"
+                    raise SchedulerConnectionError(
+                        f"Logs not fetched: the scheduler {name!r} could not be reached "
+                        f"({exc}). Nothing was stored; try again once it answers."
+                    ) from exc
                 if job.is_finished:
                     messages.success(request, "Logs fetched and stored (the job has finished).")
                 else:

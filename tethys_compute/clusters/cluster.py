@@ -1040,7 +1040,7 @@ class Cluster:
         if record.status == ClusterStatus.RUNNING and problem:
             record.set_status(
                 ClusterStatus.ERROR,
-                f"{problem}; start the cluster again to restart what is missing.",
+                f"{problem.rstrip('. ')}; start the cluster again to restart what is missing.",
             )
         elif record.status == ClusterStatus.ERROR and not problem and self.state.get("schedulers"):
             record.set_status(ClusterStatus.RUNNING, "running")

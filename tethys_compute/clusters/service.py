@@ -121,7 +121,7 @@ def _claim(
         record.refresh_from_db()
         raise InvalidOperation(
             f"cluster {record.name!r} is {record.get_status_display().lower()}"
-            f"{': ' + record.status_message if record.status_message else ''}; "
+            f"{': ' + record.status_message.rstrip('. ') if record.status_message else ''}; "
             f"this operation is not possible now. {_way_out(record, limit)}"
         )
     record.refresh_from_db()

@@ -352,7 +352,9 @@ def record_push(job_id: int, key: str, data: Mapping[str, Any]) -> PushResult:
         exits = dict(stored.get("exit", {}))
         if seq <= int(seqs.get(source, 0)):
             raise CallbackRejected(
-                f"Report {seq} of {source or 'the job'!r} was already seen.", 409
+                f"Job {job_id} ({job.name!r}): report {seq} of {source or 'the job'!r} was "
+                "already seen (a replay, or an older report); nothing changed.",
+                409,
             )
         seqs[source] = seq
         if report["status"] == "exited":

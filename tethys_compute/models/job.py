@@ -746,8 +746,8 @@ class BasicJob(Job):
     JOB_TYPE: ClassVar[str] = "BASIC"
 
     class Meta:
-        verbose_name = "basic job"
-        verbose_name_plural = "basic jobs"
+        verbose_name = "Basic job"
+        verbose_name_plural = "Basic jobs"
 
 
 # ----------------------------------------------------------------------
@@ -800,8 +800,10 @@ def _read_remote_text(host: RemoteHost, path: str, limit: int = 1_000_000) -> st
         local = Path(tmp) / "file"
         try:
             host.get_file(path, str(local))
+        except SchedulerConnectionError:
+            raise  # unreachable: say so (never store empty logs for a finished job)
         except (OSError, TethysComputeError):
-            return ""
+            return ""  # not written (yet)
         data = local.read_bytes()[-limit:]
     return data.decode("utf-8", "replace")
 

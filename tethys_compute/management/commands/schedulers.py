@@ -14,9 +14,11 @@ from __future__ import annotations
 import bisect
 import getpass
 import json
+import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from json import scanner
 from json.decoder import JSONObject  # type: ignore[attr-defined]
 from pathlib import Path
@@ -173,7 +175,8 @@ class Command(BaseCommand):
             "import": self.import_,
         }
         try:
-            handlers[options["action"]](options)
+            with _own_report(options["action"]):
+                handlers[options["action"]](options)
         except TethysComputeError as exc:
             # The API's messages already say what was wrong and what to do.
             raise CommandError(str(exc)) from None
@@ -488,6 +491,21 @@ def describe(scheduler: Scheduler) -> dict[str, Any]:
 def format_from_name(name: str) -> str:
     """``yaml`` for ``.yaml``/``.yml`` files, else ``json``."""
     return "yaml" if name.lower().endswith((".yaml", ".yml")) else "json"
+
+
+@contextmanager
+def _own_report(action: str) -> Iterator[None]:
+    """The command says what it created, in one line: the API's INFO log would repeat it."""
+    if action not in ("create-condor", "create-dask", "import"):
+        yield
+        return
+    log = logging.getLogger("tethys_compute.scheduler_manager")
+    level = log.level
+    log.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def import_entry(entry: Any) -> tuple[str, bool]:
