@@ -319,6 +319,9 @@ CLUSTER_SETTINGS: dict[str, Setting] = {
     "ssh_host_key_check": Setting(bool, default=True),
     "ssh_port": Setting(int, default=22, minimum=1, maximum=65535),
     "worker_threads": Setting(int, default=1, minimum=1),
+    "worker_pythonpath": Setting(
+        str, example=f"folders separated by {os.pathsep!r}, like PYTHONPATH"
+    ),
     # New for the cluster manager's providers and plugins (docs/clusters.rst).
     "remote_python": Setting(str, default="python3", example="a Python such as python3"),
     "scheduler_port": Setting(int, minimum=1, maximum=65535),
