@@ -13,6 +13,15 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("PORTAL_DATA_DIR", BASE_DIR.parents[1] / ".demo"))
 
+
+def _demo_url() -> str:
+    """The address a running ``make demo`` serves on (it writes it), else port 8000."""
+    try:
+        return (DATA_DIR / "portal_url").read_text().strip() or "http://127.0.0.1:8000"
+    except OSError:
+        return "http://127.0.0.1:8000"
+
+
 SECRET_KEY = os.environ.get("PORTAL_SECRET_KEY", "example-portal-not-for-production")
 DEBUG = os.environ.get("PORTAL_DEBUG", "1") == "1"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
@@ -76,7 +85,7 @@ TETHYS_COMPUTE = {
     ),
     "DASK_CONNECT_TIMEOUT": 10.0,
     # Jobs push their status changes to the demo server (tethys_compute.urls).
-    "JOB_CALLBACK_BASE_URL": os.environ.get("PORTAL_URL", "http://127.0.0.1:8000"),
+    "JOB_CALLBACK_BASE_URL": os.environ.get("PORTAL_URL") or _demo_url(),
 }
 
 LOGGING = {
