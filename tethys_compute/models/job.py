@@ -1290,8 +1290,10 @@ class DaskJob(Job):
         from tethys_compute.conf import compute_settings
         from tethys_compute.dask_code import check_code
         from tethys_compute.jobs.callbacks import watch_dask_future
+        from tethys_compute.jobs.running import watch_task_starts
 
         client = self.client
+        watch_task_starts(client, float(compute_settings.DASK_CONNECT_TIMEOUT))
         work = args[0] if args else kwargs.pop("future", None)
         key = f"tethys-job-{self.pk}-{self.callback_key[:8]}"
         if isinstance(work, Future):

@@ -1,0 +1,77 @@
+"""Dask jobs become Running when their task starts, pushed by the scheduler.
+
+:func:`watch_task_starts` subscribes a client (once) to the scheduler's
+task-start events (:mod:`tethys_compute.dask_events`); each event moves the
+Dask job whose task it is from Submitted to Running with one versioned
+update (never backwards: a finished job stays finished).  The refresher
+still finds Running for jobs whose process was not listening.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from typing import TYPE_CHECKING
+
+from django.db import close_old_connections
+
+from tethys_compute.dask_events import subscribe_task_starts
+from tethys_compute.jobs.status import JobStatus, apply_status
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["watch_task_starts"]
+
+logger = logging.getLogger(__name__)
+
+#: Clients already subscribed (a client is the process's cached one per scheduler).
+_watched: weakref.WeakSet[Client] = weakref.WeakSet()
+_lock = threading.Lock()
+#: How long an event waits for execute() to store the job's task key.
+KEY_WAIT = 2.0
+
+
+def watch_task_starts(client: Client, timeout: float) -> None:
+    """Make ``client``'s scheduler push task starts to this process (once per client)."""
+    with _lock:
+        if client in _watched:
+            return
+        _watched.add(client)
+    try:
+        subscribe_task_starts(client, _on_start, timeout)
+    except Exception as exc:  # noqa: BLE001 - the refresher finds Running anyway
+        logger.info("Task-start events unavailable (%s); the refresher reports Running", exc)
+
+
+def _on_start(task_key: str, stamp: float) -> None:
+    # On the client's event loop: hand the database write to the push thread.
+    from tethys_compute.jobs.callbacks import _push_executor
+
+    try:
+        _push_executor.submit(_record_running, task_key)
+    except RuntimeError:
+        logger.debug("exiting; the refresher records Running of %s", task_key)
+
+
+def _record_running(task_key: str) -> None:
+    from tethys_compute.models.job import DaskJob
+
+    try:
+        deadline = time.monotonic() + KEY_WAIT
+        job = DaskJob.objects.filter(key=task_key).first()
+        # A task may start before execute() has stored its key: wait a little (bounded).
+        while job is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            job = DaskJob.objects.filter(key=task_key).first()
+        if job is None:
+            return
+        if job.status_code == JobStatus.PENDING:
+            apply_status(job, JobStatus.SUBMITTED)
+        apply_status(job, JobStatus.RUNNING, message="")
+    except Exception:  # noqa: BLE001 - never kill the push thread; the refresher catches up
+        logger.exception("Dask task %s: recording Running failed", task_key)
+    finally:
+        close_old_connections()
