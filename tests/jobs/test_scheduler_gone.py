@@ -96,3 +96,27 @@ def test_delete_of_a_job_whose_scheduler_was_killed_needs_no_answer(
     assert time.monotonic() - started < 2 + 1.5
     assert not Job.objects.filter(pk=job.pk).exists()
     record.delete()
+
+
+def test_admin_offers_the_way_out_when_the_scheduler_is_gone(
+    private_dask_cluster: LocalDaskCluster, manager: JobManager, user: Any, admin_client: Any
+) -> None:
+    record = create_dask_scheduler("Gone", private_dask_cluster.address, timeout=2)
+    job = sleeping_job(manager, user, record, "orphan")
+    kill_scheduler(private_dask_cluster)
+    delete_page = f"/admin/tethys_compute/daskscheduler/{record.pk}/delete/"
+    html = admin_client.get(delete_page).content.decode()
+    link = f"/admin/tethys_compute/job/?scheduler__id__exact={record.pk}&amp;state=active"
+    assert link in html and "manage.py schedulers remove Gone --stop-jobs" in html
+    listed = admin_client.get(link.replace("&amp;", "&")).content.decode()
+    assert "orphan" in listed
+    stopped = admin_client.post(
+        "/admin/tethys_compute/job/",
+        {"action": "stop_jobs", "_selected_action": [job.pk]},
+        follow=True,
+    ).content.decode()
+    assert f"Job {job.pk} (orphan): Aborted, scheduler unreachable: not confirmed" in stopped
+    html = admin_client.get(delete_page).content.decode()
+    assert "--stop-jobs" not in html  # nothing protects it now
+    admin_client.post(delete_page, {"post": "yes"})
+    assert not Scheduler.objects.filter(name="Gone").exists()
