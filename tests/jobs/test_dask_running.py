@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import dask
 import pytest
 
 from tests.jobs.conftest import status_of, wait_for
@@ -49,3 +50,19 @@ def test_a_quick_task_never_goes_back_from_complete(
         wait_for(lambda job=job: status_of(job) == JobStatus.COMPLETE, what="Complete")
     time.sleep(0.5)  # any late task-start event has been handled by now
     assert {status_of(job) for job in jobs} == {JobStatus.COMPLETE}
+
+
+@pytest.mark.parametrize("given", ["delayed", "future"])
+def test_work_given_to_execute_shows_running_too(
+    given: str, manager: JobManager, user: Any, dask_scheduler: DaskScheduler
+) -> None:
+    job = manager.create_job(given, user, "DASK", scheduler=dask_scheduler)
+    assert isinstance(job, DaskJob)
+    if given == "delayed":
+        work: Any = dask.delayed(time.sleep)(3, dask_key_name=f"nap-{job.pk}-{time.time_ns()}")
+    else:
+        work = dask_scheduler.client.submit(time.sleep, 3, pure=False)
+        time.sleep(0.3)  # it has started before execute() sees it
+    job.execute(work)
+    wait_for(lambda: status_of(job) == JobStatus.RUNNING, timeout=1.5, what="Running")
+    wait_for(lambda: status_of(job) == JobStatus.COMPLETE, timeout=20, what="Complete")

@@ -23,7 +23,7 @@ from tethys_compute.jobs.status import JobStatus, apply_status
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["watch_task_starts"]
+__all__ = ["running_already", "watch_task_starts"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,23 @@ def watch_task_starts(client: Client, timeout: float) -> None:
         subscribe_task_starts(client, _on_start, timeout)
     except Exception as exc:  # noqa: BLE001 - the refresher finds Running anyway
         logger.info("Task-start events unavailable (%s); the refresher reports Running", exc)
+
+
+def running_already(client: Client, task_key: str) -> None:
+    """Record Running if ``task_key`` is already processing (one bounded round trip).
+
+    For work given as a future or a ``dask.delayed`` object: its task can start
+    before ``execute()`` publishes it, and then no task-start event names it.
+    """
+    from tethys_compute.jobs.refresh import _make_state_probe
+
+    try:
+        answer = client.run_on_scheduler(_make_state_probe(), [task_key], callback_timeout=5)
+    except Exception as exc:  # noqa: BLE001 - the refresher finds Running anyway
+        logger.info("Dask task %s: state not available (%s)", task_key, exc)
+        return
+    if (answer.get(task_key) or (None,))[0] == "processing":
+        _on_start(task_key, time.time())
 
 
 def _on_start(task_key: str, stamp: float) -> None:

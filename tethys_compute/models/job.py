@@ -1290,7 +1290,7 @@ class DaskJob(Job):
         from tethys_compute.conf import compute_settings
         from tethys_compute.dask_code import check_code
         from tethys_compute.jobs.callbacks import watch_dask_future
-        from tethys_compute.jobs.running import watch_task_starts
+        from tethys_compute.jobs.running import running_already, watch_task_starts
 
         client = self.client
         watch_task_starts(client, float(compute_settings.DASK_CONNECT_TIMEOUT))
@@ -1324,6 +1324,10 @@ class DaskJob(Job):
         client.publish_dataset(future, name=self.key, override=True)
         _live_futures[self.key] = future
         watch_dask_future(self, future)
+        if work is not None:
+            # Its task may have started before it was published (the scheduler's
+            # task-start event only knows published keys): ask once.
+            running_already(client, self.key)
         return ["key"]
 
     def _future(self) -> Future:
