@@ -120,3 +120,30 @@ def test_admin_offers_the_way_out_when_the_scheduler_is_gone(
     assert "--stop-jobs" not in html  # nothing protects it now
     admin_client.post(delete_page, {"post": "yes"})
     assert not Scheduler.objects.filter(name="Gone").exists()
+
+
+@pytest.mark.sshd
+def test_stop_of_a_condor_job_whose_submit_host_is_down_marks_it_aborted(
+    manager: JobManager, user: Any, condor_scheduler: Any, condor_server: Any
+) -> None:
+    job = manager.create_job(
+        "long",
+        user,
+        "CONDOR",
+        scheduler=condor_scheduler,
+        submit_description={"executable": "/bin/sleep", "arguments": ["60"]},
+    )
+    job.execute()
+    condor_server.stop()
+    try:
+        started = time.monotonic()
+        assert job.stop() is False
+        elapsed = time.monotonic() - started
+    finally:
+        condor_server.start()
+    job.refresh_from_db()
+    assert job.status == "Aborted"
+    assert job.status_message == (
+        f"scheduler unreachable: not confirmed stopped on '{condor_scheduler.name}'."
+    )
+    assert elapsed < 30
