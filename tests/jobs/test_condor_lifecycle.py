@@ -97,7 +97,7 @@ def test_admin_resubmit_of_a_running_job_removes_the_old_cluster(
     assert old_cluster is not None
     response = admin_client.post(
         "/admin/tethys_compute/job/",
-        {"action": "resubmit_jobs", "_selected_action": [job.pk]},
+        {"action": "resubmit_jobs", "_selected_action": [job.pk], "post": "yes"},
     )
     assert response.status_code == 302
     wait_for(

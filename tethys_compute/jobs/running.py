@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from django.db import close_old_connections
 
-from tethys_compute.dask_events import subscribe_task_starts
+from tethys_compute.dask_events import KEY_PREFIX, subscribe_task_starts
 from tethys_compute.jobs.status import JobStatus, apply_status
 
 if TYPE_CHECKING:
@@ -73,16 +73,31 @@ def _on_start(task_key: str, stamp: float) -> None:
         logger.debug("exiting; the refresher records Running of %s", task_key)
 
 
+def _job_id(task_key: str) -> int | None:
+    """The job id in a function job's task key (``tethys-job-<id>-<run>``), else None."""
+    parts = task_key.split("-")
+    if task_key.startswith(KEY_PREFIX) and len(parts) >= 4 and parts[2].isdigit():
+        return int(parts[2])
+    return None
+
+
 def _record_running(task_key: str) -> None:
-    from tethys_compute.models.job import DaskJob
+    from tethys_compute.models.job import DaskJob, _live_futures
 
     try:
+        job_id = _job_id(task_key)
+        if job_id is None and task_key not in _live_futures:
+            return  # a published task another process executed: that process records it
+        query = DaskJob.objects.filter(key=task_key)
+        job = query.first()
+        # A task may start before execute() has stored its key: wait a little (bounded),
+        # only while the job it names exists.
         deadline = time.monotonic() + KEY_WAIT
-        job = DaskJob.objects.filter(key=task_key).first()
-        # A task may start before execute() has stored its key: wait a little (bounded).
         while job is None and time.monotonic() < deadline:
+            if job_id is not None and not DaskJob.objects.filter(pk=job_id).exists():
+                return
             time.sleep(0.05)
-            job = DaskJob.objects.filter(key=task_key).first()
+            job = query.first()
         if job is None:
             return
         if job.status_code == JobStatus.PENDING:

@@ -1321,8 +1321,8 @@ class DaskJob(Job):
             )
             future = client.submit(func, *self.args, key=key, pure=False, **self.kwargs)
         self.key = str(future.key)
+        _live_futures[self.key] = future  # before publishing: task-start events look here
         client.publish_dataset(future, name=self.key, override=True)
-        _live_futures[self.key] = future
         watch_dask_future(self, future)
         if work is not None:
             # Its task may have started before it was published (the scheduler's
