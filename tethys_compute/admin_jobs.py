@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -37,14 +36,12 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from tethys_compute.admin_filters import SubclassFilter
+from tethys_compute.admin_job_display import JobStateFilter, arguments, status_badge
 from tethys_compute.exceptions import SchedulerConnectionError, TethysComputeError
 from tethys_compute.jobs.refresh import refresh_jobs
 from tethys_compute.jobs.status import (
     ACTIVE_STATUSES,
-    FINAL_STATUSES,
     FINISHED_STATUSES,
-    WAITING_STATUSES,
-    JobStatus,
 )
 from tethys_compute.models.job import (
     BasicJob,
@@ -86,32 +83,6 @@ class JobKindFilter(SubclassFilter):
     """Filter jobs by kind (basic, Condor job, Condor workflow, Dask job)."""
 
     kinds = JOB_KINDS
-
-
-class JobStateFilter(admin.SimpleListFilter):
-    """Active jobs, with Results-Ready ones shown as waiting (for their results callback)."""
-
-    title = "state"
-    parameter_name = "state"
-
-    def lookups(
-        self,
-        request: HttpRequest,
-        model_admin: admin.ModelAdmin,  # type: ignore[type-arg]
-    ) -> list[tuple[str, str]]:
-        return [
-            ("active", "Active or waiting for results"),
-            ("waiting", "Waiting for results (Results-Ready)"),
-            ("final", "Finished"),
-        ]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        chosen = {
-            "active": WAITING_STATUSES,
-            "waiting": {JobStatus.RESULTS_READY},
-            "final": FINAL_STATUSES,
-        }.get(self.value() or "")
-        return queryset if chosen is None else queryset.filter(status_code__in=chosen)
 
 
 def _report_errors(request: HttpRequest, done: int, errors: list[str], verb: str) -> None:
@@ -281,39 +252,6 @@ def delete_with_cleanup(
     return None
 
 
-#: Job status -> colour, the palette of the clusters' statuses (busy blue, good green,
-#: failed red, idle grey).
-_STATUS_COLOURS: dict[str, str] = {
-    JobStatus.PENDING: "#5b616b",
-    JobStatus.SUBMITTED: "#205493",
-    JobStatus.RUNNING: "#2e8540",
-    JobStatus.VARIOUS: "#205493",
-    JobStatus.PAUSED: "#5b616b",
-    JobStatus.VARIOUS_COMPLETE: "#205493",
-    JobStatus.RESULTS_READY: "#205493",
-    JobStatus.COMPLETE: "#2e8540",
-    JobStatus.ERROR: "#981b1e",
-    JobStatus.ABORTED: "#981b1e",
-}
-#: Characters of a job's arguments shown on its page.
-_ARGUMENTS_LIMIT = 2000
-
-
-def _arguments(job: Job) -> list[tuple[str, str]]:
-    """What the job runs with: a Dask job's arguments, a Condor job's executable and arguments."""
-    rows: list[tuple[str, str]] = []
-    if isinstance(job, DaskJob):
-        for label, value in (("arguments", job.args), ("keyword arguments", job.kwargs)):
-            if value:
-                rows.append((label, json.dumps(value)[:_ARGUMENTS_LIMIT]))
-    description = getattr(job, "submit_description", None)
-    if isinstance(description, dict):
-        for key in ("executable", "arguments"):
-            if description.get(key) not in (None, "", []):
-                rows.append((key, json.dumps(description[key])[:_ARGUMENTS_LIMIT]))
-    return rows
-
-
 _PAGE_ACTIONS: dict[str, tuple[str, str]] = {
     # name: (permission, label)
     "fetch-logs": ("view", "Fetch logs now"),
@@ -452,12 +390,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # ------------------------------------------------------------------
     @admin.display(description="status", ordering="status_code")
     def status_badge(self, obj: Job) -> SafeString:
-        return format_html(
-            '<strong class="job-status" data-status="{}" style="color: {}">{}</strong>',
-            obj.status_code,
-            _STATUS_COLOURS.get(obj.status_code, "#5b616b"),
-            obj.status,
-        )
+        return status_badge(obj)
 
     @admin.display(description="kind")
     def kind(self, obj: Job) -> str:
@@ -487,7 +420,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             value = getattr(obj, name, None)
             if value not in (None, ""):
                 rows.append((label, value))
-        rows += _arguments(obj)
+        rows += arguments(obj)
         if not rows:
             return "-"
         return format_html("<ul>{}</ul>", format_html_join("", "<li>{}: {}</li>", rows))
