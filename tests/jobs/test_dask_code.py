@@ -11,6 +11,7 @@ import os
 import sys
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from tethys_compute.dask_client import close_clients
 from tethys_compute.exceptions import RemoteImportError
 from tethys_compute.jobs.manager import JobManager
 from tethys_compute.jobs.status import JobStatus
-from tethys_compute.models import DaskJob, Job
+from tethys_compute.models import DaskJob, DaskScheduler, Job
 from tethys_compute.scheduler_manager import create_dask_scheduler
 
 pytestmark = [pytest.mark.dask, pytest.mark.django_db(transaction=True)]
@@ -56,8 +57,15 @@ def app_code(tmp_path: Path) -> Iterator[Path]:
     yield folder
 
 
-def split_cluster(app: Path, *, scheduler_has: bool, workers_have: bool) -> Any:
-    """A scheduler and a worker, each with or without the app's folder on its path."""
+@contextmanager
+def split_cluster(
+    app: Path, name: str, *, scheduler_has: bool, workers_have: bool
+) -> Iterator[DaskScheduler]:
+    """A scheduler and a worker, each with or without the app's folder on its path.
+
+    The test process imports the app meanwhile; the record ``name`` points at
+    the scheduler.  Everything is stopped and removed afterwards.
+    """
     base = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p) and p != str(app))
     with_app = f"{base}{os.pathsep}{app}"
     scheduler = dask_processes.start_scheduler(
@@ -66,7 +74,17 @@ def split_cluster(app: Path, *, scheduler_has: bool, workers_have: bool) -> Any:
     worker = dask_processes.start_worker(
         scheduler.address, env={"PYTHONPATH": with_app if workers_have else base}
     )
-    return scheduler, worker
+    sys.path.insert(0, str(app))
+    try:
+        record = create_dask_scheduler(name, scheduler.address, timeout=5)
+        yield record
+        Job.objects.filter(scheduler=record).delete()
+        record.delete()
+    finally:
+        sys.path.remove(str(app))
+        close_clients(scheduler.address)
+        worker.stop()
+        scheduler.stop()
 
 
 @pytest.fixture
@@ -82,10 +100,8 @@ def importable(app_code: Path) -> Iterator[Path]:
 def test_missing_module_names_the_module_the_side_and_the_fix(
     scheduler_has: bool, app_code: Path, manager: JobManager, user: Any
 ) -> None:
-    scheduler, worker = split_cluster(app_code, scheduler_has=scheduler_has, workers_have=False)
-    sys.path.insert(0, str(app_code))
-    try:
-        record = create_dask_scheduler("Split", scheduler.address, timeout=5)
+    split = split_cluster(app_code, "Split", scheduler_has=scheduler_has, workers_have=False)
+    with split as record:
         job = manager.create_job(
             "double", user, "DASK", scheduler=record, function=f"{APP}.tasks.double", args=[2]
         )
@@ -103,24 +119,14 @@ def test_missing_module_names_the_module_the_side_and_the_fix(
         assert "Submission failed: " in Job.objects.get(pk=job.pk).status_message
         # The worker did not die on an undeserializable task: it still answers.
         assert record.client.submit(sum, [1, 2]).result(timeout=10) == 3
-        Job.objects.filter(pk=job.pk).delete()
-        record.delete()
-    finally:
-        sys.path.remove(str(app_code))
-        close_clients(scheduler.address)
-        worker.stop()
-        scheduler.stop()
 
 
 def test_delayed_work_the_scheduler_cannot_load_is_explained(
     app_code: Path, manager: JobManager, user: Any
 ) -> None:
-    scheduler, worker = split_cluster(app_code, scheduler_has=False, workers_have=True)
-    sys.path.insert(0, str(app_code))
-    try:
+    with split_cluster(app_code, "Split", scheduler_has=False, workers_have=True) as record:
         from hydro_tc14_code.tasks import double  # type: ignore[import-not-found]
 
-        record = create_dask_scheduler("Split", scheduler.address, timeout=5)
         job = manager.create_job("delayed", user, "DASK", scheduler=record)
         job.execute(dask.delayed(double)(4))
         wait_for(lambda: status_of(job) == JobStatus.ERROR, what="Error")
@@ -128,13 +134,6 @@ def test_delayed_work_the_scheduler_cannot_load_is_explained(
         assert message.startswith("The Dask scheduler could not load the task")
         assert "Error during deserialization of the task graph" in message
         assert "the scheduler and the workers" in message
-        Job.objects.filter(pk=job.pk).delete()
-        record.delete()
-    finally:
-        sys.path.remove(str(app_code))
-        close_clients(scheduler.address)
-        worker.stop()
-        scheduler.stop()
 
 
 def test_a_failing_function_shows_its_remote_traceback_in_logs_cli_and_admin(
@@ -169,10 +168,7 @@ def test_a_failing_function_shows_its_remote_traceback_in_logs_cli_and_admin(
 def test_upload_code_ships_the_apps_package_to_scheduler_and_workers(
     app_code: Path, manager: JobManager, user: Any
 ) -> None:
-    scheduler, worker = split_cluster(app_code, scheduler_has=False, workers_have=False)
-    sys.path.insert(0, str(app_code))
-    try:
-        record = create_dask_scheduler("Bare", scheduler.address, timeout=5)
+    with split_cluster(app_code, "Bare", scheduler_has=False, workers_have=False) as record:
         assert manager.upload_code(app_code / APP, record) == f"{APP}.zip"
         job = manager.create_job(
             "double", user, "DASK", scheduler=record, function=f"{APP}.tasks.double", args=[21]
@@ -180,10 +176,3 @@ def test_upload_code_ships_the_apps_package_to_scheduler_and_workers(
         assert isinstance(job, DaskJob)
         job.execute()
         assert job.result(timeout=20) == 42
-        Job.objects.filter(pk=job.pk).delete()
-        record.delete()
-    finally:
-        sys.path.remove(str(app_code))
-        close_clients(scheduler.address)
-        worker.stop()
-        scheduler.stop()
