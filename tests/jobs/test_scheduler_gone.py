@@ -147,3 +147,21 @@ def test_stop_of_a_condor_job_whose_submit_host_is_down_marks_it_aborted(
         f"scheduler unreachable: not confirmed stopped on '{condor_scheduler.name}'."
     )
     assert elapsed < 30
+
+
+@pytest.mark.sshd
+def test_stop_of_a_workflow_whose_submit_host_is_down_aborts_its_nodes_too(
+    manager: JobManager, user: Any, condor_scheduler: Any, condor_server: Any
+) -> None:
+    workflow = manager.create_job("dag", user, "CONDORWORKFLOW", scheduler=condor_scheduler)
+    first = workflow.add_node("first", {"executable": "/bin/sleep", "arguments": ["60"]})
+    workflow.add_node("second", {"executable": "/bin/true"}, parents=[first])
+    workflow.execute()
+    condor_server.stop()
+    try:
+        assert workflow.stop() is False
+    finally:
+        condor_server.start()
+    workflow.refresh_from_db()
+    assert workflow.status == "Aborted"
+    assert {node.status for node in workflow.nodes} == {"Aborted"}

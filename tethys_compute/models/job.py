@@ -516,6 +516,7 @@ class Job(models.Model):
             if unconfirmed:
                 text = f"{reason.rstrip('.')}; {unconfirmed}" if reason else unconfirmed
                 apply_status(self, JobStatus.ABORTED, message=f"{text}."[:2000])
+                self._stopped_here()
                 return False
         apply_status(self, JobStatus.ABORTED, message=reason or "Stopped.")
         return True
@@ -694,6 +695,10 @@ class Job(models.Model):
         return None
 
     def _stop(self) -> None:
+        return None
+
+    def _stopped_here(self) -> None:
+        """After a stop the scheduler did not confirm: the kind's own records follow."""
         return None
 
     def _pause(self) -> None:
@@ -1153,6 +1158,9 @@ class CondorWorkflow(CondorControl, Job):
 
     def _stop(self) -> None:
         super()._stop()
+        self._stopped_here()
+
+    def _stopped_here(self) -> None:
         self.node_set.exclude(status_code__in=FINAL_STATUSES).update(status_code=JobStatus.ABORTED)
 
     def _fetch_logs(self) -> dict[str, Any]:
