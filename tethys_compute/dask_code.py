@@ -19,7 +19,7 @@ import os
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ from tethys_compute.exceptions import InvalidArgumentError, RemoteImportError
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["GRAPH_ERROR", "check_code", "explain", "how_to_fix", "upload_code"]
+__all__ = ["GRAPH_ERROR", "check_code", "explain", "graph_modules", "how_to_fix", "upload_code"]
 
 #: What distributed says when the scheduler cannot unpickle a task graph.
 GRAPH_ERROR = "Error during deserialization of the task graph"
@@ -45,48 +45,86 @@ def how_to_fix(module: str, where: str) -> str:
     )
 
 
-def _make_import_probe() -> Callable[..., str]:
+def _make_import_probe() -> Callable[..., list[str]]:
     # Nested on purpose: cloudpickle sends it by value, so it runs where our package is not.
-    def probe(module: str, **_: Any) -> str:
+    def probe(modules: list[str], **_: Any) -> list[str]:
         import importlib
 
-        try:
-            importlib.import_module(module)
-        except BaseException as exc:  # noqa: BLE001 - reported to the caller
-            return f"{type(exc).__name__}: {exc}"
-        return ""
+        for module in modules:
+            try:
+                importlib.import_module(module)
+            except BaseException as exc:  # noqa: BLE001 - reported to the caller
+                return [module, f"{type(exc).__name__}: {exc}"]
+        return []
 
     return probe
 
 
-def check_code(client: Client, module: str, *, label: str, timeout: float) -> None:
-    """Raise :class:`RemoteImportError` when ``module`` cannot be imported on the cluster.
+#: Modules never asked about: the standard library, and what runs Dask itself.
+_KNOWN_TOPS = frozenset({"dask", "distributed", "builtins", "__main__"})
 
-    Modules of the standard library are not checked (no round trip).
+
+def _to_check(modules: str | Iterable[str]) -> list[str]:
+    names = [modules] if isinstance(modules, str) else list(modules)
+    tops = sys.stdlib_module_names | _KNOWN_TOPS
+    return sorted({m for m in names if m and m.split(".")[0].lstrip("_") not in tops})
+
+
+def graph_modules(work: Any, limit: int = 50) -> list[str]:
+    """The modules of the callables in a Dask collection's graph (at most ``limit`` tasks).
+
+    Examples
+    --------
+    >>> import dask, operator
+    >>> graph_modules(dask.delayed(operator.add)(1, 2))
+    ['_operator']
+    """
+    found: set[str] = set()
+    for index, task in enumerate(dict(work.__dask_graph__()).values()):
+        if index >= limit:
+            break
+        func = getattr(task, "func", None)
+        if func is None and isinstance(task, tuple) and task and callable(task[0]):
+            func = task[0]
+        module = getattr(func, "__module__", None)
+        if isinstance(module, str):
+            found.add(module)
+    return sorted(found)
+
+
+def check_code(client: Client, modules: str | Iterable[str], *, label: str, timeout: float) -> None:
+    """Raise :class:`RemoteImportError` when a module cannot be imported on the cluster.
+
+    Modules of the standard library and of Dask are not asked about (with
+    nothing else to ask, no round trip); the others in one round trip to the
+    scheduler and one to the workers.
 
     Raises
     ------
     RemoteImportError
         Naming the module, the side (the scheduler, or which workers) and the fix.
     """
-    if not module or module.split(".")[0] in sys.stdlib_module_names:
+    wanted = _to_check(modules)
+    if not wanted:
         return
     probe = _make_import_probe()
-    problem = client.run_on_scheduler(probe, module, callback_timeout=timeout)
+    problem = client.run_on_scheduler(probe, wanted, callback_timeout=timeout)
     if problem:
+        module, text = problem
         raise RemoteImportError(
-            f"The Dask scheduler {label!r} cannot import {module!r} ({problem}). The scheduler "
+            f"The Dask scheduler {label!r} cannot import {module!r} ({text}). The scheduler "
             "unpickles the task graph itself, so it needs the job's code as well as the "
             f"workers. {how_to_fix(module, 'the scheduler and the workers')}"
         )
-    answers = client.run(probe, module, on_error="return", callback_timeout=timeout)
-    missing = {addr: str(text) for addr, text in answers.items() if text}
+    answers = client.run(probe, wanted, on_error="return", callback_timeout=timeout)
+    missing = {addr: answer for addr, answer in answers.items() if answer}
     if missing:
         shown = ", ".join(sorted(missing)[:5]) + (" ..." if len(missing) > 5 else "")
-        problem = next(iter(missing.values()))
+        first = next(iter(missing.values()))
+        module, text = (first[0], first[1]) if isinstance(first, list) else (wanted[0], first)
         raise RemoteImportError(
             f"{len(missing)} of {len(answers)} Dask worker(s) of {label!r} cannot import "
-            f"{module!r} ({problem}; {shown}). {how_to_fix(module, 'the workers')}"
+            f"{module!r} ({text}; {shown}). {how_to_fix(module, 'the workers')}"
         )
 
 

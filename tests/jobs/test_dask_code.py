@@ -121,14 +121,33 @@ def test_missing_module_names_the_module_the_side_and_the_fix(
         assert record.client.submit(sum, [1, 2]).result(timeout=10) == 3
 
 
-def test_delayed_work_the_scheduler_cannot_load_is_explained(
-    app_code: Path, manager: JobManager, user: Any
+@pytest.mark.parametrize("scheduler_has", [False, True], ids=["scheduler", "workers"])
+def test_delayed_work_the_cluster_cannot_import_is_refused_naming_the_side(
+    scheduler_has: bool, app_code: Path, manager: JobManager, user: Any
 ) -> None:
-    with split_cluster(app_code, "Split", scheduler_has=False, workers_have=True) as record:
+    split = split_cluster(app_code, "Split", scheduler_has=scheduler_has, workers_have=False)
+    with split as record:
         from hydro_tc14_code.tasks import double  # type: ignore[import-not-found]
 
         job = manager.create_job("delayed", user, "DASK", scheduler=record)
-        job.execute(dask.delayed(double)(4))
+        # Without the check, a worker that cannot load the task drops its connection
+        # and the job waits forever.
+        with pytest.raises(RemoteImportError) as refused:
+            job.execute(dask.delayed(double)(dask.delayed(abs)(-4)))
+        text = str(refused.value)
+        side = "1 of 1 Dask worker(s) of 'Split'" if scheduler_has else "Dask scheduler 'Split'"
+        assert side in text and f"cannot import '{APP}.tasks'" in text
+        assert status_of(job) == JobStatus.ERROR
+
+
+def test_a_future_the_scheduler_cannot_load_is_explained(
+    app_code: Path, manager: JobManager, user: Any
+) -> None:
+    with split_cluster(app_code, "Split", scheduler_has=False, workers_have=True) as record:
+        from hydro_tc14_code.tasks import double
+
+        job = manager.create_job("future", user, "DASK", scheduler=record)
+        job.execute(record.client.submit(double, 4, pure=False))
         wait_for(lambda: status_of(job) == JobStatus.ERROR, what="Error")
         message = Job.objects.get(pk=job.pk).status_message
         assert message.startswith("The Dask scheduler could not load the task")

@@ -1296,7 +1296,7 @@ class DaskJob(Job):
         from distributed import Future
 
         from tethys_compute.conf import compute_settings
-        from tethys_compute.dask_code import check_code
+        from tethys_compute.dask_code import check_code, graph_modules
         from tethys_compute.jobs.callbacks import watch_dask_future
         from tethys_compute.jobs.running import running_already, watch_task_starts
 
@@ -1307,7 +1307,15 @@ class DaskJob(Job):
         if isinstance(work, Future):
             future = work
         elif work is not None and is_dask_collection(work):
-            # A dask.delayed object (or another collection) describes work: compute it.
+            # A dask.delayed object (or another collection) describes work: compute it,
+            # once the cluster can import its functions' modules.
+            scheduler = _dask_scheduler(self)
+            check_code(
+                client,
+                graph_modules(work),
+                label=scheduler.name,
+                timeout=float(scheduler.timeout or compute_settings.DASK_CONNECT_TIMEOUT),
+            )
             future = client.compute(work)
         elif work is not None:
             raise InvalidArgumentError(
