@@ -30,8 +30,17 @@ $(STAMP): pyproject.toml setup.py
 system-deps:
 	@bash scripts/install-system-deps.sh
 
-demo: venv
-	$(BIN)/python scripts/demo.py --port $(DEMO_PORT)
+# The demo installs only what it needs (no lint, docs or browser-test extras).
+DEMO_STAMP := $(VENV)/.demo-stamp
+
+$(DEMO_STAMP): pyproject.toml setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
+	$(BIN)/python scripts/demo.py --port $(DEMO_PORT)$(if $(filter 1,$(RESET_PASSWORD)), --reset-password)
 
 test: venv system-deps lint typecheck migrations-check test-sqlite test-postgres test-portal docs
 	@echo "make test: all steps passed"

@@ -1,26 +1,35 @@
 """``make demo``: the example portal with a real local Dask cluster, on embedded defaults.
 
+0. A lock (``.demo/demo.lock``): a second demo from the same clone refuses to
+   start instead of re-pointing ``Default`` under the first one.
 1. SQLite database, an encryption key file and the portal's ``SECRET_KEY``
    (``secret.key``, random, which signs the jobs' callback URLs) under ``.demo/``
    (made once, kept).
-2. Migrations; an ``admin`` superuser with a fresh password, printed.
+2. Migrations; an ``admin`` superuser whose password is made once, kept in
+   ``.demo/admin-password`` (mode 0600) and shown on every start
+   (``--reset-password``, i.e. ``make demo RESET_PASSWORD=1``, makes a new one).
 3. A real ``dask scheduler`` and ``dask worker`` on free loopback ports,
    registered (or re-pointed) as the Dask scheduler named ``Default``.
 4. The Compute API at work: ``get_scheduler('Default').client`` runs a task,
    and the scheduler's connection test is stored for the admin list.
 5. The portal with its admin on http://127.0.0.1:PORT/admin/ until Ctrl-C,
-   which stops everything the demo started.
+   which stops everything the demo started (clusters started from the admin
+   are not the demo's: they keep running; terminate them there first).
+   The portal's address is written to ``.demo/portal_url``, so commands from
+   a second terminal give jobs callback URLs on the port the demo runs on.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import secrets
 import signal
 import socket
 import sys
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[1]
 PORTAL = ROOT / "tests" / "example_portal"
@@ -39,6 +48,42 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def take_lock(port: int) -> IO[str] | None:
+    """Hold ``.demo/demo.lock`` for the demo's lifetime; None when another demo holds it."""
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    handle = open(DATA_DIR / "demo.lock", "a+")  # noqa: SIM115 - held until the demo ends
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        say(
+            f"Another `make demo` runs from this clone ({holder}); it owns {DATA_DIR}. Use "
+            "it, or stop it with Ctrl-C in its terminal first."
+        )
+        return None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}, http://127.0.0.1:{port}/admin/\n")
+    handle.flush()
+    return handle
+
+
+def admin_password(reset: bool) -> tuple[str, bool]:
+    """The demo admin's password: made once and kept (0600), or new with ``reset``."""
+    path = DATA_DIR / "admin-password"
+    if path.exists() and not reset:
+        kept = path.read_text().strip()
+        if kept:
+            return kept, False
+    password = secrets.token_urlsafe(12)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(password + "\n")
+    return password, True
 
 
 def prepare_environment() -> None:
@@ -68,7 +113,15 @@ def main() -> int:
     parser.add_argument(
         "--no-serve", action="store_true", help="set everything up, run the check, then stop"
     )
+    parser.add_argument(
+        "--reset-password",
+        action="store_true",
+        help="give the admin user a new password (make demo RESET_PASSWORD=1)",
+    )
     args = parser.parse_args()
+    lock = take_lock(args.port)
+    if lock is None:
+        return 2
     if not args.no_serve and not port_is_free(args.port):
         say(
             f"Port {args.port} on 127.0.0.1 is in use. Stop what uses it, or run "
@@ -77,8 +130,10 @@ def main() -> int:
         return 2
 
     prepare_environment()
-    # Jobs started from the demo push their status here (JOB_CALLBACK_BASE_URL).
+    # Jobs started from the demo push their status here (JOB_CALLBACK_BASE_URL); the
+    # file tells the portal's commands in a second terminal the same address.
     os.environ.setdefault("PORTAL_URL", f"http://127.0.0.1:{args.port}")
+    (DATA_DIR / "portal_url").write_text(os.environ["PORTAL_URL"] + "\n")
 
     def stop_on_sigterm(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -100,13 +155,14 @@ def main() -> int:
     say(f"Database: {DATA_DIR / 'db.sqlite3'}")
     call_command("migrate", verbosity=0)
 
-    password = secrets.token_urlsafe(12)
+    password, new = admin_password(args.reset_password)
     users = get_user_model()
     admin = users.objects.filter(username="admin").first() or users(
         username="admin", email="admin@example.com"
     )
     admin.is_staff = admin.is_superuser = True
-    admin.set_password(password)
+    if new or not admin.check_password(password):
+        admin.set_password(password)
     admin.save()
 
     say("Starting a local Dask scheduler and worker ...")
@@ -134,10 +190,14 @@ def main() -> int:
         say("")
         say(f"  Admin:    {url}")
         say("  User:     admin")
-        say(f"  Password: {password}")
+        say(
+            f"  Password: {password}  (kept in {DATA_DIR / 'admin-password'}; "
+            "make demo RESET_PASSWORD=1 makes a new one)"
+        )
         if cluster.dashboard_link:
             say(f"  Dask dashboard: {cluster.dashboard_link}")
-        say("  Ctrl-C stops the portal and the Dask processes.")
+        say("  Ctrl-C stops the portal and the demo's Dask processes; clusters started")
+        say("  from the admin keep running (terminate them there first).")
         say("")
         call_command("runserver", f"127.0.0.1:{args.port}", use_reloader=False, use_threading=True)
     except KeyboardInterrupt:
@@ -149,7 +209,9 @@ def main() -> int:
 
         close_clients()
         cluster.stop()
+        (DATA_DIR / "portal_url").unlink(missing_ok=True)
         say("Demo stopped: portal and Dask processes ended.")
+        lock.close()
     return 0
 
 

@@ -26,6 +26,7 @@ from django.utils.safestring import SafeString
 
 from tethys_compute import crypto
 from tethys_compute.clusters import service
+from tethys_compute.clusters.active_jobs import active_jobs
 from tethys_compute.clusters.config import load_config
 from tethys_compute.exceptions import EncryptionKeyError, TethysComputeError
 from tethys_compute.models import Cluster
@@ -204,6 +205,9 @@ def force_terminate_clusters(
             **modeladmin.admin_site.each_context(request),
             "title": "Terminate clusters (force)",
             "clusters": queryset,
+            "active_jobs": active_jobs(
+                name for row in queryset for name in row.provider_state.get("schedulers") or []
+            ),
             "opts": modeladmin.model._meta,
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
         }

@@ -36,14 +36,18 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from tethys_compute.admin_filters import SubclassFilter
+from tethys_compute.admin_job_display import JobStateFilter, arguments, status_badge
 from tethys_compute.admin_trust import (
     REFUSAL,
     may_connect_dask_client,
     without_dask_jobs_unless_trusted,
 )
-from tethys_compute.exceptions import TethysComputeError
+from tethys_compute.exceptions import SchedulerConnectionError, TethysComputeError
 from tethys_compute.jobs.refresh import refresh_jobs
-from tethys_compute.jobs.status import ACTIVE_STATUSES, FINISHED_STATUSES
+from tethys_compute.jobs.status import (
+    ACTIVE_STATUSES,
+    FINISHED_STATUSES,
+)
 from tethys_compute.models.job import (
     BasicJob,
     CondorJob,
@@ -56,7 +60,7 @@ __all__ = ["JobAdmin", "JobKindFilter", "format_age"]
 
 #: The kinds, as (model, filter value, label).
 JOB_KINDS: tuple[tuple[type[Job], str, str], ...] = (
-    (BasicJob, "basic", "Basic"),
+    (BasicJob, "basic", "Basic job"),
     (CondorJob, "condor", "Condor job"),
     (CondorWorkflow, "condorworkflow", "Condor workflow"),
     (DaskJob, "dask", "Dask job"),
@@ -149,7 +153,7 @@ def stop_jobs(
     queryset: QuerySet[Job],
 ) -> None:
     """Stop each selected job; finished ones are left as they are and reported as skipped."""
-    stopped, skipped, errors = 0, [], []
+    stopped, skipped, errors, unconfirmed = 0, [], [], []
     queryset = without_dask_jobs_unless_trusted(request, queryset)
     for job in queryset.select_subclasses():  # type: ignore[attr-defined]
         try:
@@ -157,12 +161,16 @@ def stop_jobs(
             if job.status_code in FINISHED_STATUSES:
                 skipped.append(f"{job.pk} ({job.status})")
                 continue
-            job.stop()
-            stopped += 1
+            if job.stop():
+                stopped += 1
+            else:
+                unconfirmed.append(f"Job {job.pk} ({job.name}): Aborted, {job.status_message}")
         except TethysComputeError as exc:
             errors.append(f"Job {job.pk} ({job.name}): {exc}")
     if stopped:
         messages.success(request, f"Stopped {stopped} job(s).")
+    for text in unconfirmed:
+        messages.warning(request, text)
     if skipped:
         messages.info(
             request,
@@ -172,9 +180,51 @@ def stop_jobs(
         messages.error(request, error)
 
 
-resubmit_jobs = _job_action(
+_resubmit_each = _job_action(
     "resubmit_jobs", "resubmit", "Resubmit the selected jobs", "change", "Resubmitted"
 )
+
+
+def _resubmit_confirmation(
+    request: HttpRequest,
+    modeladmin: admin.ModelAdmin,
+    jobs: list[Job],
+    form_action: str,  # type: ignore[type-arg]
+) -> TemplateResponse:
+    """The page that asks before resubmitting (which deletes the previous run's results)."""
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Resubmit jobs?",
+        "opts": modeladmin.model._meta,
+        "jobs": [(job, job.resubmit_refusal()) for job in jobs],
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "form_action": form_action,
+    }
+    request.current_app = modeladmin.admin_site.name
+    return TemplateResponse(request, "admin/tethys_compute/job/resubmit.html", context)
+
+
+@admin.action(description="Resubmit the selected jobs", permissions=["change"])
+def resubmit_jobs(
+    modeladmin: admin.ModelAdmin,  # type: ignore[type-arg]
+    request: HttpRequest,
+    queryset: QuerySet[Job],
+) -> HttpResponse | None:
+    """Each job's resubmit(), after a confirmation page (it deletes the previous results).
+
+    Jobs that cannot be run again (a Dask job run from a delayed object) are
+    listed with the reason and left alone.
+    """
+    jobs = list(queryset.select_subclasses().order_by("id"))  # type: ignore[attr-defined]
+    if request.POST.get("post") != "yes":
+        return _resubmit_confirmation(request, modeladmin, jobs, "")
+    refused = [job for job in jobs if job.resubmit_refusal()]
+    for job in refused:
+        messages.error(request, f"Not resubmitted: {job.resubmit_refusal()}")
+    _resubmit_each(modeladmin, request, queryset.exclude(pk__in=[job.pk for job in refused]))
+    return None
+
+
 _delete_each = _job_action(
     "delete_with_cleanup",
     "delete",
@@ -235,7 +285,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "id",
         "name",
         "kind",
-        "status_code",
+        "status_badge",
         "status_age",
         "label",
         "user",
@@ -243,7 +293,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "creation_time",
     )
     list_display_links = ("id", "name")
-    list_filter = ("status_code", JobKindFilter, "label", "user", "scheduler")
+    list_filter = ("status_code", JobStateFilter, JobKindFilter, "label", "user", "scheduler")
     # select_related would cache them on the base rows, not on the kinds
     # select_subclasses returns: prefetch them (two queries per page) instead.
     list_select_related = False
@@ -259,7 +309,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "Status",
             {
                 "fields": (
-                    "status_code",
+                    "status_badge",
                     "status_message",
                     "status_age",
                     "status_version",
@@ -356,6 +406,10 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # ------------------------------------------------------------------
     # Columns (stored data only)
     # ------------------------------------------------------------------
+    @admin.display(description="status", ordering="status_code")
+    def status_badge(self, obj: Job) -> SafeString:
+        return status_badge(obj)
+
     @admin.display(description="kind")
     def kind(self, obj: Job) -> str:
         return str(obj._meta.verbose_name)
@@ -384,6 +438,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             value = getattr(obj, name, None)
             if value not in (None, ""):
                 rows.append((label, value))
+        rows += arguments(obj)
         if not rows:
             return "-"
         return format_html("<ul>{}</ul>", format_html_join("", "<li>{}: {}</li>", rows))
@@ -436,7 +491,8 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         buttons = [
             (reverse(f"admin:{info[0]}_{info[1]}_run", args=[obj.pk, name]), label)
             for name, (_perm, label) in _PAGE_ACTIONS.items()
-            if name not in ("stop",) or obj.status_code in ACTIVE_STATUSES
+            if (name != "stop" or obj.status_code in ACTIVE_STATUSES)
+            and (name != "resubmit" or not obj.resubmit_refusal())
         ]
         return format_html_join(
             " ",
@@ -481,7 +537,14 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return HttpResponseRedirect(reverse(f"admin:{info[0]}_{info[1]}_change", args=[job.pk]))
         try:
             if action == "fetch-logs":
-                logs = job.get_logs()
+                try:
+                    logs = job.get_logs()
+                except SchedulerConnectionError as exc:
+                    name = job.scheduler_name or "its scheduler"
+                    raise SchedulerConnectionError(
+                        f"Logs not fetched: the scheduler {name!r} could not be reached "
+                        f"({exc}). Nothing was stored; try again once it answers."
+                    ) from exc
                 if job.is_finished:
                     messages.success(request, "Logs fetched and stored (the job has finished).")
                 else:
@@ -499,8 +562,12 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 report = refresh_jobs([job])
                 messages.info(request, f"Refreshed: {report.summary()}")
             elif action == "stop":
-                job.stop()
-                messages.success(request, "Stopped.")
+                if job.stop():
+                    messages.success(request, "Stopped.")
+                else:
+                    messages.warning(request, f"Marked Aborted: {job.status_message}")
+            elif request.POST.get("post") != "yes" and not job.resubmit_refusal():
+                return _resubmit_confirmation(request, self, [job], request.path)
             else:
                 job.resubmit()
                 messages.success(request, "Resubmitted.")

@@ -59,6 +59,13 @@ JOB_CALLBACK_BASE_URL : str or None
     push their status to a signed URL under it.  None: jobs are polled only.
     ``check --deploy`` warns for ``http://`` to a host that is not loopback
     (``tethys_compute.W011``).
+RESULTS_MAX_ATTEMPTS : int
+    How many times the refresher runs a job's results callback that fails
+    (the job stays Results-Ready, with the error); after that only an
+    explicit ``process_results()`` or ``jobs refresh ID`` tries again.
+RESULTS_RETRY_DELAY : float
+    Seconds before the first retry of a failed results callback; doubled
+    after each failure (at most one hour).
 """
 
 from __future__ import annotations
@@ -95,6 +102,8 @@ DEFAULTS: dict[str, Any] = {
     "JOB_REFRESH_INTERVAL": 30.0,
     "JOB_CALLBACK_MAX_AGE": 7 * 24 * 3600,
     "JOB_CALLBACK_BASE_URL": None,
+    "RESULTS_MAX_ATTEMPTS": 5,
+    "RESULTS_RETRY_DELAY": 60.0,
 }
 
 

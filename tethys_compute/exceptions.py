@@ -103,6 +103,14 @@ class JobNotFoundError(TethysComputeError, LookupError):
     """No job has the given id (for this user and label)."""
 
 
+class RemoteImportError(TethysComputeError, ImportError):
+    """The job's code cannot be imported where it must run (a Dask scheduler or worker).
+
+    The message names the module, the side (scheduler or which workers) and
+    how to make the code available there.
+    """
+
+
 class InvalidStatusTransition(TethysComputeError, ValueError):
     """A job was asked to move to a status it cannot reach from its current one."""
 
@@ -132,8 +140,10 @@ class SchedulerInUseError(TethysComputeError, ValueError, ProtectedError):
         names = ", ".join(repr(name) for name in self.schedulers) or "the scheduler"
         message = (
             f"Cannot delete scheduler {names}: {len(self.jobs)} job(s) are still active on it "
-            f"(id (name): {shown}{more}). Stop them, or wait until they finish; finished jobs "
-            "keep their history."
+            f"(id (name): {shown}{more}). Stop them (`manage.py jobs stop ID...`; where the "
+            "scheduler does not answer they are marked Aborted here), or remove it with "
+            "`manage.py schedulers remove NAME --stop-jobs`, or wait until they finish; "
+            "finished jobs keep their history."
         )
         ProtectedError.__init__(self, message, set(self.jobs))  # type: ignore[arg-type]
 

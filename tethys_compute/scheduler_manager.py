@@ -372,7 +372,8 @@ def _create(
                 _refuse_case_variant(name)
                 raise
         else:
-            logger.info("Created %s scheduler %r", model.KIND, name)
+            # Once committed: an import that is rolled back created nothing.
+            transaction.on_commit(lambda: logger.info("Created %s scheduler %r", model.KIND, name))
             return candidate
     _compare(existing, model, candidate, values)
     return existing

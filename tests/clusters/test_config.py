@@ -364,6 +364,18 @@ def test_unknown_settings_and_sections_are_ignored_with_a_warning(
     assert "section [clusters oops] is not a cluster config section" in caplog.text
 
 
+def test_a_misspelt_section_kind_suggests_the_close_name(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    load(tmp_path, LOCAL + "[clustr laptop]\nCLUSTER_SIZE = 2\n[globl]\nA = 1\n[zzz top]\n")
+    assert "[clustr laptop] is not a cluster config section and is ignored; did you mean " in (
+        caplog.text
+    )
+    assert "did you mean [cluster laptop]?" in caplog.text
+    assert "did you mean [global]?" in caplog.text
+    assert "[zzz top] is not a cluster config section and is ignored\n" in caplog.text + "\n"
+
+
 def test_section_name_with_spaces_or_without_name_is_an_error(tmp_path: Path) -> None:
     assert "must be written [cluster NAME]" in error_of(tmp_path, "[cluster my big one]\n")
     assert "must be written [key NAME]" in error_of(tmp_path, LOCAL + "[key]\n")

@@ -22,3 +22,8 @@ def as_dollars(value: object) -> str:
 def fail(job: Job) -> None:
     """A results callback that fails."""
     raise RuntimeError("results could not be read")
+
+
+def write_into_workspace(job: Job) -> None:
+    """A results callback that writes a file into the job's workspace (which must exist)."""
+    (Path(job.workspace) / "written.txt").write_text("ok")

@@ -106,11 +106,11 @@ def test_fetch_logs_of_a_running_job_shows_them_on_the_page(
         response = admin_client.post(f"{LIST_URL}{job.pk}/run/fetch-logs/", follow=True)
         html = response.content.decode()
         assert "Logs fetched from the running job and shown below" in html
-        return "live-line" in html
+        return "<pre>live-line" in html  # in the logs (the arguments show it too)
 
     wait_for(shown, step=0.3, what="the output on the page")
     assert Job.objects.get(pk=job.pk).logs is None  # not stored while running
-    assert "live-line" not in admin_client.get(page).content.decode()  # shown once
+    assert "<pre>live-line" not in admin_client.get(page).content.decode()  # shown once
     job.stop()
 
 
@@ -138,7 +138,8 @@ def test_deleting_a_scheduler_with_active_jobs_says_which_and_what_to_do(
         assert isinstance(error, ProtectedError) and busy in error.protected_objects
         text = str(error)
         assert "'condor-x'" in text and f"{busy.pk} ('busy one')" in text
-        assert "Stop them, or wait until they finish; finished jobs keep their history." in text
+        assert "Stop them (`manage.py jobs stop ID...`" in text
+        assert "`manage.py schedulers remove NAME --stop-jobs`" in text
         assert "scheduler_ptr" not in text
     assert Scheduler.objects.count() == 2  # nothing was deleted
     html = admin_client.get(f"/admin/tethys_compute/condorscheduler/{condor.pk}/delete/")

@@ -60,7 +60,7 @@ def test_list_of_1000_jobs_takes_the_same_queries_as_10_and_no_remote_call(
     big, html = render_all(admin_client)
     assert html.count('class="action-checkbox"') == 1000
     assert small == big, f"{small} queries for 10 jobs, {big} for 1,000"
-    for text in ("Condor job", "Dask job", "basic job", "condor-x", "dask-x", "Running"):
+    for text in ("Condor job", "Dask job", "Basic job", "condor-x", "dask-x", "Running"):
         assert text in html
 
 
@@ -112,7 +112,7 @@ def test_stop_resubmit_actions_and_delete_with_cleanup(
 
     act("stop_jobs", running)
     assert Job.objects.get(pk=running.pk).status_code == JobStatus.ABORTED
-    act("resubmit_jobs", running, done)
+    act("resubmit_jobs", running, done, post="yes")  # confirmed (see test_resubmit_refusals)
     assert set(Job.objects.values_list("status_code", flat=True)) == {JobStatus.SUBMITTED}
     act("refresh_now", running)
     act("delete_with_cleanup", done, post="yes")  # confirmed (see the confirmation test)

@@ -95,6 +95,7 @@ def test_replayed_report_is_refused(pushed_job: Job) -> None:
     assert post(path, seq=3, status="running").status_code == 200
     replay = post(path, seq=3, status="running")
     assert replay.status_code == 409
+    assert replay.json()["error"].startswith(f"Job {pushed_job.pk} ('basic'): report 3 of ")
     assert post(path, seq=2, status="exited", exit_code=0).status_code == 409  # older seq
     assert status_of(pushed_job) == JobStatus.RUNNING
 

@@ -15,7 +15,7 @@ from tethys_compute.exceptions import InvalidArgumentError, InvalidStatusTransit
 from tethys_compute.jobs.manager import JobManager
 from tethys_compute.jobs.refresh import refresh_jobs
 from tethys_compute.jobs.status import JobStatus
-from tethys_compute.models import CondorJob, CondorScheduler, CondorWorkflow, Job
+from tethys_compute.models import CondorJob, CondorScheduler, CondorWorkflow, DaskScheduler, Job
 
 pytestmark = [pytest.mark.sshd]
 
@@ -98,7 +98,7 @@ def test_admin_resubmit_of_a_running_job_removes_the_old_cluster(
     assert old_cluster is not None
     response = admin_client.post(
         "/admin/tethys_compute/job/",
-        {"action": "resubmit_jobs", "_selected_action": [job.pk]},
+        {"action": "resubmit_jobs", "_selected_action": [job.pk], "post": "yes"},
     )
     assert response.status_code == 302
     wait_for(
@@ -183,5 +183,6 @@ def test_function_must_be_an_import_path(manager: JobManager, user: Any) -> None
     with pytest.raises(InvalidArgumentError, match="not an import path"):
         manager.create_job("f", user, "BASIC", process_results_function="done")
     assert not Job.objects.exists()
-    job = manager.create_job("f", user, "DASK", function="my_app.tasks.total")
+    dask = DaskScheduler.objects.create(name="never-contacted", host="127.0.0.1:8786")
+    job = manager.create_job("f", user, "DASK", scheduler=dask, function="my_app.tasks.total")
     assert job.function == "my_app.tasks.total"  # type: ignore[attr-defined]

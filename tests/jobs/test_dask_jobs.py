@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from tethys_compute.exceptions import InvalidArgumentError, InvalidStatusTransit
 from tethys_compute.jobs.manager import JobManager
 from tethys_compute.jobs.refresh import refresh_jobs
 from tethys_compute.jobs.status import JobStatus
-from tethys_compute.models import DaskJob, DaskScheduler
+from tethys_compute.models import DaskJob, DaskScheduler, Job
 
 pytestmark = [pytest.mark.dask, pytest.mark.django_db(transaction=True)]
 
@@ -62,7 +63,7 @@ def test_dask_results_callback_gets_the_value_and_its_return_is_stored(
     assert job.fetch_result(timeout=10) == 120
 
 
-def test_failing_results_callback_is_error(
+def test_failing_results_callback_keeps_the_job_results_ready(
     manager: JobManager, user: Any, dask_scheduler: DaskScheduler
 ) -> None:
     job = dask_job(
@@ -74,10 +75,16 @@ def test_failing_results_callback_is_error(
         process_results_function="tests.jobs.results.fail",
     )
     job.execute()
-    wait_for(lambda: status_of(job) == JobStatus.ERROR, what="Error")
+    # The done callback ran the results callback once; it failed.
+    wait_for(
+        lambda: Job.objects.filter(pk=job.pk, results_attempts__gte=1).exists(),
+        what="a failed attempt",
+    )
     job.refresh_from_db()
-    assert "results could not be read" in job.status_message
-    assert job.result is None
+    assert job.status == "Results-Ready" and job.results_attempts == 1
+    assert "RuntimeError: results could not be read" in job.status_message
+    assert job.result is None  # nothing stored yet
+    assert job.fetch_result(timeout=10) == -4  # the work is not lost
 
 
 def test_failing_dask_job_is_error_with_the_exception(
@@ -112,12 +119,57 @@ def test_refresh_sees_a_running_task_and_stop_cancels_it(
     assert status_of(job) == JobStatus.ABORTED
 
 
-def test_dask_job_without_a_dask_scheduler_is_an_error(manager: JobManager, user: Any) -> None:
-    job = dask_job(manager, user, None, "operator.add", 1, 2)
-    with pytest.raises(InvalidArgumentError, match="never starts a local cluster"):
-        job.execute()
-    job.refresh_from_db()
-    assert job.status == "Error" and "needs a DaskScheduler" in job.status_message
+def test_dask_job_without_a_dask_scheduler_is_refused_at_creation(
+    manager: JobManager, user: Any, condor_scheduler: Any
+) -> None:
+    with pytest.raises(InvalidArgumentError, match="no scheduler was given") as refused:
+        dask_job(manager, user, None, "operator.add", 1, 2)
+    assert "scheduler=get_scheduler('<name>')" in str(refused.value)
+    with pytest.raises(InvalidArgumentError, match="is a CondorScheduler"):
+        dask_job(manager, user, condor_scheduler, "operator.add", 1, 2)
+    assert not Job.objects.exists()
+
+
+def test_arguments_that_json_cannot_hold_are_refused_naming_the_argument(
+    manager: JobManager, user: Any, dask_scheduler: DaskScheduler
+) -> None:
+    with pytest.raises(InvalidArgumentError) as refused:
+        dask_job(manager, user, dask_scheduler, "operator.add", 1, {"when": {2, 3}})
+    assert str(refused.value).startswith("args[1]['when'] is a set, which cannot be stored")
+    with pytest.raises(InvalidArgumentError, match=r"^kwargs\['path'\] is a pathlib.PosixPath"):
+        manager.create_job(
+            "k",
+            user,
+            "DASK",
+            scheduler=dask_scheduler,
+            function="operator.add",
+            kwargs={"path": Path("/tmp")},
+        )
+    with pytest.raises(InvalidArgumentError, match=r"^extended_properties key 1 is a int"):
+        manager.create_job("e", user, "BASIC", extended_properties={1: "one"})
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("kind", ["BASIC", "DASK"])
+def test_workspace_exists_before_the_results_callback_runs(
+    kind: str, manager: JobManager, user: Any, dask_scheduler: DaskScheduler
+) -> None:
+    extra: dict[str, Any] = {"scheduler": dask_scheduler, "function": "operator.neg", "args": [2]}
+    job = manager.create_job(
+        "ws",
+        user,
+        kind,
+        process_results_function="tests.jobs.results.write_into_workspace",
+        **(extra if kind == "DASK" else {}),
+    )
+    assert not Path(job.workspace).exists()
+    job.execute()
+    if kind == "BASIC":
+        job.set_status("Results-Ready")
+    wait_for(lambda: status_of(job) == JobStatus.RESULTS_READY)
+    job.process_results()
+    assert job.status == "Complete", job.status_message
+    assert (Path(job.workspace) / "written.txt").read_text() == "ok"
 
 
 def test_create_job_takes_a_function_and_refuses_unknown_keywords(

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, transaction
 from django.views.decorators.debug import sensitive_variables
 
+from tethys_compute.clusters.active_jobs import check_active_jobs
 from tethys_compute.clusters.config import CLOUD_PROVIDERS, MAX_CLUSTER_SIZE
 from tethys_compute.clusters.exceptions import (
     AzureNotAvailable,
@@ -886,7 +887,14 @@ class Cluster:
         Local clusters stop their processes (the scheduler keeps its port),
         AWS clusters stop their instances (EBS-backed), ssh clusters stop the
         Dask processes on their hosts.
+
+        While the cluster's schedulers have active jobs, nothing is touched
+        and :class:`~tethys_compute.clusters.active_jobs.ClusterHasActiveJobs`
+        names them; with ``force`` they are stopped first (Aborted, with the
+        reason), and plugin failures at shutdown do not stop the operation.
         """
+        # Before anything is touched: refuse under active jobs, or stop them (force).
+        check_active_jobs(self.cluster_tag, self._scheduler_names(), "stop", force=force)
         self._begin(ClusterStatus.UPDATING, "stopping")
         try:
             nodes = self.nodes
@@ -924,8 +932,13 @@ class Cluster:
         Parameters
         ----------
         force : bool
-            Go on when plugins fail or the master is unreachable.
+            Stop the jobs still active on the cluster's schedulers first
+            (they become Aborted, with the reason; without ``force`` their
+            presence refuses the termination before anything is touched), and
+            go on when plugins fail or the master is unreachable.
         """
+        # Before anything is touched: refuse under active jobs, or stop them (force).
+        check_active_jobs(self.cluster_tag, self._scheduler_names(), "terminate", force=force)
         record = self._record
         if record is not None:
             record.refresh_from_db(fields=_STATUS_FIELDS)
@@ -975,6 +988,10 @@ class Cluster:
         if self.progress_callback is not None:
             self.progress_callback(ClusterStatus.DELETING, "terminated")
         logger.info("cluster %s terminated", self.cluster_tag)
+
+    def _scheduler_names(self) -> list[str]:
+        """The scheduler records this cluster registered (its jobs run there)."""
+        return [str(name) for name in self.state.get("schedulers") or []]
 
     def _leftover_description(self) -> str:
         """What the provider may still hold for this cluster (from the recorded state)."""
@@ -1030,7 +1047,7 @@ class Cluster:
         if record.status == ClusterStatus.RUNNING and problem:
             record.set_status(
                 ClusterStatus.ERROR,
-                f"{problem}; start the cluster again to restart what is missing.",
+                f"{problem.rstrip('. ')}; start the cluster again to restart what is missing.",
             )
         elif record.status == ClusterStatus.ERROR and not problem and self.state.get("schedulers"):
             record.set_status(ClusterStatus.RUNNING, "running")

@@ -331,6 +331,9 @@ CLUSTER_SETTINGS: dict[str, Setting] = {
     "ssh_host_key_check": Setting(bool, default=True),
     "ssh_port": Setting(int, default=22, minimum=1, maximum=65535),
     "worker_threads": Setting(int, default=1, minimum=1),
+    "worker_pythonpath": Setting(
+        str, example=f"folders separated by {os.pathsep!r}, like PYTHONPATH"
+    ),
     # New for the cluster manager's providers and plugins (docs/clusters.rst).
     "remote_python": Setting(str, default="python3", example="a Python such as python3"),
     "scheduler_port": Setting(int, minimum=1, maximum=65535),
@@ -345,6 +348,18 @@ _CLOUD_ONLY = ("keyname", "node_image_id", "node_instance_type")
 
 #: Section kinds of the form ``[kind NAME]``; ``vol`` is an alias of ``volume``.
 _NAMED_KINDS = ("key", "cluster", "plugin", "volume", "vol", "permission")
+
+
+def _did_you_mean(words: list[str]) -> str:
+    """``; did you mean [cluster laptop]?`` for a misspelt section kind ("" if none is close)."""
+    if len(words) == 2:
+        kind = difflib.get_close_matches(words[0].lower(), _NAMED_KINDS, n=1, cutoff=0.6)
+        if kind:
+            return f"; did you mean [{kind[0]} {words[1]}]?"
+    single = difflib.get_close_matches(" ".join(words).lower(), _SINGLE_SECTIONS, n=1, cutoff=0.6)
+    return f"; did you mean [{single[0]}]?" if single else ""
+
+
 _SINGLE_SECTIONS = ("global", "aws info", "azure info")
 
 
@@ -952,7 +967,7 @@ class _Reader:
             elif section not in _SINGLE_SECTIONS:
                 self._warn(
                     f"{_display(self._file_of(section))}: section [{section}] is not a "
-                    "cluster config section and is ignored"
+                    f"cluster config section and is ignored{_did_you_mean(words)}"
                 )
         for name in found["volume"].keys() & found["vol"].keys():
             raise ConfigError(

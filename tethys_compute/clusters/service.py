@@ -34,6 +34,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from tethys_compute.clusters.active_jobs import check_active_jobs
 from tethys_compute.clusters.cluster import Cluster, strip_tag
 from tethys_compute.clusters.exceptions import (
     ClusterDoesNotExist,
@@ -121,7 +122,7 @@ def _claim(
         record.refresh_from_db()
         raise InvalidOperation(
             f"cluster {record.name!r} is {record.get_status_display().lower()}"
-            f"{': ' + record.status_message if record.status_message else ''}; "
+            f"{': ' + record.status_message.rstrip('. ') if record.status_message else ''}; "
             f"this operation is not possible now. {_way_out(record, limit)}"
         )
     record.refresh_from_db()
@@ -327,9 +328,23 @@ def resize_noop_message(record: ClusterRecord) -> str:
     return f"cluster {record.name!r} already has {record.size} nodes; nothing to do."
 
 
-def stop_cluster(name: str, *, background: bool = True) -> ClusterRecord:
-    """Stop a running cluster (``UPD``, then ``STP``); :func:`start_cluster` resumes it."""
+def stop_cluster(name: str, *, force: bool = False, background: bool = True) -> ClusterRecord:
+    """Stop a running cluster (``UPD``, then ``STP``); :func:`start_cluster` resumes it.
+
+    Parameters
+    ----------
+    force : bool
+        Stop the jobs still active on the cluster's schedulers first (they
+        become Aborted); without it their presence refuses the stop at once.
+
+    Raises
+    ------
+    ClusterHasActiveJobs
+        Without ``force``, while jobs are active on the cluster's schedulers.
+    """
     record, cluster = _existing(name)
+    if not force:
+        check_active_jobs(record.name, cluster._scheduler_names(), "stop", force=False)
     previous = _claim(
         record,
         ClusterStatus.UPDATING,
@@ -337,7 +352,9 @@ def stop_cluster(name: str, *, background: bool = True) -> ClusterRecord:
         (ClusterStatus.RUNNING, ClusterStatus.ERROR),
         _limit(cluster),
     )
-    work = _settled(record.pk, record.name, "stop", previous, lambda: cluster.stop_cluster())
+    work = _settled(
+        record.pk, record.name, "stop", previous, lambda: cluster.stop_cluster(force=force)
+    )
     _spawn(record.name, work, background)
     return _record(record.name)
 
@@ -348,8 +365,15 @@ def terminate_cluster(name: str, *, force: bool = False, background: bool = True
     Parameters
     ----------
     force : bool
-        Also while another operation is recorded as busy (after a crash), and
-        go on when plugins fail.
+        Also while another operation is recorded as busy (after a crash), stop
+        the jobs still active on the cluster's schedulers first (they become
+        Aborted, with the reason), and go on when plugins fail.
+
+    Raises
+    ------
+    ClusterHasActiveJobs
+        Without ``force``, while jobs are active on the cluster's schedulers
+        (nothing is touched).
     """
     try:
         record, cluster = _existing(name)
@@ -360,6 +384,8 @@ def terminate_cluster(name: str, *, force: bool = False, background: bool = True
         if not force:
             raise
         return _forget(_record(name), exc)
+    if not force:
+        check_active_jobs(record.name, cluster._scheduler_names(), "terminate", force=False)
     allowed: tuple[str, ...] = (
         ClusterStatus.RUNNING,
         ClusterStatus.STOPPED,
@@ -400,6 +426,7 @@ def _forget(record: ClusterRecord, exc: BaseException) -> ClusterRecord:
     from tethys_compute.models import Scheduler
 
     names = list(record.provider_state.get("schedulers") or [])
+    check_active_jobs(record.name, names, "terminate", force=True)
     for scheduler in Scheduler.objects.filter(name__in=names).select_subclasses():
         scheduler.delete()
     ClusterRecord.objects.filter(pk=record.pk).delete()

@@ -319,7 +319,9 @@ def _fail(process: DaskProcess, message: str, timeout: bool = False) -> DaskProc
     returncode = process.returncode
     process.stop(timeout=2.0)
     state = f"it exited with status {returncode}" if returncode is not None else "it was stopped"
-    text = f"{message}; {state}. Last lines of {process.log_path}:\n{process.log_tail()}"
+    text = (
+        f"{message.rstrip('. ')}; {state}. Last lines of {process.log_path}:\n{process.log_tail()}"
+    )
     return DaskProcessTimeoutError(text) if timeout else DaskProcessError(text)
 
 

@@ -416,7 +416,9 @@ def record_push(job_id: int, key: str, data: Mapping[str, Any]) -> PushResult:
             )
         if seq <= int(seqs.get(source, 0)):
             raise CallbackRejected(
-                f"Report {seq} of {source or 'the job'!r} was already seen.", 409
+                f"Job {job_id} ({job.name!r}): report {seq} of {source or 'the job'!r} was "
+                "already seen (a replay, or an older report); nothing changed.",
+                409,
             )
         seqs[source] = seq
         if report["status"] == "exited":
@@ -606,7 +608,8 @@ _push_executor = concurrent.futures.ThreadPoolExecutor(
 
 def _dask_report(job_id: int, key: str, future: Future) -> None:
     """Runs on a small thread (not the Dask event loop): the database write."""
-    from tethys_compute.models.job import _live_futures
+    from tethys_compute.dask_code import explain
+    from tethys_compute.models.job import Job, _live_futures, remote_traceback
 
     try:
         state = future.status
@@ -618,9 +621,14 @@ def _dask_report(job_id: int, key: str, future: Future) -> None:
             return
         else:
             exc = future.exception(timeout=5)
-            message = f"{type(exc).__name__}: {exc}"[:2000]
+            function = Job.objects.filter(pk=job_id).values_list("daskjob__function", flat=True)
+            message = explain(f"{type(exc).__name__}: {exc}", function.first() or "")[:2000]
             data = {"seq": 1, "source": "dask", "status": JobStatus.ERROR, "message": message}
         outcome = record_push(job_id, key, data)
+        if state not in ("finished", "cancelled"):
+            # The remote traceback, while this process still holds the future.
+            logs = {"stdout": "", "stderr": remote_traceback(future, message)}
+            Job.objects.filter(pk=job_id, logs__isnull=True).update(logs=logs)
         _record_dask_times(job_id, key, future)
         if outcome.status == JobStatus.RESULTS_READY:
             _process_dask_results(job_id)

@@ -178,8 +178,11 @@ class JobManager:
         Raises
         ------
         InvalidArgumentError
-            For an unknown job type or keyword, or a function that is not an
-            import path (``"package.module.name"``).
+            For an unknown job type or keyword, a function that is not an
+            import path (``"package.module.name"``), a Dask job without a
+            Dask scheduler record, or ``args``/``kwargs``/
+            ``extended_properties`` that JSON cannot hold (the message names
+            the argument and the part).  Nothing is saved.
         """
         if job_type is None and _is_job_type(groups):
             job_type, groups = groups, None
@@ -216,6 +219,10 @@ class JobManager:
             raise InvalidArgumentError(
                 f"create_job() got unknown keyword(s) {sorted(unknown)} for a {kind.__name__}."
             )
+        _check_scheduler(kind, kwargs.get("scheduler"))
+        for field in ("args", "kwargs", "extended_properties"):
+            if field in kwargs:
+                check_json(kwargs[field], field)
         # Inputs given as bytes are written into the job's own folder, known once it is saved.
         inline_inputs = None
         if user_workspace and isinstance(kwargs.get("input_files"), Mapping):
@@ -245,6 +252,31 @@ class JobManager:
                 f"Unknown job_type {job_type!r}; use one of {', '.join(sorted(kinds))}."
             )
         return kind
+
+    def upload_code(self, path: str | os.PathLike[str], scheduler: Any) -> str:
+        """Ship the app's code to a running Dask cluster, for development.
+
+        Dask's standard ``client.upload_file`` (see
+        :func:`tethys_compute.dask_code.upload_code`): a ``.py`` file, a
+        package folder or a folder of modules goes to the scheduler and every
+        worker of ``scheduler`` (a DaskScheduler record), which can then
+        import it.  In production, install the app's package where the
+        scheduler and workers run instead.
+
+        Examples
+        --------
+        >>> manager.upload_code("/home/me/hydro/hydro", get_scheduler("Default"))  # doctest: +SKIP
+        'hydro.zip'
+        """
+        from tethys_compute.dask_code import upload_code
+        from tethys_compute.models.dask import DaskScheduler
+
+        if not isinstance(scheduler, DaskScheduler):
+            raise InvalidArgumentError(
+                f"upload_code() needs a DaskScheduler record, not {scheduler!r}: pass "
+                "scheduler=get_scheduler('<name>')."
+            )
+        return upload_code(scheduler.get_client(), path)
 
     def list_jobs(
         self,
@@ -343,6 +375,69 @@ class JobManager:
         except NoReverseMatch:
             relative = reverse("tethys_compute:update_job_status", kwargs={"job_id": job_id})
         return str(request.build_absolute_uri(relative))
+
+
+def _check_scheduler(kind: type[Job], scheduler: Any) -> None:
+    """A Dask job needs a Dask scheduler record, known at creation (not at execute())."""
+    if kind.KIND != "dask":
+        return
+    from tethys_compute.models.dask import DaskScheduler
+
+    if isinstance(scheduler, DaskScheduler):
+        return
+    has = (
+        f"scheduler={scheduler!r} is a {type(scheduler).__name__}"
+        if scheduler is not None
+        else "no scheduler was given"
+    )
+    raise InvalidArgumentError(
+        f"create_job(..., 'DASK') needs a Dask scheduler record: {has}. Pass "
+        "scheduler=get_scheduler('<name>') (a DaskScheduler; `manage.py schedulers list` shows "
+        "them). A Dask job never starts a local cluster of its own."
+    )
+
+
+def check_json(value: Any, name: str) -> None:
+    """Refuse a value that cannot be stored as JSON, naming the argument and the bad part.
+
+    Raises
+    ------
+    InvalidArgumentError
+        E.g. ``args[1] is a numpy.ndarray, which cannot be stored as JSON``.
+    """
+    bad = _non_json(value, name)
+    if bad is not None:
+        where, item = bad
+        kind = f"{type(item).__module__}.{type(item).__qualname__}".removeprefix("builtins.")
+        raise InvalidArgumentError(
+            f"{where} is a {kind}, which cannot be stored as JSON (the job's {name} are "
+            "stored in the database). Give numbers, strings, booleans, None, lists and dicts "
+            "with string keys; pass larger data as a file in the job's workspace (its path as "
+            "the argument), or run dask.delayed work with job.execute(work)."
+        )
+
+
+def _non_json(value: Any, where: str, depth: int = 0) -> tuple[str, Any] | None:
+    """``(path, item)`` of the first part of ``value`` JSON cannot hold; None if all can."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return None
+    if depth > 50:
+        return where, value
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _non_json(item, f"{where}[{index}]", depth + 1)
+            if found:
+                return found
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{where} key {key!r}", key
+            found = _non_json(item, f"{where}[{key!r}]", depth + 1)
+            if found:
+                return found
+        return None
+    return where, value
 
 
 _IMPORT_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")

@@ -33,15 +33,17 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from tethys_compute.conf import compute_settings
 from tethys_compute.counters import remote_calls
 from tethys_compute.dask_client import scheduler_call
+from tethys_compute.dask_code import explain
 from tethys_compute.exceptions import TethysComputeError
 from tethys_compute.jobs.nodes import settle_unrun_nodes
+from tethys_compute.jobs.results import max_attempts
 from tethys_compute.jobs.status import (
     FINAL_STATUSES,
     FINISHED_STATUSES,
@@ -475,6 +477,8 @@ def _apply_dask(jobs: Sequence[Job], states: dict[str, Any]) -> int:
             continue
         state, text, started, stopped = (*states[key], None, None)[:4]
         status, message = dask_status(state, text, _finished_well(job))
+        if status == JobStatus.ERROR:
+            message = explain(message, str(getattr(job, "function", "")))
         times: dict[str, Any] = dict(dask_times(started, stopped))
         if status not in FINISHED_STATUSES:
             times.pop("completion_time", None)
@@ -604,12 +608,24 @@ def refresh_jobs(
     return report
 
 
-def process_ready_results(limit: int = 50) -> int:
-    """Run the results callbacks of Results-Ready jobs (at most ``limit``); return how many."""
+def process_ready_results(limit: int = 50, jobs: Iterable[int] | None = None) -> int:
+    """Run the results callbacks of Results-Ready jobs (at most ``limit``); return how many.
+
+    Jobs whose callback failed before are taken again once their
+    ``results_retry_at`` has passed, at most ``RESULTS_MAX_ATTEMPTS`` times in
+    all (see :mod:`tethys_compute.jobs.results`).  ``jobs`` (ids) takes those
+    jobs whatever their retry time and attempts (an explicit request).
+    """
     from tethys_compute.models.job import Job
 
+    query = Job.objects.filter(status_code=JobStatus.RESULTS_READY)
+    if jobs is not None:
+        query = query.filter(pk__in=list(jobs))
+    else:
+        due = Q(results_retry_at__isnull=True) | Q(results_retry_at__lte=timezone.now())
+        query = query.filter(due, results_attempts__lt=max_attempts())
     done = 0
-    for job in Job.objects.filter(status_code=JobStatus.RESULTS_READY).select_subclasses()[:limit]:
+    for job in query.order_by("id").select_subclasses()[:limit]:
         try:
             job.process_results()
         except TethysComputeError as exc:

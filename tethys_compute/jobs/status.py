@@ -68,6 +68,7 @@ __all__ = [
     "JobStatus",
     "StatusChange",
     "TRANSITIONS",
+    "WAITING_STATUSES",
     "apply_status",
     "can_transition",
     "parse_status",
@@ -100,6 +101,8 @@ S = JobStatus
 ACTIVE_STATUSES: frozenset[str] = frozenset(
     {S.SUBMITTED, S.RUNNING, S.VARIOUS, S.PAUSED, S.VARIOUS_COMPLETE}
 )
+#: Active, or finished well and waiting for the results callback ("active" in lists).
+WAITING_STATUSES: frozenset[str] = ACTIVE_STATUSES | {S.RESULTS_READY}
 #: Statuses only :func:`reset` (``resubmit()``) leaves.
 FINAL_STATUSES: frozenset[str] = frozenset({S.COMPLETE, S.ERROR, S.ABORTED})
 #: Statuses that mean "finished on the scheduler" (completion time is set).
@@ -346,6 +349,8 @@ def reset(job: Job, *, fields: Mapping[str, Any] | None = None) -> None:
             "execute_time": None,
             "logs": None,
             "refresh_error": "",
+            "results_attempts": 0,
+            "results_retry_at": None,
             **(fields or {}),
         }
         if table.filter(status_version=version).update(**values):

@@ -91,7 +91,7 @@ class DaskResultsMixin:
         return not self.forget
 
     def process_results(self, *args: Any, **kwargs: Any) -> None:
-        """Store the result of a Results-Ready job; it becomes Complete (Error if that fails).
+        """Store the result of a Results-Ready job; it becomes Complete once that worked.
 
         Tethys Platform's meaning for Dask jobs: the value is fetched from the
         scheduler, passed to ``process_results_function`` (when set; its
@@ -115,7 +115,11 @@ class DaskResultsMixin:
         self._store_result(self._wait_value(None))
 
     def _store_result(self, value: Any) -> None:
-        """Run the results callback on ``value``, store what it returns; Complete (or Error)."""
+        """Run the results callback on ``value``, store what it returns; then Complete.
+
+        When the callback raises, the job stays Results-Ready with the error
+        recorded and is retried later (see :meth:`Job.process_results`).
+        """
         with _results_lock:
             # Another thread of this process may have stored it meanwhile.
             self.refresh_status()
@@ -127,12 +131,10 @@ class DaskResultsMixin:
                 type(self).objects.filter(pk=self.pk).update(result=value)
                 self.result = value
             except Exception as exc:
+                # The task's work is not lost: the job stays Results-Ready with the
+                # error, and the refresher tries again later (jobs/results.py).
                 logger.exception("Dask job %s: processing results failed", self.pk)
-                apply_status(
-                    self._as_job(),
-                    JobStatus.ERROR,
-                    message=f"Processing results failed: {exc}"[:2000],
-                )
+                self._as_job()._results_failed(exc)
                 return
             apply_status(self._as_job(), JobStatus.COMPLETE, message="")
 

@@ -28,6 +28,7 @@ import posixpath
 import re
 import secrets
 import tempfile
+import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -277,6 +278,20 @@ class Job(TethysStatusMixin, models.Model):
         help_text="Import path of a function called once the job has finished well "
         "(a Dask job's: with its result).",
     )
+    results_attempts = models.PositiveSmallIntegerField(
+        "results callback attempts",
+        default=0,
+        editable=False,
+        help_text="Failed runs of the results callback (the job stays Results-Ready).",
+    )
+    results_retry_at = models.DateTimeField(
+        "results callback retry",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the refresher runs the failed results callback again (empty: "
+        "not scheduled).",
+    )
     callback_base_url = models.CharField(
         "callback base URL",
         max_length=1024,
@@ -474,17 +489,54 @@ class Job(TethysStatusMixin, models.Model):
         # A push may already have moved the job on: then it is newer than "submitted".
         apply_status(self, JobStatus.SUBMITTED, message="", expected_version=version)
 
-    def stop(self) -> None:
+    def stop(self, *, reason: str = "", force: bool = False) -> bool:
         """Stop the job (``condor_rm``, cancel the Dask task); the status becomes Aborted.
 
-        A finished job is left as it is.
+        A finished job is left as it is.  When the scheduler does not answer
+        within its timeout (it is gone, or the network is), the job is still
+        marked Aborted, here only, with the message ``scheduler unreachable:
+        not confirmed stopped on <scheduler>`` (and a warning is logged): a
+        job never stays active because its scheduler disappeared.
+
+        Parameters
+        ----------
+        reason : str, optional
+            Why it is stopped, kept in ``status_message`` (default "Stopped.").
+        force : bool
+            Do not contact the scheduler at all: mark the job Aborted here at
+            once ("not confirmed stopped on <scheduler>").
+
+        Returns
+        -------
+        bool
+            True when the scheduler confirmed the stop (or there was nothing to
+            stop); False when the job was only marked Aborted here.
         """
         self.refresh_status()
         if self.status_code in FINISHED_STATUSES:
-            return
+            return True
         if self.status_code in ACTIVE_STATUSES:
-            self._stop()
-        apply_status(self, JobStatus.ABORTED, message="Stopped.")
+            unconfirmed = ""
+            if force:
+                unconfirmed = f"stopped with force: {self._not_confirmed()}"
+            else:
+                try:
+                    self._stop()
+                except SchedulerConnectionError as exc:
+                    unconfirmed = f"scheduler unreachable: {self._not_confirmed()}"
+                    logger.warning("Job %s: %s (%s)", self.pk, unconfirmed, exc)
+            if unconfirmed:
+                text = f"{reason.rstrip('.')}; {unconfirmed}" if reason else unconfirmed
+                apply_status(self, JobStatus.ABORTED, message=f"{text}."[:2000])
+                self._stopped_here()
+                return False
+        apply_status(self, JobStatus.ABORTED, message=reason or "Stopped.")
+        return True
+
+    def _not_confirmed(self) -> str:
+        """``not confirmed stopped on '<scheduler>'`` (what a local-only stop records)."""
+        name = self.scheduler_name or (self.scheduler.name if self.scheduler else "")
+        return f"not confirmed stopped on {name or 'its scheduler'!r}"
 
     def pause(self) -> None:
         """Hold the job (``condor_hold``); the status becomes Paused.
@@ -525,7 +577,17 @@ class Job(TethysStatusMixin, models.Model):
         In that order: the running job is stopped on its scheduler (with the
         ids of this run) before its files are removed, and only then are the
         run's ids forgotten.
+
+        Raises
+        ------
+        InvalidStatusTransition
+            Before anything is stopped or removed, when the job cannot be run
+            again as stored (:meth:`resubmit_refusal` says why).
         """
+        if not args and not kwargs:
+            refusal = self.resubmit_refusal()
+            if refusal:
+                raise InvalidStatusTransition(refusal)
         self.stop()
         try:
             self.clean()
@@ -534,6 +596,10 @@ class Job(TethysStatusMixin, models.Model):
         reset(self)
         self._forget_run()
         self.execute(*args, **kwargs)
+
+    def resubmit_refusal(self) -> str:
+        """Why :meth:`resubmit` (without arguments) cannot work for this job; "" when it can."""
+        return ""
 
     def get_logs(self) -> dict[str, Any]:
         """The job's stdout and stderr: ``{"stdout": ..., "stderr": ...}``.
@@ -551,13 +617,18 @@ class Job(TethysStatusMixin, models.Model):
         return logs
 
     def process_results(self, *args: Any, **kwargs: Any) -> None:
-        """Run the results callback of a Results-Ready job; Complete, or Error if it raises.
+        """Run the results callback of a Results-Ready job; Complete once it returns.
 
         (Arguments are accepted as Tethys Platform does, and not used.)
 
         The callback (``process_results_function``, an import path) is called
         with the job (after a Condor job's ``output_files`` are fetched into
-        its workspace).  Without one the job simply becomes Complete.
+        its workspace).  Without one the job simply becomes Complete.  When
+        the callback cannot be imported or raises, the job's work is not
+        lost: it stays Results-Ready with the error in ``status_message``
+        (which says how to fix a missing module), and the refresher tries
+        again later with a growing delay, a bounded number of times (see
+        :mod:`tethys_compute.jobs.results`).
 
         Raises
         ------
@@ -571,6 +642,9 @@ class Job(TethysStatusMixin, models.Model):
             )
         if self.process_results_function:
             try:
+                if self.workspace:
+                    # The callback may write there, whatever the kind.
+                    Path(self.workspace).mkdir(parents=True, exist_ok=True)
                 func = import_string(self.process_results_function)
                 self._before_results()
                 func(self)
@@ -580,11 +654,21 @@ class Job(TethysStatusMixin, models.Model):
                 raise
             except Exception as exc:
                 logger.exception("Job %s: results callback failed", self.pk)
-                apply_status(
-                    self, JobStatus.ERROR, message=f"Processing results failed: {exc}"[:2000]
-                )
+                self._results_failed(exc)
                 return
         apply_status(self, JobStatus.COMPLETE, message="")
+
+    def _results_failed(self, exc: BaseException) -> None:
+        """Keep the job Results-Ready; record the error, the attempt and the next try."""
+        from tethys_compute.jobs.results import failure_message, next_try
+
+        table = Job.objects.filter(pk=self.pk, status_code=JobStatus.RESULTS_READY)
+        attempts = (table.values_list("results_attempts", flat=True).first() or 0) + 1
+        retry = next_try(attempts, timezone.now())
+        message = failure_message(self.process_results_function, exc, attempts, retry)[:2000]
+        table.update(results_attempts=attempts, results_retry_at=retry, status_message=message)
+        self.results_attempts, self.results_retry_at = attempts, retry
+        self.status_message = message
 
     def clean(self) -> None:  # type: ignore[override]
         """Delete the job's files on the scheduler (nothing for a basic job).
@@ -609,12 +693,14 @@ class Job(TethysStatusMixin, models.Model):
 
     def delete(self, *args: Any, clean: bool = True, **kwargs: Any) -> tuple[int, dict[str, int]]:
         """Delete the job: stop it if active, clean its remote files (best effort), drop the row."""
+        reachable = True
         if self.is_active:
             try:
-                self.stop()
+                # Unreachable: marked Aborted here, and no second wait to clean.
+                reachable = self.stop()
             except TethysComputeError as exc:
                 logger.warning("Job %s: stopping before delete failed: %s", self.pk, exc)
-        if clean:
+        if clean and reachable:
             try:
                 self._clean()
             except TethysComputeError as exc:
@@ -654,6 +740,10 @@ class Job(TethysStatusMixin, models.Model):
     def _stop(self) -> None:
         return None
 
+    def _stopped_here(self) -> None:
+        """After a stop the scheduler did not confirm: the kind's own records follow."""
+        return None
+
     def _pause(self) -> None:
         return None
 
@@ -686,6 +776,8 @@ _REFRESHED_FIELDS = (
     "last_refresh_ok_at",
     "refresh_error",
     "logs",
+    "results_attempts",
+    "results_retry_at",
 )
 
 
@@ -702,8 +794,8 @@ class BasicJob(Job):
     JOB_TYPE: ClassVar[str] = "BASIC"
 
     class Meta:
-        verbose_name = "basic job"
-        verbose_name_plural = "basic jobs"
+        verbose_name = "Basic job"
+        verbose_name_plural = "Basic jobs"
 
     def pause(self) -> None:
         """Tethys Platform's meaning: the app says the job is paused (status Paused)."""
@@ -764,8 +856,10 @@ def _read_remote_text(host: RemoteHost, path: str, limit: int = 1_000_000) -> st
         local = Path(tmp) / "file"
         try:
             host.get_file(path, str(local))
+        except SchedulerConnectionError:
+            raise  # unreachable: say so (never store empty logs for a finished job)
         except (OSError, TethysComputeError):
-            return ""
+            return ""  # not written (yet)
         data = local.read_bytes()[-limit:]
     return data.decode("utf-8", "replace")
 
@@ -1179,6 +1273,9 @@ class CondorWorkflow(WorkflowCompatMixin, RemoteIdMixin, CondorControl, Job):
 
     def _stop(self) -> None:
         super()._stop()
+        self._stopped_here()
+
+    def _stopped_here(self) -> None:
         self.node_set.exclude(status_code__in=FINAL_STATUSES).update(status_code=JobStatus.ABORTED)
 
     def _fetch_logs(self) -> dict[str, Any]:
@@ -1339,15 +1436,27 @@ class DaskJob(DaskResultsMixin, Job):
         from dask import is_dask_collection
         from distributed import Future
 
+        from tethys_compute.conf import compute_settings
+        from tethys_compute.dask_code import check_code, graph_modules
         from tethys_compute.jobs.callbacks import watch_dask_future
+        from tethys_compute.jobs.running import running_already, watch_task_starts
 
         client = self.client
+        watch_task_starts(client, float(compute_settings.DASK_CONNECT_TIMEOUT))
         work = args[0] if args else kwargs.pop("future", None)
         key = f"tethys-job-{self.pk}-{self.callback_key[:8]}"
         if isinstance(work, Future):
             future = work
         elif work is not None and is_dask_collection(work):
-            # A dask.delayed object (or another collection) describes work: compute it.
+            # A dask.delayed object (or another collection) describes work: compute it,
+            # once the cluster can import its functions' modules.
+            scheduler = _dask_scheduler(self)
+            check_code(
+                client,
+                graph_modules(work),
+                label=scheduler.name,
+                timeout=float(scheduler.timeout or compute_settings.DASK_CONNECT_TIMEOUT),
+            )
             future = client.compute(work)
         elif work is not None:
             raise InvalidArgumentError(
@@ -1360,11 +1469,22 @@ class DaskJob(DaskResultsMixin, Job):
                     f"Dask job {self.pk} has no function: give function='package.module.name'."
                 )
             func = import_string(self.function)
+            scheduler = _dask_scheduler(self)
+            check_code(
+                client,
+                getattr(func, "__module__", "") or self.function.rsplit(".", 1)[0],
+                label=scheduler.name,
+                timeout=float(scheduler.timeout or compute_settings.DASK_CONNECT_TIMEOUT),
+            )
             future = client.submit(func, *self.args, key=key, pure=False, **self.kwargs)
         self.key = str(future.key)
+        _live_futures[self.key] = future  # before publishing: task-start events look here
         client.publish_dataset(future, name=self.key, override=True)
-        _live_futures[self.key] = future
         watch_dask_future(self, future)
+        if work is not None:
+            # Its task may have started before it was published (the scheduler's
+            # task-start event only knows published keys): ask once.
+            running_already(client, self.key)
         return ["key"]
 
     def _future(self) -> Future:
@@ -1416,8 +1536,26 @@ class DaskJob(DaskResultsMixin, Job):
             client.cancel([self._future()], force=True)
             self._unpublish(client)
 
+    def resubmit_refusal(self) -> str:
+        """A job run from a ``dask.delayed`` object or a future has nothing stored to run again."""
+        if self.function:
+            return ""
+        return (
+            f"Dask job {self.pk} ({self.name!r}) was run from a dask.delayed object or a future: "
+            "no function is stored, so it cannot be run again from here (its result is kept). "
+            "Run it again from the app's code with job.resubmit(work), giving the delayed "
+            "object or future again, or create the job with function='package.module.name'."
+        )
+
     def _fetch_logs(self) -> dict[str, Any]:
-        text = self.status_message if self.status_code == JobStatus.ERROR else ""
+        """A failed task's remote traceback (as Dask gives it), else the status message."""
+        if self.status_code != JobStatus.ERROR:
+            return {"stdout": "", "stderr": ""}
+        text = self.status_message
+        if self.key and self.scheduler_id is not None:
+            future = self.client.get_dataset(self.key, default=None)
+            if future is not None and future.status == "error":
+                text = remote_traceback(future, self.status_message)
         return {"stdout": "", "stderr": text}
 
     def _unpublish(self, client: Client) -> None:
@@ -1436,6 +1574,20 @@ class DaskJob(DaskResultsMixin, Job):
                 self._unpublish(self.client)
             except SchedulerConnectionError as exc:
                 logger.info("Dask job %s: scheduler unreachable for clean-up: %s", self.pk, exc)
+
+
+def remote_traceback(future: Future, message: str) -> str:
+    """The traceback of a failed task, formatted as Python prints it, after ``message``."""
+    try:
+        frames = traceback.format_tb(future.traceback(timeout=10))
+        exc = future.exception(timeout=10)
+    except Exception as error:  # noqa: BLE001 - the message is still worth showing
+        return f"{message}\n\n(The remote traceback could not be fetched: {error}.)"
+    if not frames:
+        return message
+    last = f"{type(exc).__name__}: {exc}"
+    head = "" if message == last else f"{message}\n\n"
+    return f"{head}Traceback (on the Dask worker):\n{''.join(frames)}{last}"
 
 
 def job_types() -> dict[str, type[Job]]:

@@ -16,6 +16,14 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("PORTAL_DATA_DIR", BASE_DIR.parents[1] / ".demo"))
 
 
+def _demo_url() -> str:
+    """The address a running ``make demo`` serves on (it writes it), else port 8000."""
+    try:
+        return (DATA_DIR / "portal_url").read_text().strip() or "http://127.0.0.1:8000"
+    except OSError:
+        return "http://127.0.0.1:8000"
+
+
 def _secret_key() -> str:
     """``PORTAL_SECRET_KEY``, or a random key made once into ``DATA_DIR/secret.key`` (0600).
 
@@ -100,7 +108,7 @@ TETHYS_COMPUTE = {
     ),
     "DASK_CONNECT_TIMEOUT": 10.0,
     # Jobs push their status changes to the demo server (tethys_compute.urls).
-    "JOB_CALLBACK_BASE_URL": os.environ.get("PORTAL_URL", "http://127.0.0.1:8000"),
+    "JOB_CALLBACK_BASE_URL": os.environ.get("PORTAL_URL") or _demo_url(),
 }
 
 LOGGING = {

@@ -13,7 +13,9 @@ a dask process before it is trusted or signalled).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -98,8 +100,27 @@ class LocalProvider(Provider):
             self._launch(tag, spec.alias, workdir)
         return [self._info(s.alias, self._nodes[s.alias]) for s in specs]
 
+    def worker_env(self) -> dict[str, str]:
+        """The environment of every node, kept in the cluster's state.
+
+        ``PYTHONPATH`` is the template's ``WORKER_PYTHONPATH`` when it is set,
+        else the import path of the process that first started the cluster
+        (captured then and kept), so a resize or a restart from another shell
+        starts workers that import what the first ones did.
+        """
+        env = dict(self.state.get("env") or {})
+        configured = str(self.template.get("worker_pythonpath") or "").strip()
+        if configured:
+            folders = [os.path.expanduser(p) for p in configured.split(os.pathsep) if p]
+            env["PYTHONPATH"] = os.pathsep.join(folders)
+        elif "PYTHONPATH" not in env:
+            env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
+        self.state["env"] = env
+        return env
+
     def _launch(self, tag: str, alias: str, workdir: Path) -> None:
         timeout = self._timeout()
+        env = self.worker_env()
         try:
             if alias == "master":
                 port = self.state.get("scheduler_port") or self.template.get("scheduler_port") or 0
@@ -111,6 +132,7 @@ class LocalProvider(Provider):
                     workdir=workdir / "master",
                     detached=True,
                     timeout=timeout,
+                    env=env,
                 )
                 address = process.address or ""
                 self.state["address"] = address
@@ -132,6 +154,7 @@ class LocalProvider(Provider):
                 detached=True,
                 wait=False,
                 timeout=timeout,
+                env=env,
             )
             self._nodes[alias] = {"kind": "worker", "pid": process.pid, "name": process.name}
         except dask_processes.DaskProcessError as exc:

@@ -109,6 +109,11 @@ class Command(BaseCommand):
 
         stop = actions.add_parser("stop", help="Stop a running cluster (start resumes it).")
         stop.add_argument("name")
+        stop.add_argument(
+            "--force",
+            action="store_true",
+            help="Stop the jobs still active on the cluster first (they become Aborted).",
+        )
         self._wait_options(stop)
 
         terminate = actions.add_parser("terminate", help="Terminate a cluster and remove it.")
@@ -116,7 +121,8 @@ class Command(BaseCommand):
         terminate.add_argument(
             "--force",
             action="store_true",
-            help="Also when an operation was interrupted, and when plugins or the provider fail.",
+            help="Also when an operation was interrupted, and when plugins or the provider "
+            "fail; jobs still active on the cluster are stopped first (they become Aborted).",
         )
         self._wait_options(terminate)
 
@@ -168,7 +174,7 @@ class Command(BaseCommand):
             argv += [name, str(options["size"])]
         else:
             argv.append(name)
-            if action == "terminate" and options.get("force"):
+            if action in ("stop", "terminate") and options.get("force"):
                 argv.append("--force")
         argv += ["--timeout", f"{float(options.get('timeout') or 900.0):g}"]
         env = dict(os.environ)
@@ -242,7 +248,7 @@ class Command(BaseCommand):
                     return
                 self._follow(record.name, options, "RUN", first=record)
             elif action == "stop":
-                record = service.stop_cluster(options["name"])
+                record = service.stop_cluster(options["name"], force=options["force"])
                 self._follow(record.name, options, "STP", first=record)
             elif action == "terminate":
                 record = service.terminate_cluster(options["name"], force=options["force"])

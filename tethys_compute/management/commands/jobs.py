@@ -12,8 +12,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tethys_compute.exceptions import TethysComputeError
-from tethys_compute.jobs.refresh import refresh_jobs
-from tethys_compute.jobs.status import ACTIVE_STATUSES, parse_status
+from tethys_compute.jobs.refresh import process_ready_results, refresh_jobs
+from tethys_compute.jobs.status import WAITING_STATUSES, JobStatus, parse_status
 from tethys_compute.models.job import Job
 
 
@@ -26,16 +26,34 @@ class Command(BaseCommand):
         listing.add_argument("--label", help="Only this app's jobs.")
         listing.add_argument("--status", help="Only this status (code or name).")
         listing.add_argument("--user", help="Only this user's jobs (username).")
-        listing.add_argument("--active", action="store_true", help="Only active jobs.")
+        listing.add_argument(
+            "--active",
+            action="store_true",
+            help="Only active jobs, and Results-Ready ones waiting for their results callback.",
+        )
         listing.add_argument("--limit", type=int, default=200, help="At most this many rows.")
         show = actions.add_parser("show", help="Show one job.")
         show.add_argument("job_id", type=int)
         show.add_argument("--json", action="store_true", help="Print JSON.")
-        refresh = actions.add_parser("refresh", help="Refresh statuses now.")
+        refresh = actions.add_parser(
+            "refresh",
+            help="Refresh statuses now, then run the results callbacks that are due (of the "
+            "given jobs: now, whatever their back-off).",
+        )
         refresh.add_argument("job_ids", type=int, nargs="*", help="Default: every active job.")
         refresh.add_argument("--timeout", type=float, default=None)
-        stop = actions.add_parser("stop", help="Stop jobs.")
+        stop = actions.add_parser(
+            "stop",
+            help="Stop jobs. A job whose scheduler does not answer is marked Aborted here "
+            "('not confirmed stopped'); finished jobs are skipped (exit status 1).",
+        )
         stop.add_argument("job_ids", type=int, nargs="+")
+        stop.add_argument(
+            "--force",
+            action="store_true",
+            help="Do not contact the schedulers: mark the jobs Aborted here at once "
+            "(for a scheduler known to be gone).",
+        )
         logs = actions.add_parser("logs", help="Print a job's stdout and stderr.")
         logs.add_argument("job_id", type=int)
 
@@ -63,13 +81,15 @@ class Command(BaseCommand):
         if options["user"]:
             query = query.filter(user__username=options["user"])
         if options["active"]:
-            query = query.filter(status_code__in=ACTIVE_STATUSES)
+            query = query.filter(status_code__in=WAITING_STATUSES)
         rows = list(query.order_by("id")[: options["limit"]])
-        self.stdout.write(f"{'ID':>6}  {'STATUS':<16} {'KIND':<16} {'LABEL':<16} NAME")
+        self.stdout.write(f"{'ID':>6}  {'STATUS':<24} {'KIND':<16} {'LABEL':<16} NAME")
         for job in rows:
+            status = job.status
+            if job.status_code == JobStatus.RESULTS_READY:
+                status += ", waiting"  # for its results callback
             self.stdout.write(
-                f"{job.pk:>6}  {job.status:<16} {job.KIND or 'job':<16} {job.label[:16]:<16} "
-                f"{job.name}"
+                f"{job.pk:>6}  {status:<24} {job.KIND or 'job':<16} {job.label[:16]:<16} {job.name}"
             )
         self.stdout.write(f"{len(rows)} job(s).")
 
@@ -109,16 +129,37 @@ class Command(BaseCommand):
         jobs = Job.objects.filter(pk__in=options["job_ids"]) if options["job_ids"] else None
         report = refresh_jobs(jobs, timeout=options["timeout"])
         self.stdout.write(report.summary())
+        processed = process_ready_results(jobs=options["job_ids"] or None)
+        if processed:
+            self.stdout.write(f"Ran the results callbacks of {processed} job(s).")
+        waiting = Job.objects.filter(status_code=JobStatus.RESULTS_READY, results_attempts__gt=0)
+        if options["job_ids"]:
+            waiting = waiting.filter(pk__in=options["job_ids"])
+        for job_id, message in waiting.order_by("id").values_list("id", "status_message")[:20]:
+            self.stdout.write(f"Job {job_id}: Results-Ready, waiting. {message}".rstrip())
         if report.failed:
             raise CommandError(
                 "Unreachable: " + ", ".join(f"{s.name} ({s.error})" for s in report.failed)
             )
 
     def do_stop(self, options: dict[str, Any]) -> None:
+        skipped = []
         for job_id in options["job_ids"]:
             job = self._get(job_id)
-            job.stop()
-            self.stdout.write(f"Job {job.pk} ({job.name}): {job.status}.")
+            if job.is_finished:
+                skipped.append(job_id)
+                self.stdout.write(
+                    f"Job {job.pk} ({job.name}): skipped, it had already finished ({job.status})."
+                )
+                continue
+            if job.stop(force=options["force"]):
+                self.stdout.write(f"Job {job.pk} ({job.name}): {job.status}.")
+            else:
+                self.stdout.write(f"Job {job.pk} ({job.name}): {job.status}, {job.status_message}")
+        if skipped:
+            raise CommandError(
+                f"{len(skipped)} job(s) skipped (already finished): " + ", ".join(map(str, skipped))
+            )
 
     def do_logs(self, options: dict[str, Any]) -> None:
         logs = self._get(options["job_id"]).get_logs()

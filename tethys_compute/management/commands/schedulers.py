@@ -14,9 +14,11 @@ from __future__ import annotations
 import bisect
 import getpass
 import json
+import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from json import scanner
 from json.decoder import JSONObject  # type: ignore[attr-defined]
 from pathlib import Path
@@ -142,6 +144,12 @@ class Command(BaseCommand):
         remove = actions.add_parser("remove", help="Delete a scheduler.")
         remove.add_argument("name", metavar="NAME")
         remove.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
+        remove.add_argument(
+            "--stop-jobs",
+            action="store_true",
+            help="Stop the scheduler's active jobs first; where the scheduler does not answer "
+            "they are marked Aborted here ('not confirmed stopped').",
+        )
         self._add_no_input(remove)
 
         test = actions.add_parser(
@@ -199,7 +207,8 @@ class Command(BaseCommand):
             "import": self.import_,
         }
         try:
-            handlers[options["action"]](options)
+            with _own_report(options["action"]):
+                handlers[options["action"]](options)
         except TethysComputeError as exc:
             # The API's messages already say what was wrong and what to do.
             raise CommandError(str(exc)) from None
@@ -316,6 +325,10 @@ class Command(BaseCommand):
             answer = input(f"Remove {label} ({scheduler.host})? [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 raise CommandError(f"Not removed: {label}.")
+        if options.get("stop_jobs"):
+            for job in scheduler.jobs.active().select_subclasses():
+                job.stop(reason=f"Aborted: scheduler {scheduler.name!r} was removed")
+                self.stdout.write(f"Job {job.pk} ({job.name}): {job.status}, {job.status_message}")
         try:
             scheduler.delete()
         except ProtectedError as exc:
@@ -524,6 +537,21 @@ def describe(scheduler: Scheduler) -> dict[str, Any]:
 def format_from_name(name: str) -> str:
     """``yaml`` for ``.yaml``/``.yml`` files, else ``json``."""
     return "yaml" if name.lower().endswith((".yaml", ".yml")) else "json"
+
+
+@contextmanager
+def _own_report(action: str) -> Iterator[None]:
+    """The command says what it created, in one line: the API's INFO log would repeat it."""
+    if action not in ("create-condor", "create-dask", "import"):
+        yield
+        return
+    log = logging.getLogger("tethys_compute.scheduler_manager")
+    level = log.level
+    log.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def import_entry(entry: Any) -> tuple[str, bool]:

@@ -1,0 +1,109 @@
+"""Dask jobs become Running when their task starts, pushed by the scheduler.
+
+:func:`watch_task_starts` subscribes a client (once) to the scheduler's
+task-start events (:mod:`tethys_compute.dask_events`); each event moves the
+Dask job whose task it is from Submitted to Running with one versioned
+update (never backwards: a finished job stays finished).  The refresher
+still finds Running for jobs whose process was not listening.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from typing import TYPE_CHECKING
+
+from django.db import close_old_connections
+
+from tethys_compute.dask_events import KEY_PREFIX, subscribe_task_starts
+from tethys_compute.jobs.status import JobStatus, apply_status
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["running_already", "watch_task_starts"]
+
+logger = logging.getLogger(__name__)
+
+#: Clients already subscribed (a client is the process's cached one per scheduler).
+_watched: weakref.WeakSet[Client] = weakref.WeakSet()
+_lock = threading.Lock()
+#: How long an event waits for execute() to store the job's task key.
+KEY_WAIT = 2.0
+
+
+def watch_task_starts(client: Client, timeout: float) -> None:
+    """Make ``client``'s scheduler push task starts to this process (once per client)."""
+    with _lock:
+        if client in _watched:
+            return
+        _watched.add(client)
+    try:
+        subscribe_task_starts(client, _on_start, timeout)
+    except Exception as exc:  # noqa: BLE001 - the refresher finds Running anyway
+        logger.info("Task-start events unavailable (%s); the refresher reports Running", exc)
+
+
+def running_already(client: Client, task_key: str) -> None:
+    """Record Running if ``task_key`` is already processing (one bounded round trip).
+
+    For work given as a future or a ``dask.delayed`` object: its task can start
+    before ``execute()`` publishes it, and then no task-start event names it.
+    """
+    from tethys_compute.jobs.refresh import _make_state_probe
+
+    try:
+        answer = client.run_on_scheduler(_make_state_probe(), [task_key], callback_timeout=5)
+    except Exception as exc:  # noqa: BLE001 - the refresher finds Running anyway
+        logger.info("Dask task %s: state not available (%s)", task_key, exc)
+        return
+    if (answer.get(task_key) or (None,))[0] == "processing":
+        _on_start(task_key, time.time())
+
+
+def _on_start(task_key: str, stamp: float) -> None:
+    # On the client's event loop: hand the database write to the push thread.
+    from tethys_compute.jobs.callbacks import _push_executor
+
+    try:
+        _push_executor.submit(_record_running, task_key)
+    except RuntimeError:
+        logger.debug("exiting; the refresher records Running of %s", task_key)
+
+
+def _job_id(task_key: str) -> int | None:
+    """The job id in a function job's task key (``tethys-job-<id>-<run>``), else None."""
+    parts = task_key.split("-")
+    if task_key.startswith(KEY_PREFIX) and len(parts) >= 4 and parts[2].isdigit():
+        return int(parts[2])
+    return None
+
+
+def _record_running(task_key: str) -> None:
+    from tethys_compute.models.job import DaskJob, _live_futures
+
+    try:
+        job_id = _job_id(task_key)
+        if job_id is None and task_key not in _live_futures:
+            return  # a published task another process executed: that process records it
+        query = DaskJob.objects.filter(key=task_key)
+        job = query.first()
+        # A task may start before execute() has stored its key: wait a little (bounded),
+        # only while the job it names exists.
+        deadline = time.monotonic() + KEY_WAIT
+        while job is None and time.monotonic() < deadline:
+            if job_id is not None and not DaskJob.objects.filter(pk=job_id).exists():
+                return
+            time.sleep(0.05)
+            job = query.first()
+        if job is None:
+            return
+        if job.status_code == JobStatus.PENDING:
+            apply_status(job, JobStatus.SUBMITTED)
+        apply_status(job, JobStatus.RUNNING, message="")
+    except Exception:  # noqa: BLE001 - never kill the push thread; the refresher catches up
+        logger.exception("Dask task %s: recording Running failed", task_key)
+    finally:
+        close_old_connections()
