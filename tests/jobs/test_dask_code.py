@@ -194,4 +194,4 @@ def test_upload_code_ships_the_apps_package_to_scheduler_and_workers(
         )
         assert isinstance(job, DaskJob)
         job.execute()
-        assert job.result(timeout=20) == 42
+        assert job.fetch_result(timeout=20) == 42

@@ -28,7 +28,7 @@ def from_delayed(manager: JobManager, user: Any, scheduler: DaskScheduler) -> Da
     job = manager.create_job("delayed", user, "DASK", scheduler=scheduler)
     assert isinstance(job, DaskJob)
     job.execute(dask.delayed(operator.mul)(6, 7))
-    assert job.result(timeout=20) == 42
+    assert job.fetch_result(timeout=20) == 42
     return job
 
 
@@ -38,7 +38,7 @@ def from_function(manager: JobManager, user: Any, scheduler: DaskScheduler) -> D
     )
     assert isinstance(job, DaskJob)
     job.execute()
-    assert job.result(timeout=20) == 3
+    assert job.fetch_result(timeout=20) == 3
     return job
 
 
@@ -51,10 +51,10 @@ def test_resubmit_of_a_job_run_from_a_delayed_object_is_refused_and_keeps_its_re
     assert "run from a dask.delayed object or a future" in str(refused.value)
     assert "job.resubmit(work)" in str(refused.value)
     assert status_of(job) == JobStatus.COMPLETE
-    assert job.result(timeout=10) == 42  # nothing was deleted
+    assert job.fetch_result(timeout=10) == 42  # nothing was deleted
     # Given the work again, it runs again.
     job.resubmit(dask.delayed(operator.mul)(2, 5))
-    assert job.result(timeout=20) == 10
+    assert job.fetch_result(timeout=20) == 10
 
 
 def test_admin_offers_resubmit_only_where_it_works_and_asks_first(
@@ -72,7 +72,7 @@ def test_admin_offers_resubmit_only_where_it_works_and_asks_first(
     run = f"{LIST_URL}{stored.pk}/run/resubmit/"
     asked = admin_client.post(run).content.decode()
     assert "deletes the results\nof its previous run" in asked and "Yes, resubmit" in asked
-    assert status_of(stored) == JobStatus.COMPLETE and stored.result(timeout=10) == 3
+    assert status_of(stored) == JobStatus.COMPLETE and stored.fetch_result(timeout=10) == 3
     # The list action too, listing what it refuses and why.
     ids = [delayed.pk, stored.pk]
     asked = admin_client.post(LIST_URL, {"action": "resubmit_jobs", "_selected_action": ids})
@@ -85,9 +85,27 @@ def test_admin_offers_resubmit_only_where_it_works_and_asks_first(
     )
     text = done.content.decode()
     assert "Not resubmitted: Dask job" in text and "Resubmitted 1 job(s)." in text
-    assert delayed.result(timeout=10) == 42 and status_of(delayed) == JobStatus.COMPLETE
+    assert delayed.fetch_result(timeout=10) == 42 and status_of(delayed) == JobStatus.COMPLETE
     wait_for(lambda: status_of(stored) == JobStatus.COMPLETE, what="the rerun")
     # And the page button, confirmed.
     admin_client.post(run, {"post": "yes"})
     wait_for(lambda: status_of(stored) == JobStatus.COMPLETE, what="the second rerun")
-    assert DaskJob.objects.get(pk=stored.pk).result(timeout=10) == 3
+    assert DaskJob.objects.get(pk=stored.pk).fetch_result(timeout=10) == 3
+
+
+def test_resubmit_of_a_job_whose_scheduler_was_removed_is_refused_and_keeps_it_complete(
+    manager: JobManager, user: Any, dask_scheduler: DaskScheduler
+) -> None:
+    job = manager.create_job(
+        "orphan", user, "DASK", scheduler=dask_scheduler, function="operator.add", args=[1, 2]
+    )
+    assert isinstance(job, DaskJob)
+    job.execute()
+    assert job.fetch_result(timeout=20) == 3
+    # The scheduler record goes (its jobs keep their history, scheduler NULL).
+    DaskJob.objects.filter(pk=job.pk).update(scheduler=None, scheduler_name="gone-one")
+    orphan = DaskJob.objects.get(pk=job.pk)
+    assert "its scheduler 'gone-one' was removed" in orphan.resubmit_refusal()
+    with pytest.raises(InvalidStatusTransition, match="was removed"):
+        orphan.resubmit()
+    assert status_of(orphan) == JobStatus.COMPLETE

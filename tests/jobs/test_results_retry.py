@@ -40,9 +40,10 @@ def app_folder(tmp_path: Path) -> Path:
     (package / "results.py").write_text(
         textwrap.dedent(
             """\
-            def load(job):
-                job.extended_properties = {"loaded": True}
-                job.save(update_fields=["extended_properties"])
+            def load(value):
+                # A Dask job's results callback gets the task's value (as in
+                # Tethys Platform); what it returns is stored as job.result.
+                return {"loaded": value}
             """
         )
     )
@@ -74,7 +75,14 @@ def computed_job(manager: JobManager, user: Any, scheduler: DaskScheduler) -> Da
     )
     assert isinstance(job, DaskJob)
     job.execute()
-    wait_for(lambda: status_of(job) == JobStatus.RESULTS_READY, what="Results-Ready")
+    # The done callback tries the results callback once, in this process, which
+    # cannot import the app's code either: the first failed attempt.
+    wait_for(
+        lambda: Job.objects.filter(
+            pk=job.pk, status_code=JobStatus.RESULTS_READY, results_attempts__gte=1
+        ).exists(),
+        what="Results-Ready after a failed attempt",
+    )
     return job
 
 
@@ -84,15 +92,18 @@ def test_refresher_without_the_apps_code_keeps_the_job_and_retries_after_a_back_
     apps = app_folder(tmp_path)
     job = computed_job(manager, user, dask_scheduler)
 
+    # Due again: the refresher, without the app's code, fails too (attempt 2).
+    Job.objects.filter(pk=job.pk).update(results_retry_at=timezone.now() - timedelta(seconds=1))
     first = refresher()
     assert first.returncode == 0, first.stderr
     job.refresh_from_db()
-    assert job.status == "Results-Ready" and job.results_attempts == 1
+    assert job.status == "Results-Ready" and job.results_attempts == 2
     text = job.status_message
-    assert "No module named 'hydro_tc14'" in text and "(attempt 1 of 5)" in text
+    assert "No module named 'hydro_tc14'" in text and "(attempt 2 of 5)" in text
     assert "cannot import 'hydro_tc14'" in text and "PYTHONPATH" in text
     assert job.results_retry_at is not None and job.results_retry_at > timezone.now()
-    assert job.result(timeout=10) == -5  # the computed result is still there
+    # The computed result is still held on the scheduler.
+    assert job.key in dask_scheduler.client.list_datasets()
 
     # Listed as waiting, with the active jobs.
     out = io.StringIO()
@@ -102,12 +113,12 @@ def test_refresher_without_the_apps_code_keeps_the_job_and_retries_after_a_back_
     # Not before its back-off...
     assert refresher(apps).returncode == 0
     job.refresh_from_db()
-    assert job.status == "Results-Ready" and job.results_attempts == 1
+    assert job.status == "Results-Ready" and job.results_attempts == 2
     # ... then, with the app's code importable, it is processed.
     Job.objects.filter(pk=job.pk).update(results_retry_at=timezone.now() - timedelta(seconds=1))
     assert refresher(apps).returncode == 0
     job.refresh_from_db()
-    assert job.status == "Complete" and job.extended_properties == {"loaded": True}
+    assert job.status == "Complete" and job.result == {"loaded": -5}
 
 
 @override_settings(TETHYS_COMPUTE={"RESULTS_MAX_ATTEMPTS": 2, "RESULTS_RETRY_DELAY": 0})
@@ -118,9 +129,8 @@ def test_retries_are_bounded_and_jobs_refresh_runs_a_callback_on_request(
     dask_scheduler: DaskScheduler,
     admin_client: WebClient,
 ) -> None:
-    job = computed_job(manager, user, dask_scheduler)
-    assert process_ready_results() == 1
-    assert process_ready_results() == 1
+    job = computed_job(manager, user, dask_scheduler)  # attempt 1: the done callback
+    assert process_ready_results() == 1  # attempt 2
     assert process_ready_results() == 0  # gave up after 2 attempts
     job.refresh_from_db()
     assert job.status == "Results-Ready" and job.results_attempts == 2
@@ -142,3 +152,38 @@ def test_retries_are_bounded_and_jobs_refresh_runs_a_callback_on_request(
         sys.modules.pop("hydro_tc14", None)
     assert "Ran the results callbacks of 1 job(s)." in out.getvalue()
     assert status_of(job) == JobStatus.COMPLETE
+
+
+def _results_ready_dask_job(manager: JobManager, user: Any, scheduler: DaskScheduler) -> DaskJob:
+    job = manager.create_job(
+        "waiting", user, "DASK", scheduler=scheduler, function="operator.neg", args=[1]
+    )
+    assert isinstance(job, DaskJob)
+    Job.objects.filter(pk=job.pk).update(status_code=JobStatus.RESULTS_READY)
+    DaskJob.objects.filter(pk=job.pk).update(key=f"tethys-job-{job.pk}-gone")
+    return job
+
+
+def test_results_of_an_unreachable_scheduler_count_as_failed_attempts(
+    manager: JobManager, user: Any
+) -> None:
+    # Nothing listens on port 9 of this machine: the scheduler is gone.
+    down = DaskScheduler.objects.create(name="down", host="tcp://127.0.0.1:9", timeout=2)
+    job = _results_ready_dask_job(manager, user, down)
+    assert process_ready_results() == 1
+    job.refresh_from_db()
+    assert job.status == "Results-Ready" and job.results_attempts == 1
+    assert "could not be reached" in job.status_message and "attempt 1 of" in job.status_message
+    assert job.results_retry_at is not None  # bounded, with back-off: not every pass
+
+
+def test_results_of_a_job_whose_scheduler_was_removed_end_in_error_saying_so(
+    manager: JobManager, user: Any
+) -> None:
+    down = DaskScheduler.objects.create(name="removed", host="tcp://127.0.0.1:9", timeout=2)
+    job = _results_ready_dask_job(manager, user, down)
+    Job.objects.filter(pk=job.pk).update(scheduler=None, scheduler_name="removed")
+    assert process_ready_results() == 1
+    job.refresh_from_db()
+    assert job.status == "Error"
+    assert "scheduler 'removed' was removed" in job.status_message

@@ -630,5 +630,28 @@ def process_ready_results(limit: int = 50, jobs: Iterable[int] | None = None) ->
             job.process_results()
         except TethysComputeError as exc:
             logger.warning("Job %s: processing results failed: %s", job.pk, exc)
+            _results_not_reached(job, exc)
         done += 1
     return done
+
+
+def _results_not_reached(job: Job, exc: TethysComputeError) -> None:
+    """A Results-Ready job whose results could not be reached: count it, or end it.
+
+    An unreachable scheduler is a failed attempt like any other (bounded,
+    with back-off).  A scheduler that was removed will never give the
+    results: the job ends in Error, saying so, instead of waiting forever.
+    """
+    job.refresh_status()
+    if job.status_code != JobStatus.RESULTS_READY:
+        return
+    if job.KIND != "basic" and job.scheduler_id is None:
+        gone = f" {job.scheduler_name!r}" if job.scheduler_name else ""
+        apply_status(
+            job,
+            JobStatus.ERROR,
+            message=f"Results not processed: the job's scheduler{gone} was removed before "
+            "they were fetched, so they cannot be read any more.",
+        )
+        return
+    job._results_failed(exc)

@@ -584,10 +584,9 @@ class Job(TethysStatusMixin, models.Model):
             Before anything is stopped or removed, when the job cannot be run
             again as stored (:meth:`resubmit_refusal` says why).
         """
-        if not args and not kwargs:
-            refusal = self.resubmit_refusal()
-            if refusal:
-                raise InvalidStatusTransition(refusal)
+        refusal = self.resubmit_refusal() if not args and not kwargs else self._scheduler_gone()
+        if refusal:
+            raise InvalidStatusTransition(refusal)
         self.stop()
         try:
             self.clean()
@@ -599,7 +598,18 @@ class Job(TethysStatusMixin, models.Model):
 
     def resubmit_refusal(self) -> str:
         """Why :meth:`resubmit` (without arguments) cannot work for this job; "" when it can."""
-        return ""
+        return self._scheduler_gone()
+
+    def _scheduler_gone(self) -> str:
+        """Why a job of a kind that needs a scheduler cannot run again: its scheduler is gone."""
+        if self.KIND == "basic" or self.scheduler_id is not None:
+            return ""
+        gone = f" {self.scheduler_name!r}" if self.scheduler_name else ""
+        return (
+            f"Job {self.pk} ({self.name!r}) cannot run again: its scheduler{gone} was removed "
+            "(its results and history are kept). Create a new job on another scheduler, or "
+            "give this one a scheduler first (job.scheduler = get_scheduler(name); job.save())."
+        )
 
     def get_logs(self) -> dict[str, Any]:
         """The job's stdout and stderr: ``{"stdout": ..., "stderr": ...}``.
@@ -1538,6 +1548,8 @@ class DaskJob(DaskResultsMixin, Job):
 
     def resubmit_refusal(self) -> str:
         """A job run from a ``dask.delayed`` object or a future has nothing stored to run again."""
+        if self._scheduler_gone():
+            return self._scheduler_gone()
         if self.function:
             return ""
         return (
