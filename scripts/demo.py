@@ -203,8 +203,10 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        # A second Ctrl-C must not cut the clean-up short and leave processes behind.
+        # A second Ctrl-C or kill (make passes SIGTERM on to us as well) must not
+        # cut the clean-up short and leave processes or files behind.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         from tethys_compute.dask_client import close_clients
 
         close_clients()

@@ -51,7 +51,8 @@ class Demo:
         )
         self.lines: list[str] = []
         self.queue: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -80,6 +81,10 @@ class Demo:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+        self.reader.join(timeout=10)  # the output ends with the process
+        assert not self.reader.is_alive(), "the demo's output did not end"
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 @pytest.fixture
@@ -144,3 +149,20 @@ def test_a_second_demo_refuses_and_the_password_is_kept_unless_reset(data: Path)
         assert reset.wait_for(r"Password: (\S+)").group(1) != password
     finally:
         reset.stop()
+
+
+def test_two_sigterms_in_a_row_still_clean_up(data: Path) -> None:
+    # `make demo` stopped with `kill -- -PGID`: make and the demo both get SIGTERM,
+    # and make may send it on once more while the demo is cleaning up.
+    demo = Demo(data, free_port())
+    try:
+        demo.wait_for(r"clusters started")
+        assert (data / "portal_url").exists()
+        demo.process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        demo.process.send_signal(signal.SIGTERM)
+        demo.wait_for(r"Demo stopped: portal and Dask processes ended", timeout=60)
+        assert demo.process.wait(timeout=30) == 0
+        assert not (data / "portal_url").exists()
+    finally:
+        demo.stop()

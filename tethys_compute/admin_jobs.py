@@ -161,7 +161,7 @@ def stop_jobs(
             if job.status_code in FINISHED_STATUSES:
                 skipped.append(f"{job.pk} ({job.status})")
                 continue
-            if job.stop():
+            if job.stop_confirmed():
                 stopped += 1
             else:
                 unconfirmed.append(f"Job {job.pk} ({job.name}): Aborted, {job.status_message}")
@@ -215,7 +215,11 @@ def resubmit_jobs(
     Jobs that cannot be run again (a Dask job run from a delayed object) are
     listed with the reason and left alone.
     """
+    # Dask jobs the user may not run a client for are refused before anything is asked.
+    queryset = without_dask_jobs_unless_trusted(request, queryset)
     jobs = list(queryset.select_subclasses().order_by("id"))  # type: ignore[attr-defined]
+    if not jobs:
+        return None
     if request.POST.get("post") != "yes":
         return _resubmit_confirmation(request, modeladmin, jobs, "")
     refused = [job for job in jobs if job.resubmit_refusal()]
@@ -562,7 +566,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 report = refresh_jobs([job])
                 messages.info(request, f"Refreshed: {report.summary()}")
             elif action == "stop":
-                if job.stop():
+                if job.stop_confirmed():
                     messages.success(request, "Stopped.")
                 else:
                     messages.warning(request, f"Marked Aborted: {job.status_message}")

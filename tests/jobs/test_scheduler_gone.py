@@ -51,7 +51,7 @@ def test_stop_of_a_job_whose_scheduler_was_killed_marks_it_aborted_within_the_ti
 
     # The API: bounded by the record's timeout, then Aborted here, and it says so.
     started = time.monotonic()
-    assert first.stop() is False
+    assert first.stop_confirmed() is False
     assert time.monotonic() - started < 2 + 5
     first.refresh_from_db()
     assert first.status == "Aborted"
@@ -60,7 +60,9 @@ def test_stop_of_a_job_whose_scheduler_was_killed_marks_it_aborted_within_the_ti
     # The CLI: --force asks nothing of the scheduler (no wait at all).
     out = io.StringIO()
     started = time.monotonic()
-    call_command("jobs", "stop", str(second.pk), "--force", stdout=out)
+    with pytest.raises(CommandError, match="marked Aborted here only") as unconfirmed:
+        call_command("jobs", "stop", str(second.pk), "--force", stdout=out)
+    assert unconfirmed.value.returncode == 3  # not a success: nobody confirmed the stop
     assert time.monotonic() - started < 1.5
     assert "Aborted, stopped with force: not confirmed stopped on 'Gone'." in out.getvalue()
 
@@ -137,7 +139,7 @@ def test_stop_of_a_condor_job_whose_submit_host_is_down_marks_it_aborted(
     condor_server.stop()
     try:
         started = time.monotonic()
-        assert job.stop() is False
+        assert job.stop_confirmed() is False
         elapsed = time.monotonic() - started
     finally:
         condor_server.start()
@@ -159,7 +161,7 @@ def test_stop_of_a_workflow_whose_submit_host_is_down_aborts_its_nodes_too(
     workflow.execute()
     condor_server.stop()
     try:
-        assert workflow.stop() is False
+        assert workflow.stop_confirmed() is False
     finally:
         condor_server.start()
     workflow.refresh_from_db()

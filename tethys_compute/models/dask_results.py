@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from tethys_compute.exceptions import (
@@ -49,6 +50,7 @@ class DaskResultsMixin:
         status: str
         status_code: str
         process_results_function: Any
+        workspace: str
         objects: Any
 
         def _future(self) -> Future: ...
@@ -126,6 +128,9 @@ class DaskResultsMixin:
             if self.status_code != JobStatus.RESULTS_READY:
                 return
             try:
+                if self.workspace:
+                    # The callback may write there, as for every kind.
+                    Path(self.workspace).mkdir(parents=True, exist_ok=True)
                 if self.process_results_function:
                     value = ImportPath(self.process_results_function)(value)
                 type(self).objects.filter(pk=self.pk).update(result=value)

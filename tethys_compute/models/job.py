@@ -489,8 +489,18 @@ class Job(TethysStatusMixin, models.Model):
         # A push may already have moved the job on: then it is newer than "submitted".
         apply_status(self, JobStatus.SUBMITTED, message="", expected_version=version)
 
-    def stop(self, *, reason: str = "", force: bool = False) -> bool:
+    def stop(self, *, reason: str = "", force: bool = False) -> None:
         """Stop the job (``condor_rm``, cancel the Dask task); the status becomes Aborted.
+
+        Tethys Platform's meaning (returns None); :meth:`stop_confirmed` does
+        the same and tells whether the scheduler confirmed the stop.  A
+        finished job is left as it is; a job whose scheduler does not answer
+        is still marked Aborted, here only (see :meth:`stop_confirmed`).
+        """
+        self.stop_confirmed(reason=reason, force=force)
+
+    def stop_confirmed(self, *, reason: str = "", force: bool = False) -> bool:
+        """Stop the job like :meth:`stop`; return whether the scheduler confirmed it.
 
         A finished job is left as it is.  When the scheduler does not answer
         within its timeout (it is gone, or the network is), the job is still
@@ -707,7 +717,7 @@ class Job(TethysStatusMixin, models.Model):
         if self.is_active:
             try:
                 # Unreachable: marked Aborted here, and no second wait to clean.
-                reachable = self.stop()
+                reachable = self.stop_confirmed()
             except TethysComputeError as exc:
                 logger.warning("Job %s: stopping before delete failed: %s", self.pk, exc)
         if clean and reachable:

@@ -143,7 +143,7 @@ class Command(BaseCommand):
             )
 
     def do_stop(self, options: dict[str, Any]) -> None:
-        skipped = []
+        skipped, unconfirmed = [], []
         for job_id in options["job_ids"]:
             job = self._get(job_id)
             if job.is_finished:
@@ -152,13 +152,21 @@ class Command(BaseCommand):
                     f"Job {job.pk} ({job.name}): skipped, it had already finished ({job.status})."
                 )
                 continue
-            if job.stop(force=options["force"]):
+            if job.stop_confirmed(force=options["force"]):
                 self.stdout.write(f"Job {job.pk} ({job.name}): {job.status}.")
             else:
+                unconfirmed.append(job_id)
                 self.stdout.write(f"Job {job.pk} ({job.name}): {job.status}, {job.status_message}")
         if skipped:
             raise CommandError(
                 f"{len(skipped)} job(s) skipped (already finished): " + ", ".join(map(str, skipped))
+            )
+        if unconfirmed:
+            raise CommandError(
+                f"{len(unconfirmed)} job(s) marked Aborted here only, their scheduler did not "
+                "confirm the stop: " + ", ".join(map(str, unconfirmed)) + ". Check the "
+                "scheduler's host for the work once it is back.",
+                returncode=3,
             )
 
     def do_logs(self, options: dict[str, Any]) -> None:
