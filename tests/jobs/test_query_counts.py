@@ -100,7 +100,7 @@ def test_execute_of_an_out_of_date_object_reads_the_row_and_refuses(
 
 
 @pytest.mark.sshd
-def test_create_and_execute_of_a_condor_job_is_six_queries(
+def test_create_and_execute_of_a_condor_job_is_six_queries_and_one_remote_command(
     manager: JobManager, user: Any, condor_scheduler: CondorScheduler
 ) -> None:
     scheduler = CondorScheduler.objects.get(pk=condor_scheduler.pk)
@@ -118,8 +118,36 @@ def test_create_and_execute_of_a_condor_job_is_six_queries(
     assert len(sql) == 6, sql
     assert [s.split()[0] for s in sql] == ["INSERT", "INSERT"] + ["UPDATE"] * 4, sql
     assert transactions(captured) <= 1
-    # mktemp, the description's upload, condor_submit (pinned: must not grow).
-    assert seen.commands("ssh") <= 2, seen.counts
-    assert seen.transfers("ssh") <= 1, seen.counts
+    # The directory, the description (sent as stdin) and condor_submit: one command.
+    assert seen.commands("ssh") == 1, seen.counts
+    assert seen.transfers("ssh") == 0, seen.counts
     assert job.cluster_id is not None
     assert Job.objects.get_subclass(pk=job.pk).cluster_id == job.cluster_id
+
+
+@pytest.mark.sshd
+def test_a_failed_one_command_submission_leaves_no_directory_and_says_why(
+    manager: JobManager, user: Any, condor_scheduler: CondorScheduler
+) -> None:
+    from tethys_compute.exceptions import TethysComputeError
+
+    host = condor_scheduler.get_remote_host()
+    before = set(
+        host.run_shell('ls -d "${TMPDIR:-/tmp}"/tethys-condor-* 2>/dev/null').stdout.split()
+    )
+    job = manager.create_job(
+        "bad",
+        user,
+        "CONDOR",
+        scheduler=condor_scheduler,
+        submit_description="executable = /bin/echo\nqueue 2 in (a b\n",
+    )
+    with remote_calls.measure() as seen, pytest.raises(TethysComputeError) as raised:
+        job.execute()
+    assert "condor_submit" in str(raised.value)
+    assert seen.commands("ssh") == 1, seen.counts
+    after = set(
+        host.run_shell('ls -d "${TMPDIR:-/tmp}"/tethys-condor-* 2>/dev/null').stdout.split()
+    )
+    assert after == before
+    assert Job.objects.get(pk=job.pk).status_code == JobStatus.ERROR

@@ -277,6 +277,9 @@ def submit(
     items = _input_items(input_files)
     if any(name == SUBMIT_FILE for name, _ in items):
         raise InvalidArgumentError(f"An input file cannot be named {SUBMIT_FILE!r}.")
+    if not items and remote_dir is None and not list(private_files):
+        # Nothing to upload but the description: one remote command does it all.
+        return _submit_in_one_command(host, rendered.text, timeout)
     directory = remote_dir or host.make_temp_dir(prefix="tethys-condor-")
     with _removed_on_failure(host, directory, created=remote_dir is None):
         executable = _upload(host, directory, items)
@@ -292,6 +295,36 @@ def submit(
             private_files,
         )
         return submit_result(result, directory, host.label)
+
+
+#: Run by :func:`_submit_in_one_command`: a fresh directory (its path printed
+#: first), the description from stdin, ``condor_submit``; the directory is
+#: removed again when the submission fails.
+_ONE_COMMAND_SUBMIT = (
+    'd=$(mktemp -d "${TMPDIR:-/tmp}/tethys-condor-XXXXXXXX") || exit 70\n'
+    'cd "$d" || exit 70\n'
+    "printf '%s\\n' \"$d\"\n"
+    f'cat > {SUBMIT_FILE} || {{ cd /; rm -rf "$d"; exit 70; }}\n'
+    f"condor_submit -terse {SUBMIT_FILE}\n"
+    "rc=$?\n"
+    'if [ "$rc" -ne 0 ]; then cd / && rm -rf "$d"; fi\n'
+    'exit "$rc"\n'
+)
+
+
+def _submit_in_one_command(host: RemoteHost, text: str, timeout: float | None) -> SubmitResult:
+    """Make the directory, write the description (sent as stdin) and submit: one command."""
+    argv = ("condor_submit", "-terse", SUBMIT_FILE)
+    raw = host.run(["sh", "-c", _ONE_COMMAND_SUBMIT], stdin=text, timeout=_timeout(timeout))
+    directory, _, rest = raw.stdout.partition("\n")
+    if raw.exit_status == 70 or not directory.startswith("/"):
+        raise CondorSubmitError(
+            f"Could not make a working directory for the job on {host.label} "
+            f"(exit status {raw.exit_status}): {raw.stderr.strip()[:300]}"
+        )
+    result = CommandResult(argv, raw.exit_status, rest, raw.stderr, raw.duration)
+    _check_found(host, result)
+    return submit_result(result, directory, host.label)
 
 
 @contextlib.contextmanager
