@@ -60,6 +60,7 @@ from tethys_compute.jobs.status import (
     reset,
 )
 from tethys_compute.models import condor_compat
+from tethys_compute.models.chunked import ChunkedInheritanceIterable
 from tethys_compute.models.condor_compat import (
     CondorAttributesMixin,
     DagNodeOptions,
@@ -155,7 +156,15 @@ def refusing_scheduler_deletes() -> Iterator[None]:
 
 
 class JobQuerySet(InheritanceQuerySet):  # type: ignore[type-arg]
-    """Querysets of jobs: :meth:`typed`, :meth:`active`, :meth:`for_label`."""
+    """Querysets of jobs: :meth:`typed`, :meth:`active`, :meth:`for_label`.
+
+    ``iterator()`` reads the rows in chunks, as their own kinds too
+    (:mod:`tethys_compute.models.chunked`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._iterable_class = ChunkedInheritanceIterable
 
     def typed(self) -> JobQuerySet:
         """Every row as its own kind (BasicJob, CondorJob, ...), one SQL query."""
