@@ -10,7 +10,7 @@ holds one chunk of rows at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.db.models.query import ModelIterable
@@ -23,7 +23,7 @@ class ChunkedInheritanceIterable(ModelIterable):  # type: ignore[type-arg]
 
     def __iter__(self) -> Iterator[Any]:
         queryset: Any = self.queryset
-        rows: Iterator[Any] = ModelIterable(
+        rows: Iterable[Any] = ModelIterable(
             queryset, chunked_fetch=self.chunked_fetch, chunk_size=self.chunk_size
         )
         selected = getattr(queryset, "subclasses", None)
