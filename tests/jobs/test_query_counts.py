@@ -40,7 +40,7 @@ def test_create_and_execute_of_a_dask_job_is_six_queries_and_two_scheduler_calls
 ) -> None:
     scheduler = DaskScheduler.objects.get(pk=dask_scheduler.pk)
     scheduler.get_client()  # connected before counting
-    with CaptureQueriesContext(connection) as captured, remote_calls.measure() as seen:
+    with CaptureQueriesContext(connection) as captured, remote_calls.measure_thread() as seen:
         job = manager.create_job(
             "add", user, "DASK", scheduler=scheduler, function="operator.add", args=[1, 2]
         )
@@ -105,7 +105,7 @@ def test_create_and_execute_of_a_condor_job_is_six_queries_and_one_remote_comman
 ) -> None:
     scheduler = CondorScheduler.objects.get(pk=condor_scheduler.pk)
     scheduler.get_remote_host().run(["true"])  # the session is open before counting
-    with CaptureQueriesContext(connection) as captured, remote_calls.measure() as seen:
+    with CaptureQueriesContext(connection) as captured, remote_calls.measure_thread() as seen:
         job = manager.create_job(
             "echo",
             user,
