@@ -49,6 +49,7 @@ MODULE_EXCEPTIONS: dict[str, str] = {
     "tethys_compute/admin_jobs.py": _PHASE2_ADMIN,
     "tethys_compute/management/commands/schedulers.py": _PHASE2_COMMANDS,
     "tethys_compute/clusters/service.py": _PHASE2_CLUSTERS,
+    "tethys_compute/jobs/manager.py": _PHASE2_JOB,
 }
 
 #: Functions allowed over MAX_FUNCTION_LINES, ``path::qualified.name``: reason.
@@ -56,7 +57,8 @@ FUNCTION_EXCEPTIONS: dict[str, str] = {
     "tethys_compute/jobs/refresh.py::refresh_jobs": _PHASE2_REFRESH,
     "tethys_compute/jobs/callbacks.py::record_push": _PHASE2_CALLBACKS,
     "tethys_compute/jobs/status.py::apply_status": "phase 2: the status engine with the job split",
-    "tethys_compute/jobs/manager.py::JobManager.create_job": _PHASE2_JOB,
+    "tethys_compute/jobs/batch.py::create_all": _PHASE2_JOB,
+    "tethys_compute/jobs/batch.py::_execute_dask": _PHASE2_JOB,
     "tethys_compute/clusters/service.py::start_cluster": _PHASE2_CLUSTERS,
     "tethys_compute/management/commands/clusters.py::Command._hand_off": _PHASE2_COMMANDS,
     "tethys_compute/management/commands/schedulers.py::Command.add_arguments": _PHASE2_COMMANDS,
@@ -75,6 +77,7 @@ IN_FUNCTION_IMPORT_EXCEPTIONS: dict[str, str] = {
     "tethys_compute/models/tethys_status.py": _CYCLE,
     "tethys_compute/jobs/status_url.py": _CYCLE,
     "tethys_compute/jobs/manager.py": _CYCLE,
+    "tethys_compute/jobs/batch.py": _CYCLE,
     "tethys_compute/jobs/running.py": _CYCLE,
     "tethys_compute/models/dask_checks.py": _CYCLE,
     "tethys_compute/models/scheduler.py": _CYCLE,

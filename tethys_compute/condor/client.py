@@ -34,7 +34,14 @@ from tethys_compute.condor.parse import (
     parse_version,
     submit_error_message,
 )
-from tethys_compute.condor.run import _batch, _run
+from tethys_compute.condor.run import (
+    _ONE_COMMAND_SUBMIT,
+    SUBMIT_FILE,
+    _batch,
+    _check_found,
+    _run,
+    _timeout,
+)
 from tethys_compute.condor.status import (
     DAG_ATTRIBUTES,
     MAX_IDS_PER_QUERY,
@@ -76,7 +83,6 @@ __all__ = [
 ]
 
 #: Name of the submit description file written into the remote working directory.
-SUBMIT_FILE = "job.sub"
 #: Name of the DAG file written for a DAG given as text.
 DAG_FILE = "workflow.dag"
 
@@ -230,6 +236,9 @@ def submit(
     items = _input_items(input_files)
     if any(name == SUBMIT_FILE for name, _ in items):
         raise InvalidArgumentError(f"An input file cannot be named {SUBMIT_FILE!r}.")
+    if not items and remote_dir is None and not list(private_files):
+        # Nothing to upload but the description: one remote command does it all.
+        return _submit_in_one_command(host, rendered.text, timeout)
     directory = remote_dir or host.make_temp_dir(prefix="tethys-condor-")
     with _removed_on_failure(host, directory, created=remote_dir is None):
         executable = _upload(host, directory, items)
@@ -245,6 +254,24 @@ def submit(
             private_files,
         )
         return submit_result(result, directory, host.label)
+
+
+#: Run by :func:`_submit_in_one_command`: a fresh directory (its path printed
+#: first), the description from stdin, ``condor_submit``; the directory is
+#: removed again when the submission fails.
+def _submit_in_one_command(host: RemoteHost, text: str, timeout: float | None) -> SubmitResult:
+    """Make the directory, write the description (sent as stdin) and submit: one command."""
+    argv = ("condor_submit", "-terse", SUBMIT_FILE)
+    raw = host.run(["sh", "-c", _ONE_COMMAND_SUBMIT], stdin=text, timeout=_timeout(timeout))
+    directory, _, rest = raw.stdout.partition("\n")
+    if raw.exit_status == 70 or not directory.startswith("/"):
+        raise CondorSubmitError(
+            f"Could not make a working directory for the job on {host.label} "
+            f"(exit status {raw.exit_status}): {raw.stderr.strip()[:300]}"
+        )
+    result = CommandResult(argv, raw.exit_status, rest, raw.stderr, raw.duration)
+    _check_found(host, result)
+    return submit_result(result, directory, host.label)
 
 
 @contextlib.contextmanager

@@ -59,3 +59,20 @@ def _batch(
     for result in results:
         _check_found(host, result)
     return results
+
+
+#: The submit description's file name in a job's remote directory.
+SUBMIT_FILE = "job.sub"
+
+#: Make a job's directory, write its description (standard input) and submit:
+#: one remote command.  Prints the directory first; exit 70 when it cannot be made.
+_ONE_COMMAND_SUBMIT = (
+    'd=$(mktemp -d "${TMPDIR:-/tmp}/tethys-condor-XXXXXXXX") || exit 70\n'
+    'cd "$d" || exit 70\n'
+    "printf '%s\\n' \"$d\"\n"
+    f'cat > {SUBMIT_FILE} || {{ cd /; rm -rf "$d"; exit 70; }}\n'
+    f"condor_submit -terse {SUBMIT_FILE}\n"
+    "rc=$?\n"
+    'if [ "$rc" -ne 0 ]; then cd / && rm -rf "$d"; fi\n'
+    'exit "$rc"\n'
+)

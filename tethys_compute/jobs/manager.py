@@ -184,6 +184,86 @@ class JobManager:
             ``extended_properties`` that JSON cannot hold (the message names
             the argument and the part).  Nothing is saved.
         """
+        job, user_workspace, inline_inputs, groups = self._new_job(
+            name, user, groups, job_type, kwargs
+        )
+        job.save()
+        if user_workspace:
+            job.workspace = os.path.join(user_workspace, str(job.pk))
+            if inline_inputs is not None:
+                job.input_files = inline_inputs  # type: ignore[attr-defined]
+                job.save()
+            else:
+                # The job's own folder, known once it has an id: one column, one UPDATE.
+                Job.objects.filter(pk=job.pk).update(workspace=job.workspace)
+                job.remember_saved_fields(["workspace"])
+        if groups:
+            job.groups.add(*_as_groups(groups))
+        return job
+
+    def create_jobs(
+        self,
+        name: str,
+        user: Any,
+        job_type: str | type[Job],
+        parameters: Iterable[Mapping[str, Any]],
+        groups: Any = None,
+        **common: Any,
+    ) -> list[Job]:
+        """Create one job per entry of ``parameters`` (a sweep), in a few bulk queries.
+
+        Each job is what ``create_job(name, user, groups, job_type, **common,
+        **entry)`` would make (saved, Pending; its own row, id and folder), but
+        the rows are written together: the number of queries does not grow
+        with the number of jobs.  Run them with :meth:`execute_all`.
+
+        Parameters
+        ----------
+        name : str
+            Every job's name; ``{id}`` becomes each job's id.
+        parameters : iterable of mapping
+            Per job, the keywords that differ (``{"args": [3]}``...).
+        **common
+            Keywords every job shares (``scheduler``, ``function``...).
+
+        Raises
+        ------
+        InvalidArgumentError
+            As :meth:`create_job`; also for input files given as bytes
+            (use :meth:`create_job` for those).
+
+        Examples
+        --------
+        >>> jobs = manager.create_jobs("tile_{id}", user, "DASK", scheduler=scheduler,
+        ...     function="my_app.tasks.tile", parameters=[{"args": [n]} for n in range(1000)]
+        ... )  # doctest: +SKIP
+        >>> manager.execute_all(jobs)  # doctest: +SKIP
+        """
+        from tethys_compute.jobs.batch import create_all
+
+        return create_all(self, name, user, job_type, parameters, groups, common)
+
+    def execute_all(self, jobs: Iterable[Job]) -> None:
+        """Submit Pending jobs together: per scheduler, one submission for all of them.
+
+        Dask jobs on one scheduler are sent in one submission (and their
+        results published in one more call); each job is then tracked on its
+        own as if it had been executed alone.  Other kinds are executed one
+        by one.  See :func:`tethys_compute.jobs.batch.execute_all`.
+
+        Raises
+        ------
+        InvalidStatusTransition
+            When one of the jobs is not Pending; nothing has been submitted.
+        """
+        from tethys_compute.jobs.batch import execute_all
+
+        execute_all(jobs)
+
+    def _new_job(
+        self, name: str, user: Any, groups: Any, job_type: Any, kwargs: dict[str, Any]
+    ) -> tuple[Job, str, Any, Any]:
+        """An unsaved job as ``create_job`` makes it; its user folder, bytes inputs, groups."""
         if job_type is None and _is_job_type(groups):
             job_type, groups = groups, None
         kind = self._kind(job_type or "BASIC")
@@ -231,15 +311,7 @@ class JobManager:
         job = kind(**fields)
         if submit is not None:
             job.set_description(submit)  # type: ignore[attr-defined]
-        job.save()
-        if user_workspace:
-            job.workspace = os.path.join(user_workspace, str(job.pk))
-            if inline_inputs is not None:
-                job.input_files = inline_inputs  # type: ignore[attr-defined]
-            job.save()
-        if groups:
-            job.groups.add(*_as_groups(groups))
-        return job
+        return job, user_workspace, inline_inputs, groups
 
     @staticmethod
     def _kind(job_type: str | type[Job]) -> type[Job]:

@@ -29,11 +29,11 @@ import re
 import secrets
 import tempfile
 import traceback
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 from django.conf import settings
 from django.db import models
@@ -42,6 +42,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from model_utils.managers import InheritanceManager, InheritanceQuerySet
 
+from tethys_compute.dask_client import scheduler_call
 from tethys_compute.exceptions import (
     InvalidArgumentError,
     InvalidStatusTransition,
@@ -60,6 +61,7 @@ from tethys_compute.jobs.status import (
     reset,
 )
 from tethys_compute.models import condor_compat
+from tethys_compute.models.chunked import ChunkedInheritanceIterable
 from tethys_compute.models.condor_compat import (
     CondorAttributesMixin,
     DagNodeOptions,
@@ -67,6 +69,7 @@ from tethys_compute.models.condor_compat import (
     WorkflowCompatMixin,
 )
 from tethys_compute.models.dask_results import DaskResultsMixin
+from tethys_compute.models.saved_fields import SavedFieldsMixin
 from tethys_compute.models.tethys_status import TethysStatusMixin
 from tethys_compute.value_fields import ImportPathField, PickledValueField
 
@@ -154,7 +157,15 @@ def refusing_scheduler_deletes() -> Iterator[None]:
 
 
 class JobQuerySet(InheritanceQuerySet):  # type: ignore[type-arg]
-    """Querysets of jobs: :meth:`typed`, :meth:`active`, :meth:`for_label`."""
+    """Querysets of jobs: :meth:`typed`, :meth:`active`, :meth:`for_label`.
+
+    ``iterator()`` reads the rows in chunks, as their own kinds too
+    (:mod:`tethys_compute.models.chunked`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._iterable_class = ChunkedInheritanceIterable
 
     def typed(self) -> JobQuerySet:
         """Every row as its own kind (BasicJob, CondorJob, ...), one SQL query."""
@@ -183,7 +194,7 @@ class JobRecordManager(InheritanceManager):  # type: ignore[type-arg]
         return self.get_queryset().active()
 
 
-class Job(TethysStatusMixin, models.Model):
+class Job(SavedFieldsMixin, TethysStatusMixin, models.Model):
     """A unit of work an app runs on a scheduler; the base of every job kind.
 
     Create jobs with :meth:`tethys_compute.jobs.JobManager.create_job`.  The
@@ -344,10 +355,20 @@ class Job(TethysStatusMixin, models.Model):
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], "scheduler_name"}
         super().save(*args, **kwargs)
+        update_fields = kwargs.get("update_fields")
+        self.remember_saved_fields(None if update_fields is None else list(update_fields))
         if "{id}" in self.name:
             # Tethys Platform's names: "run_{id}" becomes "run_42" once the job has an id.
             self.name = self.name.replace("{id}", str(self.pk))
             Job.objects.filter(pk=self.pk).update(name=self.name)
+
+    @classmethod
+    def from_db(
+        cls, db: str | None, field_names: Collection[str], values: Collection[Any], **kw: Any
+    ) -> Self:
+        instance = super().from_db(db, field_names, values, **kw)
+        instance.remember_saved_fields()
+        return instance
 
     # ------------------------------------------------------------------
     # Status (never a remote call)
@@ -434,6 +455,12 @@ class Job(TethysStatusMixin, models.Model):
             return cached  # type: ignore[no-any-return]
         from tethys_compute.models.scheduler import Scheduler
 
+        given = self._state.fields_cache.get("scheduler")
+        if given is not None and type(given) is not Scheduler and given.pk == self.scheduler_id:
+            # The app passed its scheduler as its own kind (create_job(scheduler=...)).
+            self.__dict__["_typed_scheduler"] = given
+            return given  # type: ignore[no-any-return]
+
         typed = Scheduler.objects.get_subclass(pk=self.scheduler_id)
         self.__dict__["_typed_scheduler"] = typed
         return typed  # type: ignore[no-any-return]
@@ -465,29 +492,74 @@ class Job(TethysStatusMixin, models.Model):
         """
         # Tethys Platform: executing saves the job (what the app set since create_job).
         self._save_app_fields()
-        # The stored status decides (this object may be older than the row).
-        current, version = (
-            Job.objects.filter(pk=self.pk).values_list("status_code", "status_version").get()
-        )
-        self.status_code, self.status_version = current, version
-        if current != JobStatus.PENDING:
-            raise InvalidStatusTransition(
-                f"Job {self.pk} ({self.name!r}) is {self.status}, not Pending; call "
-                "resubmit() to run it again."
-            )
-        self.callback_key = secrets.token_urlsafe(18)
-        self.callback_seqs = {}
-        self.save(update_fields=["callback_key", "callback_seqs"])
+        version = self._claim_for_run()
         try:
             changed = self._execute(*args, **kwargs) or []
         except Exception as exc:
             apply_status(self, JobStatus.ERROR, message=f"Submission failed: {exc}"[:2000])
             logger.warning("Job %s: submission failed: %s", self.pk, exc)
             raise
-        self.execute_time = timezone.now()
-        self.save(update_fields=["execute_time", *changed])
-        # A push may already have moved the job on: then it is newer than "submitted".
-        apply_status(self, JobStatus.SUBMITTED, message="", expected_version=version)
+        self._record_submission(version, changed)
+
+    def _claim_for_run(self) -> int:
+        """Give the Pending job this run's callback key; its status version.
+
+        One conditional UPDATE when this object's status is the stored one;
+        the row is read only when it is not (the object is older than the row).
+
+        Raises
+        ------
+        InvalidStatusTransition
+            When the stored status is not Pending.
+        """
+        self.callback_key = secrets.token_urlsafe(18)
+        self.callback_seqs = {}
+        table = Job.objects.filter(pk=self.pk)
+        version = self.status_version
+        for _ in range(3):
+            if table.filter(status_code=JobStatus.PENDING, status_version=version).update(
+                callback_key=self.callback_key, callback_seqs={}
+            ):
+                self.status_code, self.status_version = JobStatus.PENDING, version
+                return int(version)
+            # The stored status decides (this object may be older than the row).
+            current, version = table.values_list("status_code", "status_version").get()
+            self.status_code, self.status_version = current, version
+            if current != JobStatus.PENDING:
+                raise InvalidStatusTransition(
+                    f"Job {self.pk} ({self.name!r}) is {self.status}, not Pending; call "
+                    "resubmit() to run it again."
+                )
+        raise InvalidStatusTransition(f"Job {self.pk} kept changing; call execute() again.")
+
+    def _record_submission(self, version: int, changed: Iterable[str]) -> None:
+        """Store the run's ids and make the job Submitted: one UPDATE per table touched."""
+        own = {f.name for f in type(self)._meta.local_concrete_fields}
+        kind_fields = {name: getattr(self, name) for name in changed if name in own}
+        base_fields = {name: getattr(self, name) for name in changed if name not in own}
+        if kind_fields and type(self) is not Job:
+            type(self)._base_manager.filter(pk=self.pk).update(**kind_fields)
+        else:
+            base_fields.update(kind_fields)
+        now = timezone.now()
+        self.execute_time = now
+        values = {
+            "status_code": JobStatus.SUBMITTED,
+            "status_version": version + 1,
+            "status_changed_at": now,
+            "status_message": "",
+            "execute_time": now,
+            **base_fields,
+        }
+        if Job.objects.filter(pk=self.pk, status_version=version).update(**values):
+            for name, value in values.items():
+                setattr(self, name, value)
+            logger.info("Job %s: PEN -> SUB", self.pk)
+        else:
+            # A push already moved the job on: it is newer than "submitted".
+            Job.objects.filter(pk=self.pk).update(execute_time=now, **base_fields)
+            apply_status(self, JobStatus.SUBMITTED, message="", expected_version=version)
+        self.remember_saved_fields(changed)
 
     def stop(self, *, reason: str = "", force: bool = False) -> None:
         """Stop the job (``condor_rm``, cancel the Dask task); the status becomes Aborted.
@@ -728,17 +800,15 @@ class Job(TethysStatusMixin, models.Model):
         return super().delete(*args, **kwargs)
 
     def _save_app_fields(self) -> None:
-        """Save what an app sets on a job; never the status fields the state model owns."""
+        """Save what an app changed on a job; never the status fields the state model owns."""
         if self.pk is None:
             self.save()
             return
-        owned = {*_REFRESHED_FIELDS, "callback_key", "callback_seqs"}
-        fields = [
-            f.name
-            for f in self._meta.concrete_fields
-            if not f.primary_key and f.name not in owned and f.editable
-        ]
-        self.save(update_fields=fields)
+        changed = self.changed_app_fields()
+        if changed is None:
+            changed = self._app_field_names()
+        if changed:
+            self.save(update_fields=changed)
 
     def needs_results_processing(self) -> bool:
         """True when finishing well means Results-Ready (there are results to process)."""
@@ -799,6 +869,7 @@ _REFRESHED_FIELDS = (
     "results_attempts",
     "results_retry_at",
 )
+Job.STATE_OWNED_FIELDS = (*_REFRESHED_FIELDS, "callback_key", "callback_seqs")
 
 
 class BasicJob(Job):
@@ -1477,7 +1548,7 @@ class DaskJob(DaskResultsMixin, Job):
                 label=scheduler.name,
                 timeout=float(scheduler.timeout or compute_settings.DASK_CONNECT_TIMEOUT),
             )
-            future = client.compute(work)
+            future = scheduler_call(client, "compute", work)
         elif work is not None:
             raise InvalidArgumentError(
                 f"Dask job {self.pk}: execute() takes a distributed.Future or a dask.delayed "
@@ -1496,10 +1567,12 @@ class DaskJob(DaskResultsMixin, Job):
                 label=scheduler.name,
                 timeout=float(scheduler.timeout or compute_settings.DASK_CONNECT_TIMEOUT),
             )
-            future = client.submit(func, *self.args, key=key, pure=False, **self.kwargs)
+            future = scheduler_call(
+                client, "submit", func, *self.args, key=key, pure=False, **self.kwargs
+            )
         self.key = str(future.key)
         _live_futures[self.key] = future  # before publishing: task-start events look here
-        client.publish_dataset(future, name=self.key, override=True)
+        scheduler_call(client, "publish_dataset", future, name=self.key, override=True)
         watch_dask_future(self, future)
         if work is not None:
             # Its task may have started before it was published (the scheduler's
@@ -1518,7 +1591,7 @@ class DaskJob(DaskResultsMixin, Job):
         if not self.key:
             raise InvalidStatusTransition(f"Dask job {self.pk} has not been executed.")
         wait = timeout if timeout is not None else float(compute_settings.DASK_CONNECT_TIMEOUT)
-        future = self.client.get_dataset(self.key, default=None)
+        future = scheduler_call(self.client, "get_dataset", self.key, default=None)
         if future is None:
             raise InvalidStatusTransition(
                 f"Dask job {self.pk}: the scheduler no longer holds the result of {self.key}."
@@ -1553,7 +1626,7 @@ class DaskJob(DaskResultsMixin, Job):
     def _stop(self) -> None:
         if self.key:
             client = self.client
-            client.cancel([self._future()], force=True)
+            scheduler_call(client, "cancel", [self._future()], force=True)
             self._unpublish(client)
 
     def resubmit_refusal(self) -> str:
@@ -1582,8 +1655,8 @@ class DaskJob(DaskResultsMixin, Job):
 
     def _unpublish(self, client: Client) -> None:
         try:
-            if self.key in client.list_datasets():
-                client.unpublish_dataset(self.key)
+            if self.key in scheduler_call(client, "list_datasets"):
+                scheduler_call(client, "unpublish_dataset", self.key)
         except (KeyError, OSError) as exc:
             logger.info("Dask job %s: unpublishing %s: %s", self.pk, self.key, exc)
         _live_futures.pop(self.key, None)
