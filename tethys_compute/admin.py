@@ -487,7 +487,7 @@ class DaskSchedulerAdmin(KindAdmin):
     form = DaskSchedulerForm
     fieldsets = (
         (None, {"fields": ("name", "description")}),
-        ("Scheduler", {"fields": ("host", "timeout", "heartbeat_interval")}),
+        ("Scheduler", {"fields": ("host", "ssh_tunnel", "timeout", "heartbeat_interval")}),
         ("Dashboard", {"fields": ("dashboard", "dashboard_link")}),
         ("Last connection test", {"fields": ("health", "checked_at", "check_details")}),
     )

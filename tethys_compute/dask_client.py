@@ -65,6 +65,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from distributed import Client
+from distributed.comm.addressing import parse_host_port
 from distributed.security import Security
 from distributed.versions import get_versions
 from django.core.exceptions import ValidationError
@@ -78,6 +79,8 @@ from tethys_compute.exceptions import (
     SchedulerTimeoutError,
 )
 from tethys_compute.health import HealthResult
+from tethys_compute.ssh import tunnel as ssh_tunnel
+from tethys_compute.ssh.target import SSHTarget
 from tethys_compute.validators import validate_dask_address
 
 if TYPE_CHECKING:
@@ -124,6 +127,10 @@ class ClientKey:
         ``(ca_file, cert_file, key_file)`` for ``tls://`` addresses.
     options : tuple of (str, str)
         Extra ``distributed.Client`` keyword arguments, as ``(name, repr)``.
+    via : SSHTarget or None
+        Reach the scheduler through an SSH tunnel over this target's
+        connection (:mod:`tethys_compute.ssh.tunnel`); ``address`` is then
+        the address as the SSH server sees it.
     """
 
     address: str
@@ -131,6 +138,12 @@ class ClientKey:
     heartbeat_interval: int | None = None
     tls_files: tuple[str | None, str | None, str | None] | None = None
     options: tuple[tuple[str, str], ...] = ()
+    via: SSHTarget | None = None
+
+    def remote_host_port(self) -> tuple[str, int]:
+        """The scheduler's host and port, as the far end of a tunnel needs them."""
+        host, port = parse_host_port(self.address.split("://", 1)[1])
+        return str(host), int(port)
 
     def security(self) -> Security | None:
         """The :class:`distributed.security.Security` for this address, or None."""
@@ -215,6 +228,7 @@ def make_key(
     address: str,
     timeout: float | None = None,
     heartbeat_interval: int | None = None,
+    via: SSHTarget | None = None,
     **options: Any,
 ) -> ClientKey:
     """Build the cache key for a scheduler address and connection settings.
@@ -228,6 +242,8 @@ def make_key(
         ``TETHYS_COMPUTE['DASK_CONNECT_TIMEOUT']``.
     heartbeat_interval : int, optional
         Milliseconds between client heartbeats; None or 0 uses Dask's default.
+    via : SSHTarget, optional
+        Reach the scheduler through an SSH tunnel over this target.
     **options
         Extra keyword arguments for ``distributed.Client``.
 
@@ -287,6 +303,7 @@ def make_key(
         heartbeat_interval=heartbeat_interval,
         tls_files=tls_files,
         options=tuple(sorted((name, repr(value)) for name, value in options.items())),
+        via=via,
     )
 
 
@@ -298,6 +315,7 @@ def key_for_scheduler(scheduler: DaskScheduler, **overrides: Any) -> ClientKey:
         scheduler.host,
         timeout=scheduler.timeout if timeout is None else timeout,
         heartbeat_interval=scheduler.heartbeat_interval if heartbeat is None else heartbeat,
+        via=scheduler.tunnel_target(),
         **overrides,
     )
 
@@ -581,6 +599,26 @@ def scheduler_identity(
 # ----------------------------------------------------------------------
 # Creating clients
 # ----------------------------------------------------------------------
+async def _reach(key: ClientKey, label: str | None, budget: float) -> str:
+    """The address to connect to: the scheduler's, or the local end of its SSH tunnel."""
+    if key.via is None:
+        return key.address
+    host, port = key.remote_host_port()
+    opening = asyncio.get_running_loop().run_in_executor(
+        None, ssh_tunnel.forward, key.via, host, port
+    )
+    try:
+        tunnel = await asyncio.wait_for(opening, budget)
+    except (SchedulerConnectionError, TimeoutError) as exc:  # SSHError is one
+        kind = SchedulerTimeoutError if isinstance(exc, TimeoutError) else SchedulerConnectionError
+        raise kind(
+            f"{_describe(label, key.address)} is reached through the SSH connection of "
+            f"{key.via.display}, and that failed: {exc or 'no answer in time'}"
+        ) from None
+    scheme = key.address.split("://", 1)[0]
+    return f"{scheme}://{tunnel.local_address}"
+
+
 async def _open_client(
     key: ClientKey, options: Mapping[str, Any], label: str | None, limit: float | None = None
 ) -> Client:
@@ -592,13 +630,14 @@ async def _open_client(
     budget = key.timeout if limit is None else min(key.timeout, limit)
     started = time.monotonic()
     security = key.security()
-    await _identity_async(key.address, budget, security, label)
+    address = await _reach(key, label, budget)
+    await _identity_async(address, budget, security, label)
     remaining = budget - (time.monotonic() - started)
     if remaining <= 0:
         raise _connection_error(label, key.address, budget, TimeoutError())
     remote_calls.add("dask", key.address, "connections")
     client = Client(
-        key.address,
+        address,
         asynchronous=True,
         timeout=key.timeout,
         heartbeat_interval=key.heartbeat_interval,
@@ -645,6 +684,7 @@ async def open_async_client(
     timeout: float | None = None,
     heartbeat_interval: int | None = None,
     label: str | None = None,
+    via: SSHTarget | None = None,
     **options: Any,
 ) -> Client:
     """Connect a new asynchronous client on the caller's running event loop.
@@ -678,7 +718,7 @@ async def open_async_client(
     ...         info = await client.scheduler.identity()
     ...     return info["n_workers"]
     """
-    key = make_key(address, timeout, heartbeat_interval, **options)
+    key = make_key(address, timeout, heartbeat_interval, via, **options)
     return await _open_client(key, options, label)
 
 
@@ -717,6 +757,7 @@ def get_client(
     heartbeat_interval: int | None = None,
     label: str | None = None,
     record_id: Any = None,
+    via: SSHTarget | None = None,
     **options: Any,
 ) -> Client:
     """Return the process's connected client for ``address`` and these settings.
@@ -741,6 +782,10 @@ def get_client(
     record_id : optional
         Primary key of the record the client serves; saving or deleting that
         record with other settings retires the client (see the module notes).
+    via : SSHTarget, optional
+        Reach the scheduler through one SSH tunnel per process over this
+        target's connection (:func:`tethys_compute.ssh.tunnel.forward`);
+        ``address`` is then as the SSH server sees it.
     **options
         Extra keyword arguments for ``distributed.Client`` (part of the key).
 
@@ -764,7 +809,7 @@ def get_client(
     >>> client.submit(sum, [1, 2]).result()  # doctest: +SKIP
     3
     """
-    key = make_key(address, timeout, heartbeat_interval, **options)
+    key = make_key(address, timeout, heartbeat_interval, via, **options)
     return _cached(key, options, label, record_id)
 
 
@@ -851,6 +896,7 @@ def new_client(
     timeout: float | None = None,
     heartbeat_interval: int | None = None,
     label: str | None = None,
+    via: SSHTarget | None = None,
     **options: Any,
 ) -> Client:
     """Connect a new, uncached client on the shared loop; the caller closes it.
@@ -862,7 +908,7 @@ def new_client(
     >>> client = new_client("127.0.0.1:8786", timeout=5)  # doctest: +SKIP
     >>> client.close()  # doctest: +SKIP
     """
-    key = make_key(address, timeout, heartbeat_interval, **options)
+    key = make_key(address, timeout, heartbeat_interval, via, **options)
     return _run_open(key, options, label)
 
 
@@ -917,16 +963,21 @@ def _background(coro: Coroutine[Any, Any, None]) -> None:
     task.add_done_callback(_background_tasks.discard)
 
 
-def _close_later(client: Client, *, drain: bool, linger: float) -> None:
+def _close_later(
+    client: Client, *, drain: bool, linger: float, key: ClientKey | None = None
+) -> None:
     """Close ``client`` on the loop without waiting: now, or once it holds no futures.
 
     ``linger`` is the client's connect timeout: see :func:`_close_for_good`.
+    With ``key``, its SSH tunnel is closed afterwards unless still in use.
     """
     if not _shared_loop.running:
+        if key is not None:
+            _release_tunnel(key)
         return
     if drain:
         _draining[client] = linger
-    coro = _drain_and_close(client, DRAIN_TIMEOUT if drain else 0.0, linger)
+    coro = _drain_and_close(client, DRAIN_TIMEOUT if drain else 0.0, linger, key)
     asyncio.run_coroutine_threadsafe(coro, _shared_loop.loop)
 
 
@@ -944,7 +995,22 @@ async def _close_for_good(client: Client, linger: float) -> None:
         await _close_quietly(client)
 
 
-async def _drain_and_close(client: Client, grace: float, linger: float) -> None:
+def _release_tunnel(key: ClientKey) -> None:
+    """Close the SSH tunnel of ``key`` unless a cached client still uses it."""
+    if key.via is None:
+        return
+    remote = key.remote_host_port()
+    with _cache_lock:
+        shared = any(
+            e.key.via == key.via and e.key.remote_host_port() == remote for e in _cache.values()
+        )
+    if not shared:
+        ssh_tunnel.close_tunnel(key.via, *remote)
+
+
+async def _drain_and_close(
+    client: Client, grace: float, linger: float, key: ClientKey | None = None
+) -> None:
     deadline = time.monotonic() + grace
     try:
         while client.futures and time.monotonic() < deadline and client.status == "running":
@@ -956,6 +1022,11 @@ async def _drain_and_close(client: Client, grace: float, linger: float) -> None:
                 len(client.futures),
                 grace,
             )
+        if key is not None and key.via is not None:
+            # Close the tunnel with the client, not after the comeback watch below:
+            # without its tunnel a closed client cannot come back.
+            await _close_quietly(client)
+            await asyncio.get_running_loop().run_in_executor(None, _release_tunnel, key)
         await _close_for_good(client, linger)
     finally:
         _draining.pop(client, None)
@@ -969,7 +1040,9 @@ def _retire(entry: _Entry, *, drain: bool) -> None:
         entry.retired = True
         client, entry.client = entry.client, None
     if client is not None:
-        _close_later(client, drain=drain, linger=entry.key.timeout + 1.0)
+        _close_later(client, drain=drain, linger=entry.key.timeout + 1.0, key=entry.key)
+    else:
+        _release_tunnel(entry.key)
 
 
 def close_clients(address: str | None = None, *, timeout: float = 10.0) -> int:
@@ -1024,7 +1097,10 @@ def close_clients(address: str | None = None, *, timeout: float = 10.0) -> int:
             _shared_loop.run(close_all(), timeout + 2.0)
         except TimeoutError:
             logger.warning("Closing %d Dask clients took longer than %g s", len(lingers), timeout)
+    for entry in entries:
+        _release_tunnel(entry.key)
     if wanted is None:
+        ssh_tunnel.close_tunnels()
         _shared_loop.stop()
     return len(lingers)
 
@@ -1037,6 +1113,17 @@ def close_scheduler_clients(scheduler: Any) -> None:
     """
     from tethys_compute.models import DaskScheduler
 
+    if scheduler.pk is not None and not isinstance(scheduler, DaskScheduler):
+        # An SSH scheduler changed: its connection is closed (ssh.pool), and so are
+        # the clients tunnelled through it and their tunnels.
+        with _cache_lock:
+            tunnelled = [
+                e for e in _cache.values() if e.key.via and e.key.via.scheduler_pk == scheduler.pk
+            ]
+        for entry in tunnelled:
+            _retire(entry, drain=False)
+        ssh_tunnel.close_tunnels_of_scheduler(scheduler.pk)
+        return
     if not isinstance(scheduler, DaskScheduler) or scheduler.pk is None:
         return
     with _cache_lock:
@@ -1055,7 +1142,14 @@ def close_scheduler_clients(scheduler: Any) -> None:
             entry.key.timeout,
             entry.key.heartbeat_interval,
             entry.key.tls_files,
-        ) == (current.address, current.timeout, current.heartbeat_interval, current.tls_files)
+            entry.key.via,
+        ) == (
+            current.address,
+            current.timeout,
+            current.heartbeat_interval,
+            current.tls_files,
+            current.via,
+        )
         if same_settings:
             continue
         entry.record_ids.discard(scheduler.pk)
@@ -1166,9 +1260,10 @@ async def _health_async(
     key: ClientKey, label: str | None, budget: float
 ) -> tuple[float, dict[str, Any], Any, Any]:
     timings: list[float] = []
+    address = await _reach(key, label, budget)
     try:
         identity, scheduler_versions, worker_versions = await asyncio.wait_for(
-            _ask(key.address, _HEALTH_REQUESTS, key.security(), label, timings), budget
+            _ask(address, _HEALTH_REQUESTS, key.security(), label, timings), budget
         )
     except SchedulerConnectionError:
         raise
@@ -1190,6 +1285,7 @@ def check_scheduler(
     heartbeat_interval: int | None = None,
     health_timeout: float | None = None,
     record_id: Any = None,
+    via: SSHTarget | None = None,
 ) -> HealthResult:
     """Test a Dask scheduler: reachable, latency, workers, versions.
 
@@ -1216,6 +1312,8 @@ def check_scheduler(
         ``TETHYS_COMPUTE['HEALTH_CHECK_TIMEOUT']``.
     record_id : optional
         Accepted for compatibility; the test opens no cached client.
+    via : SSHTarget, optional
+        Reach the scheduler through the SSH tunnel over this target.
 
     Returns
     -------
@@ -1240,7 +1338,7 @@ def check_scheduler(
     result = HealthResult(target=target)
     bound = float(health_timeout or compute_settings.HEALTH_CHECK_TIMEOUT)
     try:
-        key = make_key(address, timeout, heartbeat_interval)
+        key = make_key(address, timeout, heartbeat_interval, via)
     except (InvalidArgumentError, ConfigurationError) as exc:
         result.failed("address", str(exc))
         return result.finish()

@@ -22,6 +22,8 @@ from tethys_compute.validators import validate_dashboard, validate_dask_address
 if TYPE_CHECKING:
     from distributed import Client
 
+    from tethys_compute.ssh.target import SSHTarget
+
 logger = logging.getLogger(__name__)
 
 
@@ -34,6 +36,12 @@ class DaskScheduler(Scheduler):
     **milliseconds**, the units ``distributed.Client`` gives plain numbers;
     leave either empty (or 0) for the defaults.  ``dashboard`` is the
     dashboard's ``host:port`` or URL.
+
+    With ``ssh_tunnel`` set, the portal reaches the scheduler through an SSH
+    tunnel over that HTCondor scheduler's connection (one forwarded local
+    port per process, see :mod:`tethys_compute.ssh.tunnel`), and ``host`` is
+    the scheduler's address as the SSH server sees it (``127.0.0.1:8786``
+    for a scheduler on the SSH server itself).
 
     :attr:`client` is a connected ``distributed.Client`` shared by every
     caller in the process (see :mod:`tethys_compute.dask_client` for the
@@ -74,6 +82,18 @@ class DaskScheduler(Scheduler):
         "Empty: asked from the scheduler.",
     )
 
+    ssh_tunnel = models.ForeignKey(
+        "tethys_compute.CondorScheduler",
+        verbose_name="reach through the SSH connection of",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="tunnelled_dask_schedulers",
+        help_text="Reach this scheduler through an SSH tunnel over that HTCondor scheduler's "
+        "connection; the host is then the address as the SSH server sees it. Empty: connect "
+        "directly.",
+    )
+
     class Meta:
         verbose_name = "Dask scheduler"
         verbose_name_plural = "Dask schedulers"
@@ -100,6 +120,15 @@ class DaskScheduler(Scheduler):
     # ------------------------------------------------------------------
     # Connecting
     # ------------------------------------------------------------------
+    def tunnel_target(self) -> SSHTarget | None:
+        """The SSH target whose connection carries the client's traffic, or None."""
+        via = self.ssh_tunnel if self.ssh_tunnel_id is not None else None
+        if via is None:
+            return None
+        from tethys_compute.ssh.target import SSHTarget
+
+        return SSHTarget.from_scheduler(via)
+
     @property
     def client(self) -> Client:
         """The process's shared, connected ``distributed.Client`` for this scheduler.
@@ -185,6 +214,7 @@ class DaskScheduler(Scheduler):
             "timeout": self.timeout if timeout is None else timeout,
             "heartbeat_interval": self.heartbeat_interval if heartbeat is None else heartbeat,
             "label": self.name,
+            "via": self.tunnel_target(),
         }
         if asynchronous:
             return dask_client.open_async_client(self.host, **settings, **kw)
@@ -220,6 +250,7 @@ class DaskScheduler(Scheduler):
             timeout=self.timeout,
             heartbeat_interval=self.heartbeat_interval,
             record_id=self.pk,
+            via=self.tunnel_target(),
         )
 
     @property
