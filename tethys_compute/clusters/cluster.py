@@ -1050,12 +1050,19 @@ class Cluster:
         names = list(self.state.get("schedulers") or [])
         for scheduler in DaskScheduler.objects.filter(name__in=names):
             timeout = float(scheduler.timeout or compute_settings.DASK_CONNECT_TIMEOUT)
-            try:
-                info = scheduler_identity(scheduler.host, timeout, label=scheduler.name)
-            except SchedulerConnectionError as exc:
-                return f"the Dask scheduler {scheduler.name!r} does not answer ({exc})"
+            if scheduler.ssh_tunnel_id is not None:  # only reachable through SSH
+                result = scheduler.test_connection()
+                if not result.ok:
+                    name = scheduler.name
+                    return f"the Dask scheduler {name!r} does not answer ({result.summary})"
+                have = int(result.details.get("n_workers") or 0)
+            else:
+                try:
+                    info = scheduler_identity(scheduler.host, timeout, label=scheduler.name)
+                except SchedulerConnectionError as exc:
+                    return f"the Dask scheduler {scheduler.name!r} does not answer ({exc})"
+                have = len(info.get("workers") or {})
             wanted = self.cluster_size - 1
-            have = len(info.get("workers") or {})
             if have < wanted:
                 return f"{have} of {wanted} Dask worker(s) are connected to {scheduler.host}"
         return ""

@@ -164,6 +164,9 @@ class Provider(abc.ABC):
         """Release connections held by the provider."""
 
     # ------------------------------------------------------------ schedulers
-    def dask_scheduler(self, master: NodeInfo) -> dict[str, str] | None:
-        """``{"host": address, "dashboard": ...}`` of a Dask scheduler the provider runs."""
+    def dask_scheduler(self, master: NodeInfo) -> dict[str, Any] | None:
+        """``{"host": address, "dashboard": ...}`` of a Dask scheduler the provider runs.
+
+        Other keys are set on the ``DaskScheduler`` record too (``ssh_tunnel``).
+        """
         return None
