@@ -16,18 +16,21 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
 from tests.clusters.test_ssh_provider import remote_python
 from tests.fixtures.sshd import SSHD
-from tests.jobs.conftest import start_condor_sshd
+from tests.jobs.conftest import start_condor_sshd, status_of, wait_for
 from tests.test_condor_e2e import make_scheduler
 from tethys_compute import condor
 from tethys_compute.clusters import service
 from tethys_compute.clusters.manager import get_cluster_manager
 from tethys_compute.dask_client import close_clients
+from tethys_compute.jobs.manager import JobManager
+from tethys_compute.jobs.status import JobStatus
 from tethys_compute.models import CondorScheduler, DaskScheduler, Scheduler
 from tethys_compute.ssh.tunnel import open_tunnels
 
@@ -114,7 +117,7 @@ def wait_status(name: str) -> str:
 
 
 def test_pool_cluster_runs_dask_work_resizes_and_terminates_clean(
-    tmp_path: Path, submit_host: CondorScheduler, pool_sshd: SSHD
+    tmp_path: Path, submit_host: CondorScheduler, pool_sshd: SSHD, django_user_model: Any
 ) -> None:
     config = write_config(tmp_path, size=3)  # the scheduler + 2 worker jobs
     service.start_cluster(None, "pool1", config_path=str(config))
@@ -137,6 +140,49 @@ def test_pool_cluster_runs_dask_work_resizes_and_terminates_clean(
         futures = client.map(operator.mul, range(20), range(20))
         assert sum(client.gather(futures)) == sum(i * i for i in range(20))
         del futures
+
+        # A Tethys Dask job runs on it unchanged.
+        user = django_user_model.objects.create_user("pool-user", password="pw")
+        manager = JobManager("test_app", tmp_path / "workspace")
+        job = manager.create_job(
+            "adder", user, "DASK", scheduler=scheduler, function="operator.add", args=[1, 2]
+        )
+        job.execute()
+        wait_for(lambda: status_of(job) == JobStatus.COMPLETE, what="the Dask job")
+        assert job.fetch_result(timeout=30) == 3
+
+        # A worker job removed from outside is replaced by the refresher.
+        condor.remove(host, [jobs[0]], reason="test: removed from outside").raise_for_failure()
+        deadline = time.monotonic() + WAIT
+        while True:
+            record = service.refresh_cluster("pool1")
+            assert record is not None
+            if "replaced" in record.status_message:
+                break
+            assert time.monotonic() < deadline, record.status_message
+            time.sleep(0.5)
+        assert record.status == "RUN", record.status_message
+        assert "replaced 0 held and 1 lost worker job(s)" in record.status_message
+        jobs = sorted(w["job"] for w in record.provider_state["workers"].values())
+        assert jobs[0] != f"{cluster_id}.0" and len(jobs) == 2
+        deadline = time.monotonic() + WAIT
+        while worker_names(scheduler) != jobs and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert worker_names(scheduler) == jobs
+        expected = {"wanted": 2, "queued": 0, "running": 2, "held": 0}
+        deadline = time.monotonic() + 30  # the queue shows the start a moment later
+        while True:
+            record = service.refresh_cluster("pool1")
+            assert record is not None and record.status == "RUN", record.status_message
+            seen = record.provider_state["workers_seen"]
+            if seen == expected or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert seen == expected, (
+            host.run(["condor_q", "-af", "ClusterId", "ProcId", "JobStatus"]).stdout,
+            host.run(["condor_history", "-af", "ClusterId", "ProcId", "JobStatus"]).stdout,
+            jobs,
+        )
 
         # Up: one more worker job, in a new HTCondor cluster.
         service.resize_cluster("pool1", 4)
@@ -198,3 +244,21 @@ def test_condor_scheduler_is_required_for_the_htcondor_provider(tmp_path: Path) 
         get_cluster_manager(config).get_cluster_template("pool")
     assert "CONDOR_SCHEDULER" in str(caught.value)
     assert os.fspath(config) in str(caught.value) or "config" in str(caught.value)
+
+
+def test_clusters_page_shows_worker_jobs_wanted_queued_running_held(admin_client: Any) -> None:
+    from django.urls import reverse
+
+    from tethys_compute.models import Cluster as ClusterRecord
+
+    ClusterRecord.objects.create(
+        name="pool9",
+        template="pool",
+        provider="HTC",
+        provider_state={"workers_seen": {"wanted": 3, "queued": 1, "running": 1, "held": 1}},
+    )
+    page = admin_client.get(reverse("admin:tethys_compute_cluster_changelist"))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "workers: wanted / queued / running / held" in text.lower()
+    assert "3 / 1 / 1 / 1" in text

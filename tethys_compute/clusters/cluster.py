@@ -1012,6 +1012,14 @@ class Cluster:
         if record.status in record.BUSY:
             return str(record.status)
         try:
+            running = record.status == ClusterStatus.RUNNING
+            healed = self.provider.heal(self.cluster_tag) if running else ""
+            if running:
+                self.save_state()  # heal() may also record what it saw
+            if healed:
+                logger.info("cluster %s: %s", self.cluster_tag, healed)
+                record.set_status(ClusterStatus.RUNNING, f"running; {healed}")
+                return str(record.status)
             up = self.is_cluster_up()
         except ProviderError as exc:
             record.set_status(ClusterStatus.ERROR, f"cannot read the nodes: {exc}")

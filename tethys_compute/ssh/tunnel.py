@@ -192,7 +192,8 @@ class Tunnel:
             try:
                 channel = self._open_channel(peer)
             except SSHError as exc:
-                logger.warning("Tunnel %s: %s", self.local_address, exc)
+                # Expected while the far side restarts (clients retry): not a warning.
+                logger.info("Tunnel %s: %s", self.local_address, exc)
                 sock.close()
                 return
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

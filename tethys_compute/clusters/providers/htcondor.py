@@ -276,6 +276,29 @@ class HTCondorProvider(Provider):
             counts[key] += 1
         return counts
 
+    def heal(self, tag: str) -> str:
+        """Replace worker jobs that left the queue or are held; record the counts.
+
+        Held jobs are removed first (``condor_rm``); every lost worker gets a new
+        job under its alias, all in one ``condor_submit``.  The counts for the
+        admin's Clusters page are kept in ``provider_state["workers_seen"]``.
+        """
+        nodes = {n.alias: n for n in self.list_nodes(tag) if not n.is_master}
+        held = [a for a, n in nodes.items() if n.state == "stopped"]
+        lost = sorted(a for a in self._workers if a not in nodes)
+        counts = {"wanted": len(self._workers), "queued": 0, "running": 0, "held": len(held)}
+        for node in nodes.values():
+            if node.state in ("pending", "running"):
+                counts["queued" if node.state == "pending" else "running"] += 1
+        self.state["workers_seen"] = counts
+        if not self.address or not (held or lost):
+            return ""
+        if held:
+            jobs = [self._workers[a]["job"] for a in held]
+            condor.remove(self._host(), jobs, reason=f"cluster {tag}: replaced", timeout=60)
+        self._submit_workers(tag, sorted(held + lost))
+        return f"replaced {len(held)} held and {len(lost)} lost worker job(s)"
+
     def wait_for_nodes(self, tag: str, aliases: Sequence[str], timeout: float) -> list[NodeInfo]:
         names = {self._workers[a]["job"] for a in aliases if a in self._workers}
         deadline = time.monotonic() + timeout
@@ -329,9 +352,9 @@ class HTCondorProvider(Provider):
     def _stop_scheduler(self, host: RemoteHost) -> None:
         scheduler = self.state.get("scheduler") or {}
         pid = scheduler.get("pid")
+        self._close_tunnel()  # first: no client keeps knocking at a stopped scheduler
         if pid:
             host.run(["sh", "-c", _STOP, "sh", str(pid)], timeout=30)
-        self._close_tunnel()
         self.state.pop("scheduler", None)
 
     def _close_tunnel(self) -> None:
