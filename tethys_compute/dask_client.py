@@ -229,6 +229,7 @@ def make_key(
     timeout: float | None = None,
     heartbeat_interval: int | None = None,
     via: SSHTarget | None = None,
+    tls: tuple[str, str, str | None] | None = None,
     **options: Any,
 ) -> ClientKey:
     """Build the cache key for a scheduler address and connection settings.
@@ -244,6 +245,9 @@ def make_key(
         Milliseconds between client heartbeats; None or 0 uses Dask's default.
     via : SSHTarget, optional
         Reach the scheduler through an SSH tunnel over this target.
+    tls : tuple of str, optional
+        ``(ca_file, cert_file, key_file)`` of this scheduler, for a
+        ``tls://`` address, instead of the ``DASK_TLS_*`` settings.
     **options
         Extra keyword arguments for ``distributed.Client``.
 
@@ -282,7 +286,9 @@ def make_key(
     if heartbeat_interval is not None and heartbeat_interval <= 0:
         heartbeat_interval = None
     tls_files = None
-    if address.startswith("tls://"):
+    if address.startswith("tls://") and tls is not None:
+        tls_files = tls
+    elif address.startswith("tls://"):
         tls_files = (
             compute_settings.DASK_TLS_CA_FILE,
             compute_settings.DASK_TLS_CERT_FILE,
@@ -316,6 +322,7 @@ def key_for_scheduler(scheduler: DaskScheduler, **overrides: Any) -> ClientKey:
         timeout=scheduler.timeout if timeout is None else timeout,
         heartbeat_interval=scheduler.heartbeat_interval if heartbeat is None else heartbeat,
         via=scheduler.tunnel_target(),
+        tls=scheduler.tls_files(),
         **overrides,
     )
 
@@ -685,6 +692,7 @@ async def open_async_client(
     heartbeat_interval: int | None = None,
     label: str | None = None,
     via: SSHTarget | None = None,
+    tls: tuple[str, str, str | None] | None = None,
     **options: Any,
 ) -> Client:
     """Connect a new asynchronous client on the caller's running event loop.
@@ -718,7 +726,7 @@ async def open_async_client(
     ...         info = await client.scheduler.identity()
     ...     return info["n_workers"]
     """
-    key = make_key(address, timeout, heartbeat_interval, via, **options)
+    key = make_key(address, timeout, heartbeat_interval, via, tls, **options)
     return await _open_client(key, options, label)
 
 
@@ -758,6 +766,7 @@ def get_client(
     label: str | None = None,
     record_id: Any = None,
     via: SSHTarget | None = None,
+    tls: tuple[str, str, str | None] | None = None,
     **options: Any,
 ) -> Client:
     """Return the process's connected client for ``address`` and these settings.
@@ -786,6 +795,9 @@ def get_client(
         Reach the scheduler through one SSH tunnel per process over this
         target's connection (:func:`tethys_compute.ssh.tunnel.forward`);
         ``address`` is then as the SSH server sees it.
+    tls : tuple of str, optional
+        ``(ca_file, cert_file, key_file)`` for this ``tls://`` scheduler
+        instead of the ``DASK_TLS_*`` settings.
     **options
         Extra keyword arguments for ``distributed.Client`` (part of the key).
 
@@ -809,7 +821,7 @@ def get_client(
     >>> client.submit(sum, [1, 2]).result()  # doctest: +SKIP
     3
     """
-    key = make_key(address, timeout, heartbeat_interval, via, **options)
+    key = make_key(address, timeout, heartbeat_interval, via, tls, **options)
     return _cached(key, options, label, record_id)
 
 
@@ -897,6 +909,7 @@ def new_client(
     heartbeat_interval: int | None = None,
     label: str | None = None,
     via: SSHTarget | None = None,
+    tls: tuple[str, str, str | None] | None = None,
     **options: Any,
 ) -> Client:
     """Connect a new, uncached client on the shared loop; the caller closes it.
@@ -908,7 +921,7 @@ def new_client(
     >>> client = new_client("127.0.0.1:8786", timeout=5)  # doctest: +SKIP
     >>> client.close()  # doctest: +SKIP
     """
-    key = make_key(address, timeout, heartbeat_interval, via, **options)
+    key = make_key(address, timeout, heartbeat_interval, via, tls, **options)
     return _run_open(key, options, label)
 
 
@@ -1286,6 +1299,7 @@ def check_scheduler(
     health_timeout: float | None = None,
     record_id: Any = None,
     via: SSHTarget | None = None,
+    tls: tuple[str, str, str | None] | None = None,
 ) -> HealthResult:
     """Test a Dask scheduler: reachable, latency, workers, versions.
 
@@ -1314,6 +1328,8 @@ def check_scheduler(
         Accepted for compatibility; the test opens no cached client.
     via : SSHTarget, optional
         Reach the scheduler through the SSH tunnel over this target.
+    tls : tuple of str, optional
+        The scheduler's own TLS files (see :func:`get_client`).
 
     Returns
     -------
@@ -1338,7 +1354,7 @@ def check_scheduler(
     result = HealthResult(target=target)
     bound = float(health_timeout or compute_settings.HEALTH_CHECK_TIMEOUT)
     try:
-        key = make_key(address, timeout, heartbeat_interval, via)
+        key = make_key(address, timeout, heartbeat_interval, via, tls)
     except (InvalidArgumentError, ConfigurationError) as exc:
         result.failed("address", str(exc))
         return result.finish()

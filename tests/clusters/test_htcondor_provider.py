@@ -28,7 +28,9 @@ from tests.test_condor_e2e import make_scheduler
 from tethys_compute import condor
 from tethys_compute.clusters import service
 from tethys_compute.clusters.manager import get_cluster_manager
+from tethys_compute.clusters.providers.htcondor_tls import make_certificates
 from tethys_compute.dask_client import close_clients
+from tethys_compute.exceptions import SchedulerConnectionError
 from tethys_compute.jobs.manager import JobManager
 from tethys_compute.jobs.status import JobStatus
 from tethys_compute.models import CondorScheduler, DaskScheduler, Scheduler
@@ -59,6 +61,15 @@ def pool_sshd(sshd: SSHD) -> Iterator[SSHD]:
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _certificates_in_tmp(settings: Any, tmp_path: Path) -> None:
+    """The portal's cluster certificates go to the test's folder, not to ~."""
+    settings.TETHYS_COMPUTE = {
+        **getattr(settings, "TETHYS_COMPUTE", {}),
+        "DASK_CLUSTER_TLS_DIR": str(tmp_path / "tls"),
+    }
 
 
 @pytest.fixture
@@ -135,7 +146,20 @@ def test_pool_cluster_runs_dask_work_resizes_and_terminates_clean(
     try:
         client = scheduler.client
         [tunnel] = open_tunnels()
-        assert client.scheduler.address == f"tcp://{tunnel.local_address}"
+        assert scheduler.host.startswith("tls://")
+        assert client.scheduler.address == f"tls://{tunnel.local_address}"
+        # A stranger with certificates of another authority does not get in.
+        ca, cert, key = make_certificates("stranger").write_portal_files(str(tmp_path / "x"))
+        stranger = DaskScheduler(
+            name="stranger",
+            host=scheduler.host,
+            ssh_tunnel=submit_host,
+            tls_ca_file=ca,
+            tls_cert_file=cert,
+            tls_key_file=key,
+        )
+        with pytest.raises(SchedulerConnectionError):
+            stranger.get_client(cached=False, timeout=5)
         assert worker_names(scheduler) == jobs
         futures = client.map(operator.mul, range(20), range(20))
         assert sum(client.gather(futures)) == sum(i * i for i in range(20))

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shlex
+import shutil
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -38,8 +40,10 @@ from tethys_compute import condor, dask_client
 from tethys_compute.clusters.exceptions import ClusterValidationError, ProviderError
 from tethys_compute.clusters.plugins.dask import _LAUNCH, _STOP
 from tethys_compute.clusters.providers.base import NodeInfo, NodeSpec, Provider
+from tethys_compute.clusters.providers.htcondor_tls import make_certificates
 from tethys_compute.condor.describe import format_arguments
 from tethys_compute.condor.parse import JobStatus
+from tethys_compute.conf import compute_settings
 from tethys_compute.exceptions import TethysComputeError
 from tethys_compute.remote import RemoteHost
 from tethys_compute.ssh.target import SSHTarget
@@ -86,6 +90,11 @@ class HTCondorProvider(Provider):
         """The SSH target whose connection carries the portal's Dask traffic."""
         return SSHTarget.from_scheduler(self._record())
 
+    def tls_files(self) -> tuple[str, str, str | None] | None:
+        """The portal's ``(ca, cert, key)`` files for this cluster's scheduler."""
+        files = self.state.get("tls")
+        return (str(files[0]), str(files[1]), str(files[2])) if files else None
+
     def _timeout(self) -> float:
         return float(self.template.get("start_timeout") or 300)
 
@@ -108,8 +117,24 @@ class HTCondorProvider(Provider):
 
     # -------------------------------------------------------------- groups
     def create_group(self, tag: str) -> None:
-        if not self.state.get("workdir"):
-            self.state["workdir"] = self._host().make_temp_dir(prefix=f"tethys-dask-{tag}-")
+        if self.state.get("workdir"):
+            return
+        host = self._host()
+        workdir = host.make_temp_dir(prefix=f"tethys-dask-{tag}-")  # mode 0700
+        self.state["workdir"] = workdir
+        certs = make_certificates(tag)
+        files = {
+            "ca.pem": certs.ca,
+            "scheduler.pem": certs.scheduler[0],
+            "scheduler.key": certs.scheduler[1],
+            "worker.pem": certs.worker[0],
+            "worker.key": certs.worker[1],
+        }
+        for name, text in files.items():
+            host.put_bytes(text.encode(), f"{workdir}/{name}")
+        host.run(["chmod", "600", *(f"{workdir}/{n}" for n in files)], timeout=30)
+        folder = os.path.join(os.path.expanduser(compute_settings.DASK_CLUSTER_TLS_DIR), tag)
+        self.state["tls"] = list(certs.write_portal_files(folder))
 
     def group_exists(self, tag: str) -> bool:
         return bool(self.state.get("workdir") or self._workers or self.state.get("scheduler"))
@@ -128,6 +153,9 @@ class HTCondorProvider(Provider):
         workdir = self.state.pop("workdir", None)
         if workdir:
             host.remove_tree(str(workdir))
+        files = self.state.pop("tls", None)
+        if files:
+            shutil.rmtree(os.path.dirname(str(files[0])), ignore_errors=True)
 
     # --------------------------------------------------------------- nodes
     def create_nodes(self, tag: str, specs: Sequence[NodeSpec]) -> list[NodeInfo]:
@@ -147,6 +175,8 @@ class HTCondorProvider(Provider):
         argv = [
             *self._words("remote_python"),
             *("-m", "distributed.cli.dask_scheduler", "--host", bind, "--port", "0"),
+            *("--protocol", "tls", "--tls-ca-file", "ca.pem"),
+            *("--tls-cert", "scheduler.pem", "--tls-key", "scheduler.key"),
             *("--no-dashboard", "--scheduler-file", SCHEDULER_FILE),
         ]
         host.run(["rm", "-f", f"{workdir}/{SCHEDULER_FILE}"], timeout=30)
@@ -159,7 +189,7 @@ class HTCondorProvider(Provider):
             )
         self.state["scheduler"] = {"pid": int(pid), "address": ""}
         port = self._scheduler_port(host, tag)
-        self.state["scheduler"]["address"] = f"tcp://{bind}:{port}"
+        self.state["scheduler"]["address"] = f"tls://{bind}:{port}"
         logger.info("cluster %s: Dask scheduler pid %s at %s", tag, pid, self.address)
 
     def _scheduler_port(self, host: RemoteHost, tag: str) -> int:
@@ -196,6 +226,7 @@ class HTCondorProvider(Provider):
             *("-m", "distributed.cli.dask_worker", self.address, "--nthreads", str(cores)),
             *("--no-dashboard", "--death-timeout", str(self.template.get("worker_idle_timeout"))),
             *("--memory-limit", f"{memory}MB" if memory else "0"),
+            *("--tls-ca-file", "ca.pem", "--tls-cert", "worker.pem", "--tls-key", "worker.key"),
         ]
         # $(Cluster).$(Process) must reach HTCondor unescaped: append it after quoting.
         arguments = format_arguments(fixed)[:-1] + ' --name $(Cluster).$(Process)"'
@@ -211,6 +242,10 @@ class HTCondorProvider(Provider):
             "output": "worker-$(Cluster).$(Process).out",
             "error": "worker-$(Cluster).$(Process).err",
             "log": "workers.log",
+            # Shared file system or not, the job gets the CA and the workers' pair.
+            "should_transfer_files": "IF_NEEDED",
+            "when_to_transfer_output": "ON_EXIT",
+            "transfer_input_files": "ca.pem,worker.pem,worker.key",
             "queue": count,
         }
         return description
@@ -307,7 +342,10 @@ class HTCondorProvider(Provider):
             remaining = deadline - time.monotonic()
             try:
                 client = dask_client.get_client(
-                    self.address, timeout=max(min(remaining, 30.0), 1.0), via=self.tunnel_target()
+                    self.address,
+                    timeout=max(min(remaining, 30.0), 1.0),
+                    via=self.tunnel_target(),
+                    tls=self.tls_files(),
                 )
                 workers = client.scheduler_info(n_workers=-1)["workers"].values()
                 have = {str(w.get("name")) for w in workers}
@@ -344,7 +382,9 @@ class HTCondorProvider(Provider):
         if not self.address:
             return
         try:
-            client = dask_client.get_client(self.address, timeout=30, via=self.tunnel_target())
+            client = dask_client.get_client(
+                self.address, timeout=30, via=self.tunnel_target(), tls=self.tls_files()
+            )
             client.retire_workers(names=list(names), close_workers=True)
         except Exception as exc:  # noqa: BLE001 - condor_rm follows anyway
             logger.warning("Retiring workers %s failed (they are removed anyway): %s", names, exc)
@@ -362,11 +402,20 @@ class HTCondorProvider(Provider):
             dask_client.close_clients(self.address)
             from tethys_compute.ssh.tunnel import close_tunnel
 
-            host, port = dask_client.make_key(self.address).remote_host_port()
+            key = dask_client.make_key(self.address, tls=self.tls_files())
+            host, port = key.remote_host_port()
             close_tunnel(self.tunnel_target(), host, port)
 
     # ------------------------------------------------------------ schedulers
     def dask_scheduler(self, master: NodeInfo) -> dict[str, Any] | None:
         if not self.address:
             return None
-        return {"host": self.address, "dashboard": "", "ssh_tunnel": self._record()}
+        ca, cert, key = self.tls_files() or ("", "", "")
+        return {
+            "host": self.address,
+            "dashboard": "",
+            "ssh_tunnel": self._record(),
+            "tls_ca_file": ca,
+            "tls_cert_file": cert,
+            "tls_key_file": key or "",
+        }

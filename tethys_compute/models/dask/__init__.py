@@ -94,6 +94,33 @@ class DaskScheduler(Scheduler):
         "directly.",
     )
 
+    tls_ca_file = models.CharField(
+        "TLS CA file",
+        max_length=1024,
+        blank=True,
+        default="",
+        db_default="",  # rows written by raw SQL (bulk loads) get it too
+        help_text="For a tls:// host: the CA certificate that signed the scheduler's "
+        "certificate, a file on the portal host. Empty: TETHYS_COMPUTE['DASK_TLS_CA_FILE'].",
+    )
+    tls_cert_file = models.CharField(
+        "TLS certificate file",
+        max_length=1024,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The portal's certificate for this scheduler (with tls_key_file). Empty: "
+        "TETHYS_COMPUTE['DASK_TLS_CERT_FILE'].",
+    )
+    tls_key_file = models.CharField(
+        "TLS key file",
+        max_length=1024,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The private key of that certificate, unless it is in the certificate file.",
+    )
+
     class Meta:
         verbose_name = "Dask scheduler"
         verbose_name_plural = "Dask schedulers"
@@ -128,6 +155,12 @@ class DaskScheduler(Scheduler):
         from tethys_compute.ssh.target import SSHTarget
 
         return SSHTarget.from_scheduler(via)
+
+    def tls_files(self) -> tuple[str, str, str | None] | None:
+        """This record's own ``(ca, cert, key)`` files, or None for the portal's settings."""
+        if not (self.tls_ca_file and self.tls_cert_file):
+            return None
+        return (self.tls_ca_file, self.tls_cert_file, self.tls_key_file or None)
 
     @property
     def client(self) -> Client:
@@ -215,6 +248,7 @@ class DaskScheduler(Scheduler):
             "heartbeat_interval": self.heartbeat_interval if heartbeat is None else heartbeat,
             "label": self.name,
             "via": self.tunnel_target(),
+            "tls": self.tls_files(),
         }
         if asynchronous:
             return dask_client.open_async_client(self.host, **settings, **kw)
@@ -251,6 +285,7 @@ class DaskScheduler(Scheduler):
             heartbeat_interval=self.heartbeat_interval,
             record_id=self.pk,
             via=self.tunnel_target(),
+            tls=self.tls_files(),
         )
 
     @property
