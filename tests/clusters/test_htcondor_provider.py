@@ -107,13 +107,17 @@ def write_config(folder: Path, size: int) -> Path:
     return path
 
 
-def dask_processes_of(user: str) -> list[int]:
-    return [
-        proc.pid
-        for proc in psutil.process_iter(["username", "cmdline"])
-        if proc.info["username"] == user
-        and "distributed.cli" in " ".join(proc.info["cmdline"] or [])
-    ]
+def dask_processes_of(user: str, tag: str) -> list[int]:
+    """Dask processes of ``user`` working in cluster ``tag``'s remote folder."""
+    found = []
+    for proc in psutil.process_iter(["username", "cmdline", "cwd"]):
+        if proc.info["username"] != user:
+            continue
+        if "distributed.cli" not in " ".join(proc.info["cmdline"] or []):
+            continue
+        if f"tethys-dask-{tag}-" in str(proc.info["cwd"] or ""):
+            found.append(proc.pid)
+    return found
 
 
 def worker_names(scheduler: DaskScheduler) -> list[str]:
@@ -161,6 +165,8 @@ def test_pool_cluster_runs_dask_work_resizes_and_terminates_clean(
         with pytest.raises(SchedulerConnectionError):
             stranger.get_client(cached=False, timeout=5)
         assert worker_names(scheduler) == jobs
+        # The scheduler and both workers run as the pool's account, in the cluster's folder.
+        assert len(dask_processes_of(pool_sshd.username, "pool1")) == 3
         futures = client.map(operator.mul, range(20), range(20))
         assert sum(client.gather(futures)) == sum(i * i for i in range(20))
         del futures
@@ -193,6 +199,25 @@ def test_pool_cluster_runs_dask_work_resizes_and_terminates_clean(
         while worker_names(scheduler) != jobs and time.monotonic() < deadline:
             time.sleep(0.3)
         assert worker_names(scheduler) == jobs
+        # A held worker job is removed and replaced the same way.
+        condor.hold(host, [jobs[1]], reason="test: held").raise_for_failure()
+        deadline = time.monotonic() + WAIT
+        while True:
+            record = service.refresh_cluster("pool1")
+            assert record is not None
+            if "replaced 1 held" in record.status_message:
+                break
+            assert time.monotonic() < deadline, record.status_message
+            time.sleep(0.5)
+        held_job = jobs[1]
+        jobs = sorted(w["job"] for w in record.provider_state["workers"].values())
+        assert held_job not in jobs and len(jobs) == 2
+        assert condor.job_statuses(host, [held_job])[held_job].done
+        deadline = time.monotonic() + WAIT
+        while worker_names(scheduler) != jobs and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert worker_names(scheduler) == jobs
+
         expected = {"wanted": 2, "queued": 0, "running": 2, "held": 0}
         deadline = time.monotonic() + 30  # the queue shows the start a moment later
         while True:
@@ -240,9 +265,9 @@ def test_pool_cluster_runs_dask_work_resizes_and_terminates_clean(
     # Nothing left: no record, no process, no job in the queue, no forwarded port.
     assert not Scheduler.objects.filter(name="pool1").exists()
     deadline = time.monotonic() + 20
-    while dask_processes_of(pool_sshd.username) and time.monotonic() < deadline:
+    while dask_processes_of(pool_sshd.username, "pool1") and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert dask_processes_of(pool_sshd.username) == []
+    assert dask_processes_of(pool_sshd.username, "pool1") == []
     every = condor.job_statuses(host, [cluster_id])
     assert all(info.done for info in every.values()), every
     assert open_tunnels() == []
