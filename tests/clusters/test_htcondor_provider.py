@@ -311,3 +311,54 @@ def test_clusters_page_shows_worker_jobs_wanted_queued_running_held(admin_client
     text = page.content.decode()
     assert "workers: wanted / queued / running / held" in text.lower()
     assert "3 / 1 / 1 / 1" in text
+
+
+def test_adaptive_pool_grows_with_work_and_shrinks_to_min_workers(
+    tmp_path: Path, submit_host: CondorScheduler, pool_sshd: SSHD
+) -> None:
+    config = write_config(tmp_path, size=2)  # the scheduler + 1 worker job
+    config.write_text(config.read_text() + "MIN_WORKERS = 1\nMAX_WORKERS = 3\n")
+    service.start_cluster(None, "pool3", config_path=str(config))
+    assert wait_status("pool3").startswith("RUN")
+    scheduler = Scheduler.objects.typed().get(name="pool3")
+    assert isinstance(scheduler, DaskScheduler)
+    try:
+        client = scheduler.client
+        # 40 half-second tasks on one single-threaded worker: Dask wants more workers.
+        futures = client.map(time.sleep, [0.5] * 40, pure=False)
+        deadline = time.monotonic() + WAIT
+        while True:
+            record = service.refresh_cluster("pool3")
+            assert record is not None and record.status == "RUN", record.status_message
+            if len(record.provider_state["workers"]) == 3:
+                break
+            assert time.monotonic() < deadline, record.status_message
+            time.sleep(0.5)
+        assert record.size == 4
+        deadline = time.monotonic() + WAIT
+        while len(worker_names(scheduler)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert len(worker_names(scheduler)) == 3
+        client.gather(futures)
+        del futures
+        # Idle again: down to MIN_WORKERS.
+        deadline = time.monotonic() + WAIT
+        while True:
+            record = service.refresh_cluster("pool3")
+            assert record is not None and record.status == "RUN", record.status_message
+            if len(record.provider_state["workers"]) == 1:
+                break
+            assert time.monotonic() < deadline, record.status_message
+            time.sleep(0.5)
+        assert record.size == 2
+        [left] = [w["job"] for w in record.provider_state["workers"].values()]
+        deadline = time.monotonic() + 30
+        while worker_names(scheduler) != [left] and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert worker_names(scheduler) == [left]
+    finally:
+        service.terminate_cluster("pool3", force=True)
+        assert service.wait("pool3", timeout=WAIT) is None
+    assert dask_processes_of(pool_sshd.username, "pool3") == []
+    assert open_tunnels() == []
+    close_clients()

@@ -1018,7 +1018,9 @@ class Cluster:
                 self.save_state()  # heal() may also record what it saw
             if healed:
                 logger.info("cluster %s: %s", self.cluster_tag, healed)
-                record.set_status(ClusterStatus.RUNNING, f"running; {healed}")
+                record.set_status(
+                    ClusterStatus.RUNNING, f"running; {healed}", size=self.cluster_size
+                )
                 return str(record.status)
             up = self.is_cluster_up()
         except ProviderError as exc:

@@ -347,6 +347,8 @@ CLUSTER_SETTINGS: dict[str, Setting] = {
     "worker_python": Setting(str, example="an absolute path such as /usr/bin/python3"),
     "worker_idle_timeout": Setting(int, default=300, minimum=1),
     "scheduler_host": Setting(str, example="the submit host's name or address"),
+    "min_workers": Setting(int, minimum=0),
+    "max_workers": Setting(int, minimum=1),
 }
 
 #: Settings that only the cloud providers require.

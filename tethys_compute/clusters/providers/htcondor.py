@@ -326,13 +326,60 @@ class HTCondorProvider(Provider):
             if node.state in ("pending", "running"):
                 counts["queued" if node.state == "pending" else "running"] += 1
         self.state["workers_seen"] = counts
-        if not self.address or not (held or lost):
+        if not self.address:
             return ""
-        if held:
-            jobs = [self._workers[a]["job"] for a in held]
-            condor.remove(self._host(), jobs, reason=f"cluster {tag}: replaced", timeout=60)
-        self._submit_workers(tag, sorted(held + lost))
-        return f"replaced {len(held)} held and {len(lost)} lost worker job(s)"
+        if held or lost:
+            if held:
+                jobs = [self._workers[a]["job"] for a in held]
+                condor.remove(self._host(), jobs, reason=f"cluster {tag}: replaced", timeout=60)
+            self._submit_workers(tag, sorted(held + lost))
+            return f"replaced {len(held)} held and {len(lost)} lost worker job(s)"
+        pending = [a for a, n in nodes.items() if n.state == "pending"]
+        return self._adapt(tag, pending)
+
+    def _adapt(self, tag: str, pending: Sequence[str]) -> str:
+        """With ``MAX_WORKERS``: follow the scheduler's ``adaptive_target``, within bounds.
+
+        Growing submits the missing worker jobs in one ``condor_submit``;
+        shrinking removes jobs still queued first, then retires the workers
+        the scheduler names (``workers_to_close``) and removes their jobs.
+        """
+        high = self.template.get("max_workers")
+        if not high:
+            return ""
+        low = int(self.template.get("min_workers") or 0)
+        client = dask_client.get_client(
+            self.address, timeout=30, via=self.tunnel_target(), tls=self.tls_files()
+        )
+        wanted = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.adaptive_target())
+        target = max(low, min(int(high), int(wanted)))
+        current = len(self._workers)
+        if target > current:
+            self._submit_workers(tag, self._new_aliases(target - current))
+        elif target < current:
+            doomed = list(pending)[: current - target]
+            more = current - target - len(doomed)
+            if more > 0:
+                names = client.run_on_scheduler(
+                    lambda dask_scheduler, n=more: dask_scheduler.workers_to_close(
+                        n=n, attribute="name"
+                    )
+                )
+                closing = {str(name) for name in names}
+                doomed += [a for a, w in self._workers.items() if w["job"] in closing][:more]
+            if not doomed:
+                return ""
+            infos = [NodeInfo(alias=a, id=self._workers[a]["job"], state="") for a in doomed]
+            self.terminate_nodes(tag, infos)
+        else:
+            return ""
+        self.template["cluster_size"] = 1 + len(self._workers)
+        return f"adaptive: {current} -> {len(self._workers)} worker job(s)"
+
+    def _new_aliases(self, count: int) -> list[str]:
+        used = [int(a[4:]) for a in self._workers if a.startswith("node") and a[4:].isdigit()]
+        start = max(used, default=0) + 1
+        return [f"node{n:03d}" for n in range(start, start + count)]
 
     def wait_for_nodes(self, tag: str, aliases: Sequence[str], timeout: float) -> list[NodeInfo]:
         names = {self._workers[a]["job"] for a in aliases if a in self._workers}
