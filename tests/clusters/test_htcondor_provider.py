@@ -136,18 +136,19 @@ def test_pool_cluster_runs_dask_work_resizes_and_terminates_clean(
 ) -> None:
     config = write_config(tmp_path, size=3)  # the scheduler + 2 worker jobs
     service.start_cluster(None, "pool1", config_path=str(config))
-    assert wait_status("pool1").startswith("RUN")
-    scheduler = Scheduler.objects.typed().get(name="pool1")
-    assert isinstance(scheduler, DaskScheduler)
-    assert scheduler.ssh_tunnel_id == submit_host.pk
-    record = service.refresh_cluster("pool1")
-    assert record is not None and record.status == "RUN", record.status_message
-    state = record.provider_state
-    jobs = sorted(w["job"] for w in state["workers"].values())
-    cluster_id = jobs[0].split(".")[0]
-    assert jobs == [f"{cluster_id}.0", f"{cluster_id}.1"]  # one submit, queue 2
     host = submit_host.get_remote_host()
+    cluster_id = ""
     try:
+        assert wait_status("pool1").startswith("RUN")
+        scheduler = Scheduler.objects.typed().get(name="pool1")
+        assert isinstance(scheduler, DaskScheduler)
+        assert scheduler.ssh_tunnel_id == submit_host.pk
+        record = service.refresh_cluster("pool1")
+        assert record is not None and record.status == "RUN", record.status_message
+        state = record.provider_state
+        jobs = sorted(w["job"] for w in state["workers"].values())
+        cluster_id = jobs[0].split(".")[0]
+        assert jobs == [f"{cluster_id}.0", f"{cluster_id}.1"]  # one submit, queue 2
         client = scheduler.client
         [tunnel] = open_tunnels()
         assert scheduler.host.startswith("tls://")
@@ -317,12 +318,16 @@ def test_adaptive_pool_grows_with_work_and_shrinks_to_min_workers(
     tmp_path: Path, submit_host: CondorScheduler, pool_sshd: SSHD
 ) -> None:
     config = write_config(tmp_path, size=2)  # the scheduler + 1 worker job
-    config.write_text(config.read_text() + "MIN_WORKERS = 1\nMAX_WORKERS = 3\n")
+    # The workers start through a setup line (an "activation"), run by /bin/sh.
+    config.write_text(
+        config.read_text()
+        + "MIN_WORKERS = 1\nMAX_WORKERS = 3\nWORKER_SETUP = export TETHYS_SETUP='it ran'\n"
+    )
     service.start_cluster(None, "pool3", config_path=str(config))
-    assert wait_status("pool3").startswith("RUN")
-    scheduler = Scheduler.objects.typed().get(name="pool3")
-    assert isinstance(scheduler, DaskScheduler)
     try:
+        assert wait_status("pool3").startswith("RUN")
+        scheduler = Scheduler.objects.typed().get(name="pool3")
+        assert isinstance(scheduler, DaskScheduler)
         client = scheduler.client
         # 40 half-second tasks on one single-threaded worker: Dask wants more workers.
         futures = client.map(time.sleep, [0.5] * 40, pure=False)
@@ -339,6 +344,7 @@ def test_adaptive_pool_grows_with_work_and_shrinks_to_min_workers(
         while len(worker_names(scheduler)) < 3 and time.monotonic() < deadline:
             time.sleep(0.3)
         assert len(worker_names(scheduler)) == 3
+        assert set(client.run(os.getenv, "TETHYS_SETUP").values()) == {"it ran"}
         client.gather(futures)
         del futures
         # Idle again: down to MIN_WORKERS.
@@ -359,6 +365,9 @@ def test_adaptive_pool_grows_with_work_and_shrinks_to_min_workers(
     finally:
         service.terminate_cluster("pool3", force=True)
         assert service.wait("pool3", timeout=WAIT) is None
+    deadline = time.monotonic() + 20
+    while dask_processes_of(pool_sshd.username, "pool3") and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert dask_processes_of(pool_sshd.username, "pool3") == []
     assert open_tunnels() == []
     close_clients()

@@ -347,6 +347,7 @@ CLUSTER_SETTINGS: dict[str, Setting] = {
     "worker_python": Setting(str, example="an absolute path such as /usr/bin/python3"),
     "worker_idle_timeout": Setting(int, default=300, minimum=1),
     "scheduler_host": Setting(str, example="the submit host's name or address"),
+    "worker_setup": Setting(str, example="a shell line such as: source /opt/env/bin/activate"),
     "min_workers": Setting(int, minimum=0),
     "max_workers": Setting(int, minimum=1),
 }

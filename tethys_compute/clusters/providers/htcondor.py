@@ -212,27 +212,39 @@ class HTCondorProvider(Provider):
             f"{log.stdout.strip()}"
         )
 
-    def _submit_description(self, tag: str, count: int) -> dict[str, Any]:
+    def _worker_command(self) -> tuple[str, str]:
+        """The worker jobs' ``executable`` and ``arguments`` (new syntax, quoted)."""
         words = self._words("worker_python")
-        if not words[0].startswith("/"):
+        setup = str(self.template.get("worker_setup") or "").strip()
+        if not setup and not words[0].startswith("/"):
             raise ClusterValidationError(
                 f"WORKER_PYTHON must start with an absolute path (HTCondor runs it as the "
-                f"job's executable), not {words[0]!r}; e.g. /usr/bin/python3."
+                f"job's executable), not {words[0]!r}; e.g. /usr/bin/python3, or set "
+                "WORKER_SETUP (a shell line such as 'source /opt/env/bin/activate')."
             )
         cores = int(self.template.get("worker_cores") or 1)
         memory = self.template.get("worker_memory")
-        fixed = [
-            *words[1:],
+        worker = [
             *("-m", "distributed.cli.dask_worker", self.address, "--nthreads", str(cores)),
             *("--no-dashboard", "--death-timeout", str(self.template.get("worker_idle_timeout"))),
             *("--memory-limit", f"{memory}MB" if memory else "0"),
             *("--tls-ca-file", "ca.pem", "--tls-cert", "worker.pem", "--tls-key", "worker.key"),
         ]
-        # $(Cluster).$(Process) must reach HTCondor unescaped: append it after quoting.
-        arguments = format_arguments(fixed)[:-1] + ' --name $(Cluster).$(Process)"'
+        # $(Cluster).$(Process) must reach HTCondor unescaped: it goes after the quoting.
+        name = ' $(Cluster).$(Process)"'
+        if setup:
+            # /bin/sh runs the setup line, then the worker; the name arrives as $1.
+            script = f'{setup} && exec {shlex.join([*words, *worker])} --name "$1"'
+            return "/bin/sh", format_arguments(["-c", script, "sh"])[:-1] + name
+        return words[0], format_arguments([*words[1:], *worker, "--name"])[:-1] + name
+
+    def _submit_description(self, tag: str, count: int) -> dict[str, Any]:
+        executable, arguments = self._worker_command()
+        cores = int(self.template.get("worker_cores") or 1)
+        memory = self.template.get("worker_memory")
         description: dict[str, Any] = {
             "universe": "vanilla",
-            "executable": words[0],
+            "executable": executable,
             "arguments": arguments,
             "request_cpus": cores,
             "request_memory": memory,
