@@ -514,7 +514,8 @@ class DaskSchedulerAdmin(KindAdmin):
     form = DaskSchedulerForm
     fieldsets = (
         (None, {"fields": ("name", "description")}),
-        ("Scheduler", {"fields": ("host", "timeout", "heartbeat_interval")}),
+        ("Scheduler", {"fields": ("host", "ssh_tunnel", "timeout", "heartbeat_interval")}),
+        ("TLS", {"fields": ("tls_ca_file", "tls_cert_file", "tls_key_file")}),
         ("Dashboard", {"fields": ("dashboard", "dashboard_link")}),
         ("Last connection test", {"fields": ("health", "checked_at", "check_details")}),
     )

@@ -297,6 +297,7 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "template",
         "master_address",
         "scheduler_link",
+        "workers",
         "progress",
     )
     list_filter = ("status", "provider")
@@ -320,6 +321,7 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "status_changed",
         "master_address",
         "scheduler_link",
+        "workers",
         "master_image_id",
         "node_image_id",
         "master_instance_type",
@@ -352,6 +354,15 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return "-"
         url = reverse("admin:tethys_compute_scheduler_change", args=[obj.scheduler.pk])
         return format_html('<a href="{}">{}</a> ({})', url, obj.scheduler.name, obj.scheduler.host)
+
+    @admin.display(description="workers: wanted / queued / running / held")
+    def workers(self, obj: Cluster) -> str:
+        """HTCondor worker jobs as the last refresh counted them (no query while rendering)."""
+        seen = (obj.provider_state or {}).get("workers_seen")
+        if not isinstance(seen, dict):
+            return "-"
+        names = ("wanted", "queued", "running", "held")
+        return " / ".join(str(int(seen.get(name) or 0)) for name in names)
 
     @admin.display(description="cloud credentials")
     def credentials(self, obj: Cluster) -> str:
@@ -402,7 +413,10 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 "Where it comes from",
                 {"fields": ("template", "config_path", "provider", "credentials")},
             ),
-            ("Where it runs", {"fields": ("master_address", "scheduler_link", "provider_state")}),
+            (
+                "Where it runs",
+                {"fields": ("master_address", "scheduler_link", "workers", "provider_state")},
+            ),
             (
                 "Overrides of the template",
                 {

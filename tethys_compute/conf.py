@@ -23,6 +23,10 @@ DASK_CONNECT_TIMEOUT : float
     Seconds to wait for a Dask scheduler when a record has no ``timeout``.
 DASK_TLS_CA_FILE, DASK_TLS_CERT_FILE, DASK_TLS_KEY_FILE : str or None
     Certificate files for ``tls://`` Dask addresses.
+DASK_CLUSTER_TLS_DIR : str
+    Folder where ``htcondor`` clusters keep the portal's certificate, key and
+    CA certificate (one owner-only sub-folder per cluster).  Default
+    ``~/.tethys-compute/dask-tls``.
 SSH_CONNECT_TIMEOUT, SSH_BANNER_TIMEOUT, SSH_AUTH_TIMEOUT : float
     Seconds for the TCP connect, the SSH banner and authentication.
 SSH_COMMAND_TIMEOUT : float
@@ -89,6 +93,7 @@ DEFAULTS: dict[str, Any] = {
     "DASK_TLS_CA_FILE": None,
     "DASK_TLS_CERT_FILE": None,
     "DASK_TLS_KEY_FILE": None,
+    "DASK_CLUSTER_TLS_DIR": os.path.join("~", ".tethys-compute", "dask-tls"),
     "SSH_CONNECT_TIMEOUT": 10.0,
     "SSH_BANNER_TIMEOUT": 10.0,
     "SSH_AUTH_TIMEOUT": 10.0,

@@ -170,7 +170,18 @@ class DaskSchedulerForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = DaskScheduler
-        fields = ("name", "host", "timeout", "heartbeat_interval", "dashboard", "description")
+        fields = (
+            "name",
+            "host",
+            "ssh_tunnel",
+            "tls_ca_file",
+            "tls_cert_file",
+            "tls_key_file",
+            "timeout",
+            "heartbeat_interval",
+            "dashboard",
+            "description",
+        )
         help_texts = {
             "host": "The scheduler's address: host:port, tcp://host:port or tls://host:port "
             "(e.g. tcp://10.0.0.5:8786).",

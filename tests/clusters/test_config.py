@@ -456,7 +456,7 @@ def test_cloud_provider_is_case_insensitive_and_normalised(
 def test_unknown_cloud_provider_lists_the_choices(tmp_path: Path) -> None:
     message = error_of(tmp_path, "[cluster c]\nCLOUD_PROVIDER = gcp\nCLUSTER_SIZE = 1\n")
     assert "[cluster c] setting CLOUD_PROVIDER: 'gcp' is not allowed" in message
-    assert "Set CLOUD_PROVIDER to one of: local, ssh, aws, azure." in message
+    assert "Set CLOUD_PROVIDER to one of: local, ssh, aws, azure, htcondor." in message
 
 
 def test_each_template_keeps_its_own_provider(tmp_path: Path) -> None:

@@ -138,15 +138,17 @@ def join_args_v2(args: list[str]) -> str:
         if arg == "":
             out.append("''")
             continue
-        parts = []
+        # Like HTCondor: each white-space or ' character is quoted, and a run of
+        # them shares one quoted section (quoting them one by one, '''' next to
+        # ' ' reads back wrongly).
+        text = ""
         for c in arg:
-            if c in " \t\n":
-                parts.append(f"'{c}'")
-            elif c == "'":
-                parts.append("''''")
+            if c in " \t\n'":
+                text = text[:-1] if text.endswith("'") else text + "'"
+                text += ("''" if c == "'" else c) + "'"
             else:
-                parts.append(c)
-        out.append("".join(parts))
+                text += c
+        out.append(text)
     return " ".join(out)
 
 

@@ -1029,6 +1029,16 @@ class Cluster:
         if record.status in record.BUSY:
             return str(record.status)
         try:
+            running = record.status == ClusterStatus.RUNNING
+            healed = self.provider.heal(self.cluster_tag) if running else ""
+            if running:
+                self.save_state()  # heal() may also record what it saw
+            if healed:
+                logger.info("cluster %s: %s", self.cluster_tag, healed)
+                record.set_status(
+                    ClusterStatus.RUNNING, f"running; {healed}", size=self.cluster_size
+                )
+                return str(record.status)
             up = self.is_cluster_up()
         except ProviderError as exc:
             record.set_status(ClusterStatus.ERROR, f"cannot read the nodes: {exc}")
@@ -1067,12 +1077,19 @@ class Cluster:
         names = list(self.state.get("schedulers") or [])
         for scheduler in DaskScheduler.objects.filter(name__in=names):
             timeout = float(scheduler.timeout or compute_settings.DASK_CONNECT_TIMEOUT)
-            try:
-                info = scheduler_identity(scheduler.host, timeout, label=scheduler.name)
-            except SchedulerConnectionError as exc:
-                return f"the Dask scheduler {scheduler.name!r} does not answer ({exc})"
+            if scheduler.ssh_tunnel_id is not None:  # only reachable through SSH
+                result = scheduler.test_connection()
+                if not result.ok:
+                    name = scheduler.name
+                    return f"the Dask scheduler {name!r} does not answer ({result.summary})"
+                have = int(result.details.get("n_workers") or 0)
+            else:
+                try:
+                    info = scheduler_identity(scheduler.host, timeout, label=scheduler.name)
+                except SchedulerConnectionError as exc:
+                    return f"the Dask scheduler {scheduler.name!r} does not answer ({exc})"
+                have = len(info.get("workers") or {})
             wanted = self.cluster_size - 1
-            have = len(info.get("workers") or {})
             if have < wanted:
                 return f"{have} of {wanted} Dask worker(s) are connected to {scheduler.host}"
         return ""

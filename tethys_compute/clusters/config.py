@@ -48,8 +48,8 @@ Deliberate differences from TethysCluster 0.1.6
 -----------------------------------------------
 1. Instance types are free strings; TethysCluster only accepted its 2015 list
    (so ``t3.small`` was rejected).
-2. ``CLOUD_PROVIDER`` is one of ``local``, ``ssh``, ``AWS`` and ``Azure``, in
-   any case, and is normalised to ``local``/``ssh``/``aws``/``azure``
+2. ``CLOUD_PROVIDER`` is one of ``local``, ``ssh``, ``AWS``, ``Azure`` and
+   ``htcondor``, in any case, and is normalised to lower case
    (TethysCluster knew ``AWS`` and ``Azure`` only, in that exact case).
 3. Each template keeps its own provider; nothing here ties the whole file to
    the provider of ``DEFAULT_TEMPLATE``.
@@ -155,7 +155,7 @@ CONFIG_ENV_VAR = "TETHYSCLUSTER_CONFIG"
 DEFAULT_CONFIG_FILE = os.path.join("~", ".tethyscluster", "config")
 
 #: Values of ``CLOUD_PROVIDER`` after normalisation.
-PROVIDERS = ("local", "ssh", "aws", "azure")
+PROVIDERS = ("local", "ssh", "aws", "azure", "htcondor")
 #: Providers that create machines, and so need a key, an image and a type.
 CLOUD_PROVIDERS = frozenset({"aws", "azure"})
 SHELLS = ("bash", "zsh", "csh", "ksh", "tcsh")
@@ -341,6 +341,18 @@ CLUSTER_SETTINGS: dict[str, Setting] = {
     "start_timeout": Setting(int, default=300, minimum=1),
     "skip_setup": Setting(bool, default=False),
     "known_hosts": Setting(str, path=True, example="the path of a known_hosts file"),
+    # New for the htcondor provider (docs/clusters.rst, "HTCondor pool").
+    "condor_scheduler": Setting(str, example="the name of a CondorScheduler record"),
+    "worker_cores": Setting(int, default=1, minimum=1),
+    "worker_memory": Setting(int, minimum=1, example="megabytes per worker, e.g. 2048"),
+    "worker_disk": Setting(int, minimum=1, example="kilobytes per worker, e.g. 1000000"),
+    "worker_requirements": Setting(str, example="a ClassAd expression"),
+    "worker_python": Setting(str, example="an absolute path such as /usr/bin/python3"),
+    "worker_idle_timeout": Setting(int, default=300, minimum=1),
+    "scheduler_host": Setting(str, example="the submit host's name or address"),
+    "worker_setup": Setting(str, example="a shell line such as: source /opt/env/bin/activate"),
+    "min_workers": Setting(int, minimum=0),
+    "max_workers": Setting(int, minimum=1),
 }
 
 #: Settings that only the cloud providers require.
@@ -1183,10 +1195,12 @@ class _ClusterResolver:
             needed = spec.required and (option not in _CLOUD_ONLY or provider in CLOUD_PROVIDERS)
             if option == "node_hosts":
                 needed = provider == "ssh"
+            if option == "condor_scheduler":
+                needed = provider == "htcondor"
             value = template.get(option)
             if needed and (value is None or value == []):
                 why = ""
-                if option in _CLOUD_ONLY or option == "node_hosts":
+                if option in _CLOUD_ONLY or option in ("node_hosts", "condor_scheduler"):
                     why = f" (needed for CLOUD_PROVIDER = {provider})"
                 parents = self._parents(self.name, 11)
                 if parents:

@@ -9,7 +9,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,7 @@ from distributed import Client
 
 from tethys_compute.dask.connect import _close_quietly, _run_open
 from tethys_compute.dask.handshake import _describe
-from tethys_compute.dask.keys import ClientKey, make_key, normalize_address
+from tethys_compute.dask.keys import ClientKey, Route, make_key, normalize_address
 from tethys_compute.dask.loop import _shared_loop
 from tethys_compute.exceptions import (
     ConfigurationError,
@@ -68,6 +68,8 @@ def get_client(
     heartbeat_interval: int | None = None,
     label: str | None = None,
     record_id: Any = None,
+    via: Route | None = None,
+    tls: tuple[str, str, str | None] | None = None,
     **options: Any,
 ) -> Client:
     """Return the process's connected client for ``address`` and these settings.
@@ -92,6 +94,13 @@ def get_client(
     record_id : optional
         Primary key of the record the client serves; saving or deleting that
         record with other settings retires the client (see the module notes).
+    via : Route, optional
+        Reach the scheduler through this route (an SSH tunnel, one per
+        process, opened once and reused); ``address`` is then as the far end
+        sees it.
+    tls : tuple of str, optional
+        ``(ca_file, cert_file, key_file)`` for this ``tls://`` scheduler
+        instead of the ``DASK_TLS_*`` settings.
     **options
         Extra keyword arguments for ``distributed.Client`` (part of the key).
 
@@ -115,7 +124,7 @@ def get_client(
     >>> client.submit(sum, [1, 2]).result()  # doctest: +SKIP
     3
     """
-    key = make_key(address, timeout, heartbeat_interval, **options)
+    key = make_key(address, timeout, heartbeat_interval, via, tls, **options)
     return _cached(key, options, label, record_id)
 
 
@@ -201,6 +210,8 @@ def new_client(
     timeout: float | None = None,
     heartbeat_interval: int | None = None,
     label: str | None = None,
+    via: Route | None = None,
+    tls: tuple[str, str, str | None] | None = None,
     **options: Any,
 ) -> Client:
     """Connect a new, uncached client on the shared loop; the caller closes it.
@@ -212,7 +223,7 @@ def new_client(
     >>> client = new_client("127.0.0.1:8786", timeout=5)  # doctest: +SKIP
     >>> client.close()  # doctest: +SKIP
     """
-    key = make_key(address, timeout, heartbeat_interval, **options)
+    key = make_key(address, timeout, heartbeat_interval, via, tls, **options)
     return _run_open(key, options, label)
 
 
@@ -250,17 +261,35 @@ def _background(coro: Coroutine[Any, Any, None]) -> None:
     task.add_done_callback(_background_tasks.discard)
 
 
-def _close_later(client: Client, *, drain: bool, linger: float) -> None:
+def _close_later(
+    client: Client, *, drain: bool, linger: float, key: ClientKey | None = None
+) -> None:
     """Close ``client`` on the loop without waiting: now, or once it holds no futures.
 
     ``linger`` is the client's connect timeout: see :func:`_close_for_good`.
+    With ``key``, its route (tunnel) is closed afterwards unless still in use.
     """
     if not _shared_loop.running:
+        if key is not None:
+            _release_route(key)
         return
     if drain:
         _draining[client] = linger
-    coro = _drain_and_close(client, DRAIN_TIMEOUT if drain else 0.0, linger)
+    coro = _drain_and_close(client, DRAIN_TIMEOUT if drain else 0.0, linger, key)
     asyncio.run_coroutine_threadsafe(coro, _shared_loop.loop)
+
+
+def _release_route(key: ClientKey) -> None:
+    """Close the route (tunnel) of ``key`` unless a cached client still uses it."""
+    if key.via is None:
+        return
+    remote = key.remote_host_port()
+    with _cache_lock:
+        shared = any(
+            e.key.via == key.via and e.key.remote_host_port() == remote for e in _cache.values()
+        )
+    if not shared:
+        key.via.close(*remote)
 
 
 async def _close_for_good(client: Client, linger: float) -> None:
@@ -277,7 +306,9 @@ async def _close_for_good(client: Client, linger: float) -> None:
         await _close_quietly(client)
 
 
-async def _drain_and_close(client: Client, grace: float, linger: float) -> None:
+async def _drain_and_close(
+    client: Client, grace: float, linger: float, key: ClientKey | None = None
+) -> None:
     deadline = time.monotonic() + grace
     try:
         while client.futures and time.monotonic() < deadline and client.status == "running":
@@ -289,6 +320,11 @@ async def _drain_and_close(client: Client, grace: float, linger: float) -> None:
                 len(client.futures),
                 grace,
             )
+        if key is not None and key.via is not None:
+            # Close the route with the client, not after the comeback watch below:
+            # without its tunnel a closed client cannot come back.
+            await _close_quietly(client)
+            await asyncio.get_running_loop().run_in_executor(None, _release_route, key)
         await _close_for_good(client, linger)
     finally:
         _draining.pop(client, None)
@@ -302,7 +338,9 @@ def _retire(entry: _Entry, *, drain: bool) -> None:
         entry.retired = True
         client, entry.client = entry.client, None
     if client is not None:
-        _close_later(client, drain=drain, linger=entry.key.timeout + 1.0)
+        _close_later(client, drain=drain, linger=entry.key.timeout + 1.0, key=entry.key)
+    else:
+        _release_route(entry.key)
 
 
 def close_clients(address: str | None = None, *, timeout: float = 10.0) -> int:
@@ -357,6 +395,8 @@ def close_clients(address: str | None = None, *, timeout: float = 10.0) -> int:
             _shared_loop.run(close_all(), timeout + 2.0)
         except TimeoutError:
             logger.warning("Closing %d Dask clients took longer than %g s", len(lingers), timeout)
+    for entry in entries:
+        _release_route(entry.key)
     if wanted is None:
         _shared_loop.stop()
     return len(lingers)
@@ -385,7 +425,14 @@ def retire_record_clients(record_id: Any, current: ClientKey | None) -> int:
             entry.key.timeout,
             entry.key.heartbeat_interval,
             entry.key.tls_files,
-        ) == (current.address, current.timeout, current.heartbeat_interval, current.tls_files)
+            entry.key.via,
+        ) == (
+            current.address,
+            current.timeout,
+            current.heartbeat_interval,
+            current.tls_files,
+            current.via,
+        )
         if same_settings:
             continue
         entry.record_ids.discard(record_id)
@@ -416,3 +463,15 @@ def _close_at_exit() -> None:
     if _shared_loop.running:
         with contextlib.suppress(Exception):
             close_clients(timeout=2.0)
+
+
+def retire_routed_clients(is_gone: Callable[[Route], bool]) -> int:
+    """Retire the clients whose route ``is_gone`` says no longer holds (its SSH record changed).
+
+    Their routes are closed with them.  Returns the number of clients retired.
+    """
+    with _cache_lock:
+        entries = [e for e in _cache.values() if e.key.via is not None and is_gone(e.key.via)]
+    for entry in entries:
+        _retire(entry, drain=False)
+    return len(entries)

@@ -11,12 +11,10 @@ from typing import Any
 from distributed import Client
 
 from tethys_compute.counters import remote_calls
-from tethys_compute.dask.handshake import _connection_error, _identity_async
-from tethys_compute.dask.keys import ClientKey, make_key
+from tethys_compute.dask.handshake import _connection_error, _describe, _identity_async
+from tethys_compute.dask.keys import ClientKey, Route, make_key
 from tethys_compute.dask.loop import _shared_loop
-from tethys_compute.exceptions import (
-    SchedulerConnectionError,
-)
+from tethys_compute.exceptions import SchedulerConnectionError, SchedulerTimeoutError
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +22,29 @@ logger = logging.getLogger(__name__)
 # ----------------------------------------------------------------------
 # Creating clients
 # ----------------------------------------------------------------------
+async def reach(key: ClientKey, label: str | None, budget: float) -> str:
+    """The address to connect to: the scheduler's, or the local end of its route."""
+    if key.via is None:
+        return key.address
+    host, port = key.remote_host_port()
+    opening = asyncio.get_running_loop().run_in_executor(None, key.via.open, host, port)
+    try:
+        local = await asyncio.wait_for(opening, budget)
+    except (SchedulerConnectionError, TimeoutError) as exc:  # an SSHError is a ConnectionError
+        kind = SchedulerTimeoutError if isinstance(exc, TimeoutError) else SchedulerConnectionError
+        raise kind(
+            f"{_describe(label, key.address)} is reached through {key.via.display}, and that "
+            f"failed: {exc or 'no answer in time'}"
+        ) from None
+    except ConnectionError as exc:
+        raise SchedulerConnectionError(
+            f"{_describe(label, key.address)} is reached through {key.via.display}, and that "
+            f"failed: {exc}"
+        ) from None
+    scheme = key.address.split("://", 1)[0]
+    return f"{scheme}://{local}"
+
+
 async def _open_client(
     key: ClientKey, options: Mapping[str, Any], label: str | None, limit: float | None = None
 ) -> Client:
@@ -35,13 +56,14 @@ async def _open_client(
     budget = key.timeout if limit is None else min(key.timeout, limit)
     started = time.monotonic()
     security = key.security()
-    await _identity_async(key.address, budget, security, label)
+    address = await reach(key, label, budget)
+    await _identity_async(address, budget, security, label)
     remaining = budget - (time.monotonic() - started)
     if remaining <= 0:
         raise _connection_error(label, key.address, budget, TimeoutError())
     remote_calls.add("dask", key.address, "connections")
     client = Client(
-        key.address,
+        address,
         asynchronous=True,
         timeout=key.timeout,
         heartbeat_interval=key.heartbeat_interval,
@@ -88,6 +110,8 @@ async def open_async_client(
     timeout: float | None = None,
     heartbeat_interval: int | None = None,
     label: str | None = None,
+    via: Route | None = None,
+    tls: tuple[str, str, str | None] | None = None,
     **options: Any,
 ) -> Client:
     """Connect a new asynchronous client on the caller's running event loop.
@@ -105,6 +129,10 @@ async def open_async_client(
         Milliseconds between heartbeats.
     label : str, optional
         Name used in error messages.
+    via : Route, optional
+        Reach the scheduler through this route (see :func:`~tethys_compute.dask.keys.make_key`).
+    tls : tuple of str, optional
+        The scheduler's own ``(ca, cert, key)`` files for ``tls://``.
     **options
         Extra keyword arguments for ``distributed.Client``.
 
@@ -121,7 +149,7 @@ async def open_async_client(
     ...         info = await client.scheduler.identity()
     ...     return info["n_workers"]
     """
-    key = make_key(address, timeout, heartbeat_interval, **options)
+    key = make_key(address, timeout, heartbeat_interval, via, tls, **options)
     return await _open_client(key, options, label)
 
 

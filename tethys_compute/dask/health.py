@@ -7,8 +7,9 @@ import logging
 from typing import Any
 
 from tethys_compute.conf import compute_settings
+from tethys_compute.dask.connect import reach
 from tethys_compute.dask.handshake import _ask, _checked_identity, _connection_error, _describe
-from tethys_compute.dask.keys import ClientKey, make_key
+from tethys_compute.dask.keys import ClientKey, Route, make_key
 from tethys_compute.dask.loop import _shared_loop
 from tethys_compute.dask.versions import _report_versions
 from tethys_compute.exceptions import (
@@ -49,9 +50,10 @@ async def _health_async(
     key: ClientKey, label: str | None, budget: float
 ) -> tuple[float, dict[str, Any], Any, Any]:
     timings: list[float] = []
+    address = await reach(key, label, budget)
     try:
         identity, scheduler_versions, worker_versions = await asyncio.wait_for(
-            _ask(key.address, _HEALTH_REQUESTS, key.security(), label, timings), budget
+            _ask(address, _HEALTH_REQUESTS, key.security(), label, timings), budget
         )
     except SchedulerConnectionError:
         raise
@@ -73,6 +75,8 @@ def check_scheduler(
     heartbeat_interval: int | None = None,
     health_timeout: float | None = None,
     record_id: Any = None,
+    via: Route | None = None,
+    tls: tuple[str, str, str | None] | None = None,
 ) -> HealthResult:
     """Test a Dask scheduler: reachable, latency, workers, versions.
 
@@ -99,6 +103,10 @@ def check_scheduler(
         ``TETHYS_COMPUTE['HEALTH_CHECK_TIMEOUT']``.
     record_id : optional
         Accepted for compatibility; the test opens no cached client.
+    via : Route, optional
+        Reach the scheduler through this route (an SSH tunnel).
+    tls : tuple of str, optional
+        The scheduler's own ``(ca, cert, key)`` files for ``tls://``.
 
     Returns
     -------
@@ -121,7 +129,7 @@ def check_scheduler(
     result = HealthResult(target=target)
     bound = float(health_timeout or compute_settings.HEALTH_CHECK_TIMEOUT)
     try:
-        key = make_key(address, timeout, heartbeat_interval)
+        key = make_key(address, timeout, heartbeat_interval, via, tls)
     except (InvalidArgumentError, ConfigurationError) as exc:
         result.failed("address", str(exc))
         return result.finish()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
+from distributed.comm.addressing import parse_host_port
 from distributed.security import Security
 from django.core.exceptions import ValidationError
 
@@ -34,6 +35,29 @@ _DEFAULT_SCHEME = "tcp"
 # ----------------------------------------------------------------------
 # Cache keys
 # ----------------------------------------------------------------------
+@runtime_checkable
+class Route(Protocol):
+    """How a client reaches a scheduler it cannot reach directly (an SSH tunnel, say).
+
+    The records layer builds routes (:class:`tethys_compute.models.routes.SSHRoute`);
+    this package only calls them, so it never depends on how a route works.
+    A route is hashable and compares equal for the same way in.
+    """
+
+    @property
+    def display(self) -> str:
+        """How messages name the way in (``scheduler 'x' (user@host:22)``)."""
+        ...  # pragma: no cover - protocol
+
+    def open(self, host: str, port: int) -> str:
+        """A local ``host:port`` that reaches ``host:port`` on the far side (reused)."""
+        ...  # pragma: no cover - protocol
+
+    def close(self, host: str, port: int) -> None:
+        """Close what :meth:`open` opened for ``host:port``."""
+        ...  # pragma: no cover - protocol
+
+
 @dataclass(frozen=True)
 class ClientKey:
     """What makes two clients interchangeable: where and how they connect.
@@ -50,6 +74,9 @@ class ClientKey:
         ``(ca_file, cert_file, key_file)`` for ``tls://`` addresses.
     options : tuple of (str, str)
         Extra ``distributed.Client`` keyword arguments, as ``(name, repr)``.
+    via : Route or None
+        Reach the scheduler through this route (an SSH tunnel); ``address``
+        is then the address as the far end of the route sees it.
     """
 
     address: str
@@ -57,6 +84,12 @@ class ClientKey:
     heartbeat_interval: int | None = None
     tls_files: tuple[str | None, str | None, str | None] | None = None
     options: tuple[tuple[str, str], ...] = ()
+    via: Route | None = None
+
+    def remote_host_port(self) -> tuple[str, int]:
+        """The scheduler's host and port, as the far end of a route needs them."""
+        host, port = parse_host_port(self.address.split("://", 1)[1])
+        return str(host), int(port)
 
     def security(self) -> Security | None:
         """The :class:`distributed.security.Security` for this address, or None."""
@@ -141,6 +174,8 @@ def make_key(
     address: str,
     timeout: float | None = None,
     heartbeat_interval: int | None = None,
+    via: Route | None = None,
+    tls: tuple[str, str, str | None] | None = None,
     **options: Any,
 ) -> ClientKey:
     """Build the cache key for a scheduler address and connection settings.
@@ -154,6 +189,11 @@ def make_key(
         ``TETHYS_COMPUTE['DASK_CONNECT_TIMEOUT']``.
     heartbeat_interval : int, optional
         Milliseconds between client heartbeats; None or 0 uses Dask's default.
+    via : Route, optional
+        Reach the scheduler through this route (an SSH tunnel).
+    tls : tuple of str, optional
+        ``(ca_file, cert_file, key_file)`` of this scheduler, for a
+        ``tls://`` address, instead of the ``DASK_TLS_*`` settings.
     **options
         Extra keyword arguments for ``distributed.Client``.
 
@@ -190,7 +230,9 @@ def make_key(
     if heartbeat_interval is not None and heartbeat_interval <= 0:
         heartbeat_interval = None
     tls_files = None
-    if address.startswith("tls://"):
+    if address.startswith("tls://") and tls is not None:
+        tls_files = tls
+    elif address.startswith("tls://"):
         tls_files = (
             compute_settings.DASK_TLS_CA_FILE,
             compute_settings.DASK_TLS_CERT_FILE,
@@ -211,4 +253,5 @@ def make_key(
         heartbeat_interval=heartbeat_interval,
         tls_files=tls_files,
         options=tuple(sorted((name, repr(value)) for name, value in options.items())),
+        via=via,
     )

@@ -51,6 +51,7 @@ class ClusterProvider(models.TextChoices):
     SSH = "SSH", "Existing hosts over SSH"
     AWS = "AWS", "Amazon Web Services"
     AZURE = "AZR", "Microsoft Azure"
+    HTCONDOR = "HTC", "HTCondor pool (Dask workers as jobs)"
 
 
 #: ``CLOUD_PROVIDER`` of a config template (normalised) -> the model's code.
@@ -59,6 +60,7 @@ PROVIDER_CODES: dict[str, str] = {
     "ssh": ClusterProvider.SSH,
     "aws": ClusterProvider.AWS,
     "azure": ClusterProvider.AZURE,
+    "htcondor": ClusterProvider.HTCONDOR,
 }
 
 

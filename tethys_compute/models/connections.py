@@ -15,11 +15,16 @@ from typing import Any
 
 from django.views.decorators.debug import sensitive_variables
 
-from tethys_compute.dask.cache import has_record_clients, retire_record_clients
+from tethys_compute.dask.cache import (
+    has_record_clients,
+    retire_record_clients,
+    retire_routed_clients,
+)
 from tethys_compute.dask.keys import ClientKey, make_key
 from tethys_compute.exceptions import ConfigurationError, InvalidArgumentError
 from tethys_compute.models.dask import DaskScheduler
 from tethys_compute.ssh import SSHTarget, close_owner
+from tethys_compute.ssh.tunnel import close_owner_tunnels
 
 #: Prefix of :attr:`SSHTarget.owner` for a Condor scheduler record.
 CONDOR_OWNER = "condor-scheduler"
@@ -68,13 +73,23 @@ def dask_key_for(scheduler: Any, **overrides: Any) -> ClientKey:
         scheduler.host,
         timeout=scheduler.timeout if timeout is None else timeout,
         heartbeat_interval=scheduler.heartbeat_interval if heartbeat is None else heartbeat,
+        via=scheduler.tunnel_route(),
+        tls=scheduler.tls_files(),
         **overrides,
     )
 
 
 def close_ssh_connections(scheduler: Any) -> None:
-    """Close the cached SSH connections of a saved or deleted scheduler record."""
-    close_owner(ssh_owner(getattr(scheduler, "pk", None)))
+    """Close the cached SSH connections of a saved or deleted scheduler record.
+
+    The Dask clients tunnelled through them are retired too, with their tunnels.
+    """
+    owner = ssh_owner(getattr(scheduler, "pk", None))
+    if not owner:
+        return
+    retire_routed_clients(lambda route: getattr(route, "owner", None) == owner)
+    close_owner_tunnels(owner)
+    close_owner(owner)
 
 
 def close_dask_clients(scheduler: Any) -> None:

@@ -1,4 +1,4 @@
-"""Cluster providers: where nodes come from (``local``, ``ssh``, ``aws``; Azure later).
+"""Cluster providers: where nodes come from (``local``, ``ssh``, ``aws``, ``htcondor``).
 
 :func:`get_provider` picks the class for a template's ``CLOUD_PROVIDER``; the
 classes are imported on first use, so ``boto3`` is only needed for AWS.
@@ -30,6 +30,7 @@ PROVIDER_CLASSES: dict[str, str] = {
     "ssh": "tethys_compute.clusters.providers.ssh.SSHProvider",
     "aws": "tethys_compute.clusters.providers.aws.AWSProvider",
     "azure": "tethys_compute.clusters.providers.azure.AzureProvider",
+    "htcondor": "tethys_compute.clusters.providers.htcondor.HTCondorProvider",
 }
 
 

@@ -160,10 +160,21 @@ class Provider(abc.ABC):
         """A :class:`~tethys_compute.remote.RemoteHost` to run commands on ``node``."""
         return None
 
+    def heal(self, tag: str) -> str:
+        """Replace lost nodes of a running cluster on refresh; say what was done.
+
+        Called by :meth:`~tethys_compute.clusters.cluster.Cluster.refresh_status`
+        for a running cluster.  The default does nothing and returns ``""``.
+        """
+        return ""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections held by the provider."""
 
     # ------------------------------------------------------------ schedulers
-    def dask_scheduler(self, master: NodeInfo) -> dict[str, str] | None:
-        """``{"host": address, "dashboard": ...}`` of a Dask scheduler the provider runs."""
+    def dask_scheduler(self, master: NodeInfo) -> dict[str, Any] | None:
+        """``{"host": address, "dashboard": ...}`` of a Dask scheduler the provider runs.
+
+        Other keys are set on the ``DaskScheduler`` record too (``ssh_tunnel``).
+        """
         return None

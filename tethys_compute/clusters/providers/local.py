@@ -230,7 +230,7 @@ class LocalProvider(Provider):
         return bool(self._nodes) or bool(self.state.get("workdir"))
 
     # ------------------------------------------------------------ schedulers
-    def dask_scheduler(self, master: NodeInfo) -> dict[str, str] | None:
+    def dask_scheduler(self, master: NodeInfo) -> dict[str, Any] | None:
         address = self.state.get("address")
         if not address:
             return None

@@ -16,11 +16,14 @@ from tethys_compute.exceptions import (
     SchedulerTimeoutError,
 )
 from tethys_compute.health import HealthResult
+from tethys_compute.models.routes import SSHRoute
 from tethys_compute.models.scheduler import Scheduler
 from tethys_compute.validators import validate_dashboard, validate_dask_address
 
 if TYPE_CHECKING:
     from distributed import Client
+
+    from tethys_compute.ssh.target import SSHTarget
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +37,12 @@ class DaskScheduler(Scheduler):
     **milliseconds**, the units ``distributed.Client`` gives plain numbers;
     leave either empty (or 0) for the defaults.  ``dashboard`` is the
     dashboard's ``host:port`` or URL.
+
+    With ``ssh_tunnel`` set, the portal reaches the scheduler through an SSH
+    tunnel over that HTCondor scheduler's connection (one forwarded local
+    port per process, see :mod:`tethys_compute.ssh.tunnel`), and ``host`` is
+    the scheduler's address as the SSH server sees it (``127.0.0.1:8786``
+    for a scheduler on the SSH server itself).
 
     :attr:`client` is a connected ``distributed.Client`` shared by every
     caller in the process (see :mod:`tethys_compute.dask_client` for the
@@ -74,6 +83,45 @@ class DaskScheduler(Scheduler):
         "Empty: asked from the scheduler.",
     )
 
+    ssh_tunnel = models.ForeignKey(
+        "tethys_compute.CondorScheduler",
+        verbose_name="reach through the SSH connection of",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="tunnelled_dask_schedulers",
+        help_text="Reach this scheduler through an SSH tunnel over that HTCondor scheduler's "
+        "connection; the host is then the address as the SSH server sees it. Empty: connect "
+        "directly.",
+    )
+
+    tls_ca_file = models.CharField(
+        "TLS CA file",
+        max_length=1024,
+        blank=True,
+        default="",
+        db_default="",  # rows written by raw SQL (bulk loads) get it too
+        help_text="For a tls:// host: the CA certificate that signed the scheduler's "
+        "certificate, a file on the portal host. Empty: TETHYS_COMPUTE['DASK_TLS_CA_FILE'].",
+    )
+    tls_cert_file = models.CharField(
+        "TLS certificate file",
+        max_length=1024,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The portal's certificate for this scheduler (with tls_key_file). Empty: "
+        "TETHYS_COMPUTE['DASK_TLS_CERT_FILE'].",
+    )
+    tls_key_file = models.CharField(
+        "TLS key file",
+        max_length=1024,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The private key of that certificate, unless it is in the certificate file.",
+    )
+
     class Meta:
         verbose_name = "Dask scheduler"
         verbose_name_plural = "Dask schedulers"
@@ -100,6 +148,24 @@ class DaskScheduler(Scheduler):
     # ------------------------------------------------------------------
     # Connecting
     # ------------------------------------------------------------------
+    def tunnel_target(self) -> SSHTarget | None:
+        """The SSH target whose connection carries the client's traffic, or None."""
+        via = self.ssh_tunnel if self.ssh_tunnel_id is not None else None
+        if via is None:
+            return None
+        return via.ssh_target()  # type: ignore[no-any-return]
+
+    def tunnel_route(self) -> SSHRoute | None:
+        """How the client reaches the scheduler: through that SSH connection, or directly."""
+        target = self.tunnel_target()
+        return SSHRoute(target) if target is not None else None
+
+    def tls_files(self) -> tuple[str, str, str | None] | None:
+        """This record's own ``(ca, cert, key)`` files, or None for the portal's settings."""
+        if not (self.tls_ca_file and self.tls_cert_file):
+            return None
+        return (self.tls_ca_file, self.tls_cert_file, self.tls_key_file or None)
+
     @property
     def client(self) -> Client:
         """The process's shared, connected ``distributed.Client`` for this scheduler.
@@ -185,6 +251,8 @@ class DaskScheduler(Scheduler):
             "timeout": self.timeout if timeout is None else timeout,
             "heartbeat_interval": self.heartbeat_interval if heartbeat is None else heartbeat,
             "label": self.name,
+            "via": self.tunnel_route(),
+            "tls": self.tls_files(),
         }
         if asynchronous:
             return dask_client.open_async_client(self.host, **settings, **kw)
@@ -220,6 +288,8 @@ class DaskScheduler(Scheduler):
             timeout=self.timeout,
             heartbeat_interval=self.heartbeat_interval,
             record_id=self.pk,
+            via=self.tunnel_route(),
+            tls=self.tls_files(),
         )
 
     @property
