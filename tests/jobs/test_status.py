@@ -147,3 +147,12 @@ def test_status_reads_are_stored_values_and_names_work(manager: JobManager, user
     with pytest.raises(InvalidArgumentError, match="not a job status"):
         parse_status("finished-ish")
     assert can_transition("PEN", "SUB") and not can_transition("PEN", "RUN")
+
+
+def test_a_final_status_clears_the_last_refresh_problem(manager: JobManager, user: Any) -> None:
+    job = job_in(JobStatus.RUNNING, manager, user)
+    Job.objects.filter(pk=job.pk).update(refresh_error="Scheduler 'x' unreachable: refused")
+    job.refresh_from_db()
+    assert apply_status(job, JobStatus.ABORTED, message="stopped").applied
+    job.refresh_from_db()
+    assert job.refresh_error == ""  # the page no longer shows an old "unreachable"

@@ -199,6 +199,9 @@ def _timestamps(new: str, now: datetime) -> dict[str, Any]:
         values["start_time"] = Coalesce(F("start_time"), models.Value(now))
     if new in FINISHED_STATUSES:
         values["completion_time"] = Coalesce(F("completion_time"), models.Value(now))
+    if new in FINAL_STATUSES:
+        # A final job is no longer refreshed: an old "unreachable" note would mislead.
+        values["refresh_error"] = ""
     return values
 
 
