@@ -27,6 +27,7 @@ import os
 import secrets
 import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from typing import IO
@@ -39,6 +40,45 @@ DATA_DIR = Path(os.environ.get("PORTAL_DATA_DIR", ROOT / ".demo"))
 def say(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+#: Seconds between the demo refresher's passes (a portal runs compute_refresh --loop).
+REFRESH_INTERVAL = 10.0
+
+
+def start_refresher() -> subprocess.Popen[bytes]:
+    """``manage.py compute_refresh --loop`` beside the portal, as a real portal runs it.
+
+    Same settings and path as the demo (so it imports the app code given with
+    ``make demo PYTHONPATH=...``); its output goes to ``.demo/refresher.log``.
+    """
+    with open(DATA_DIR / "refresher.log", "ab") as log:
+        return subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
+            [
+                sys.executable,
+                str(PORTAL / "manage.py"),
+                "compute_refresh",
+                "--loop",
+                "--interval",
+                str(REFRESH_INTERVAL),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+
+
+def stop_refresher(process: subprocess.Popen[bytes] | None) -> None:
+    """Stop the refresher (SIGTERM, then SIGKILL after 10 s)."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def port_is_free(port: int) -> bool:
@@ -165,6 +205,7 @@ def main() -> int:
         admin.set_password(password)
     admin.save()
 
+    refresher: subprocess.Popen[bytes] | None = None
     say("Starting a local Dask scheduler and worker ...")
     cluster = LocalDaskCluster(n_workers=args.workers, threads_per_worker=2, dashboard=True)
     try:
@@ -196,6 +237,11 @@ def main() -> int:
         )
         if cluster.dashboard_link:
             say(f"  Dask dashboard: {cluster.dashboard_link}")
+        refresher = start_refresher()
+        say(
+            f"  Refresher: compute_refresh --loop every {REFRESH_INTERVAL:g} s "
+            f"(statuses, results callbacks; log {DATA_DIR / 'refresher.log'})"
+        )
         say("  Ctrl-C stops the portal and the demo's Dask processes; clusters started")
         say("  from the admin keep running (terminate them there first).")
         say("")
@@ -203,6 +249,7 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        stop_refresher(refresher)
         # A second Ctrl-C or kill (make passes SIGTERM on to us as well) must not
         # cut the clean-up short and leave processes or files behind.
         signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 pytestmark = [pytest.mark.dask]
@@ -117,6 +118,13 @@ def test_a_second_demo_refuses_and_the_password_is_kept_unless_reset(data: Path)
     first = Demo(data, port)
     try:
         password = first.wait_for(r"Password: (\S+)").group(1)
+        first.wait_for(r"Refresher: compute_refresh --loop")
+        refreshers = [
+            child
+            for child in psutil.Process(first.process.pid).children()
+            if "compute_refresh" in " ".join(child.cmdline())
+        ]
+        assert len(refreshers) == 1  # statuses and results callbacks go on in the demo
         first.wait_for(r"clusters started")
         assert "from the admin keep running" in first.wait_for(r"from the admin").string
         # A second terminal's commands give jobs the demo's real address.
@@ -137,6 +145,7 @@ def test_a_second_demo_refuses_and_the_password_is_kept_unless_reset(data: Path)
         assert first.process.poll() is None
     finally:
         first.stop()
+    assert not refreshers[0].is_running()  # stopped with the demo
     assert (data / "admin-password").stat().st_mode & 0o777 == 0o600
 
     again = Demo(data, free_port())
