@@ -7,7 +7,7 @@ from types import ModuleType
 
 import pytest
 
-import tethys_compute.admin_jobs
+import tethys_compute.admin.jobs
 import tethys_compute.jobs.manager
 import tethys_compute.jobs.refresh
 import tethys_compute.jobs.status
@@ -18,7 +18,7 @@ MODULES = [
     tethys_compute.jobs.status,
     tethys_compute.jobs.refresh,
     tethys_compute.jobs.manager,
-    tethys_compute.admin_jobs,
+    tethys_compute.admin.jobs,
 ]
 
 
