@@ -34,7 +34,6 @@ _PHASE2_JOB = "phase 2: split models/job.py (one module per job kind, Condor log
 _PHASE2_REFRESH = "phase 2: split the job refresh engine (Condor and Dask refresh apart)"
 _PHASE2_CALLBACKS = "phase 2: split job callbacks (tokens, pushes, Dask reports)"
 _PHASE2_CLUSTERS = "phase 2: split clusters/ (config: reader, schema, EXTENDS; cluster; AWS)"
-_PHASE2_COMMANDS = "phase 2: management commands call services; parsers split by sub-command"
 
 #: Modules allowed over MAX_MODULE_LINES, path relative to the repository: reason.
 MODULE_EXCEPTIONS: dict[str, str] = {
@@ -44,7 +43,6 @@ MODULE_EXCEPTIONS: dict[str, str] = {
     "tethys_compute/clusters/cluster.py": _PHASE2_CLUSTERS,
     "tethys_compute/clusters/config.py": _PHASE2_CLUSTERS,
     "tethys_compute/clusters/providers/aws.py": _PHASE2_CLUSTERS,
-    "tethys_compute/management/commands/schedulers.py": _PHASE2_COMMANDS,
     "tethys_compute/clusters/service.py": _PHASE2_CLUSTERS,
 }
 
@@ -55,8 +53,6 @@ FUNCTION_EXCEPTIONS: dict[str, str] = {
     "tethys_compute/jobs/status.py::apply_status": "phase 2: the status engine with the job split",
     "tethys_compute/jobs/manager.py::JobManager.create_job": _PHASE2_JOB,
     "tethys_compute/clusters/service.py::start_cluster": _PHASE2_CLUSTERS,
-    "tethys_compute/management/commands/clusters.py::Command._hand_off": _PHASE2_COMMANDS,
-    "tethys_compute/management/commands/schedulers.py::Command.add_arguments": _PHASE2_COMMANDS,
 }
 
 _CYCLE = "phase 2: records and services import each other; the import dodges the cycle"
