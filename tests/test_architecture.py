@@ -32,14 +32,12 @@ MAX_FUNCTION_LINES = 60
 
 _PHASE2_JOB = "phase 2: split models/job.py (one module per job kind, Condor log and input helpers)"
 _PHASE2_REFRESH = "phase 2: split the job refresh engine (Condor and Dask refresh apart)"
-_PHASE2_CALLBACKS = "phase 2: split job callbacks (tokens, pushes, Dask reports)"
 _PHASE2_CLUSTERS = "phase 2: split clusters/ (config: reader, schema, EXTENDS; cluster; AWS)"
 
 #: Modules allowed over MAX_MODULE_LINES, path relative to the repository: reason.
 MODULE_EXCEPTIONS: dict[str, str] = {
     "tethys_compute/models/job.py": _PHASE2_JOB,
     "tethys_compute/jobs/refresh.py": _PHASE2_REFRESH,
-    "tethys_compute/jobs/callbacks.py": _PHASE2_CALLBACKS,
     "tethys_compute/clusters/cluster.py": _PHASE2_CLUSTERS,
     "tethys_compute/clusters/config.py": _PHASE2_CLUSTERS,
     "tethys_compute/clusters/providers/aws.py": _PHASE2_CLUSTERS,
@@ -49,7 +47,6 @@ MODULE_EXCEPTIONS: dict[str, str] = {
 #: Functions allowed over MAX_FUNCTION_LINES, ``path::qualified.name``: reason.
 FUNCTION_EXCEPTIONS: dict[str, str] = {
     "tethys_compute/jobs/refresh.py::refresh_jobs": _PHASE2_REFRESH,
-    "tethys_compute/jobs/callbacks.py::record_push": _PHASE2_CALLBACKS,
     "tethys_compute/jobs/status.py::apply_status": "phase 2: the status engine with the job split",
     "tethys_compute/jobs/manager.py::JobManager.create_job": _PHASE2_JOB,
     "tethys_compute/clusters/service.py::start_cluster": _PHASE2_CLUSTERS,
@@ -71,7 +68,6 @@ IN_FUNCTION_IMPORT_EXCEPTIONS: dict[str, str] = {
     "tethys_compute/jobs/running.py": _CYCLE,
     "tethys_compute/models/dask_checks.py": _CYCLE,
     "tethys_compute/models/scheduler.py": _CYCLE,
-    "tethys_compute/jobs/callbacks.py": _CYCLE,
     "tethys_compute/jobs/nodes.py": _CYCLE,
     "tethys_compute/jobs/refresh.py": _CYCLE,
     "tethys_compute/jobs/status.py": _CYCLE,
