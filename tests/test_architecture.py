@@ -37,7 +37,6 @@ _PHASE2_CLUSTERS = "phase 2: split clusters/ (config: reader, schema, EXTENDS; c
 #: Modules allowed over MAX_MODULE_LINES, path relative to the repository: reason.
 MODULE_EXCEPTIONS: dict[str, str] = {
     "tethys_compute/models/job.py": _PHASE2_JOB,
-    "tethys_compute/jobs/refresh.py": _PHASE2_REFRESH,
     "tethys_compute/clusters/cluster.py": _PHASE2_CLUSTERS,
     "tethys_compute/clusters/config.py": _PHASE2_CLUSTERS,
     "tethys_compute/clusters/providers/aws.py": _PHASE2_CLUSTERS,
@@ -69,7 +68,6 @@ IN_FUNCTION_IMPORT_EXCEPTIONS: dict[str, str] = {
     "tethys_compute/models/dask_checks.py": _CYCLE,
     "tethys_compute/models/scheduler.py": _CYCLE,
     "tethys_compute/jobs/nodes.py": _CYCLE,
-    "tethys_compute/jobs/refresh.py": _CYCLE,
     "tethys_compute/jobs/status.py": _CYCLE,
     "tethys_compute/clusters/cluster.py": _CYCLE,
     "tethys_compute/clusters/manager.py": _CYCLE,

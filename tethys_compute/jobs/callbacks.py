@@ -98,10 +98,10 @@ from tethys_compute.jobs.pushes import (
     MAX_JSON_DEPTH,
     SEQ_CLOCK_SLACK,
     PushResult,
-    _finished_well,
     job_status_callback,
     record_push,
 )
+from tethys_compute.jobs.results import finished_well as _finished_well
 
 __all__ = [
     "EXTRA_SOURCES",

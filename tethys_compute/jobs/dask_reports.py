@@ -21,7 +21,7 @@ from tethys_compute.dask_client import scheduler_call
 from tethys_compute.dask_code import explain
 from tethys_compute.jobs.callback_tokens import CallbackRejected
 from tethys_compute.jobs.pushes import record_push
-from tethys_compute.jobs.refresh import _make_state_probe, dask_times
+from tethys_compute.jobs.refresh_dask import _make_state_probe, dask_times
 from tethys_compute.jobs.status import (
     JobStatus,
 )

@@ -80,6 +80,7 @@ if TYPE_CHECKING:
 
 from tethys_compute.jobs.callback_tokens import CallbackRejected, verify_token
 from tethys_compute.jobs.condor_wrapper import transfers_output
+from tethys_compute.jobs.results import finished_well
 from tethys_compute.models.job import CondorWorkflowNode, Job
 
 # The logger of the module these came from, so logging configurations keep working.
@@ -108,10 +109,6 @@ class PushResult:
     status: str
 
 
-def _finished_well(job: Job) -> str:
-    return JobStatus.RESULTS_READY if job.needs_results_processing() else JobStatus.COMPLETE
-
-
 def _transferring(job: Job, source: str) -> bool:
     if job.KIND == "condorworkflow":
         node = CondorWorkflowNode.objects.filter(workflow_id=job.pk, name=source).first()
@@ -137,7 +134,7 @@ def _target(job: Job, current: str, exits: Mapping[str, int], report: Mapping[st
             return JobStatus.VARIOUS
     if any(code != 0 for code in exits.values()):
         return JobStatus.ERROR
-    return _finished_well(job)
+    return finished_well(job)
 
 
 def _max_seq() -> int:
