@@ -62,19 +62,16 @@ IN_FUNCTION_IMPORT_EXCEPTIONS: dict[str, str] = {
     "tethys_compute/models/condor_compat.py": _CYCLE,
     "tethys_compute/models/dask/__init__.py": _CYCLE,
     "tethys_compute/models/tethys_status.py": _CYCLE,
-    "tethys_compute/jobs/status_url.py": _CYCLE,
     "tethys_compute/jobs/manager.py": _CYCLE,
-    "tethys_compute/jobs/running.py": _CYCLE,
     "tethys_compute/models/dask_checks.py": _CYCLE,
     "tethys_compute/models/scheduler.py": _CYCLE,
-    "tethys_compute/jobs/nodes.py": _CYCLE,
     "tethys_compute/jobs/status.py": _CYCLE,
     "tethys_compute/clusters/cluster.py::Cluster._dask_problem": (
         "distributed loads only when a Dask check runs (dask_client imports it)"
     ),
-    "tethys_compute/clusters/manager.py": _CYCLE,
-    "tethys_compute/clusters/service.py": _CYCLE,
-    "tethys_compute/clusters/plugins/dask.py": _CYCLE,
+    "tethys_compute/clusters/plugins/dask.py": (
+        "distributed loads only when a Dask cluster starts (dask_client, dask_processes import it)"
+    ),
     "tethys_compute/clusters/providers/aws.py": _CYCLE,
     "tethys_compute/clusters/providers/base.py": _CYCLE,
     "tethys_compute/clusters/providers/ssh.py": _CYCLE,

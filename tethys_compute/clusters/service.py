@@ -44,6 +44,7 @@ from tethys_compute.clusters.exceptions import (
 from tethys_compute.clusters.manager import ClusterManager, get_cluster_manager
 from tethys_compute.exceptions import InvalidArgumentError, TethysComputeError
 from tethys_compute.models import Cluster as ClusterRecord
+from tethys_compute.models import Scheduler
 from tethys_compute.models.cluster import ClusterStatus
 
 __all__ = [
@@ -423,8 +424,6 @@ def _forget(record: ClusterRecord, exc: BaseException) -> ClusterRecord:
     with _threads_lock:
         _leftovers[record.name] = text
     logger.warning("cluster %s: %s", record.name, text)
-    from tethys_compute.models import Scheduler
-
     names = list(record.provider_state.get("schedulers") or [])
     check_active_jobs(record.name, names, "terminate", force=True)
     for scheduler in Scheduler.objects.filter(name__in=names).select_subclasses():
