@@ -40,7 +40,6 @@ MODULE_EXCEPTIONS: dict[str, str] = {
     "tethys_compute/clusters/cluster.py": _PHASE2_CLUSTERS,
     "tethys_compute/clusters/config.py": _PHASE2_CLUSTERS,
     "tethys_compute/clusters/providers/aws.py": _PHASE2_CLUSTERS,
-    "tethys_compute/clusters/service.py": _PHASE2_CLUSTERS,
 }
 
 #: Functions allowed over MAX_FUNCTION_LINES, ``path::qualified.name``: reason.
@@ -48,7 +47,6 @@ FUNCTION_EXCEPTIONS: dict[str, str] = {
     "tethys_compute/jobs/refresh.py::refresh_jobs": _PHASE2_REFRESH,
     "tethys_compute/jobs/status.py::apply_status": "phase 2: the status engine with the job split",
     "tethys_compute/jobs/manager.py::JobManager.create_job": _PHASE2_JOB,
-    "tethys_compute/clusters/service.py::start_cluster": _PHASE2_CLUSTERS,
 }
 
 _CYCLE = "phase 2: records and services import each other; the import dodges the cycle"
