@@ -154,6 +154,72 @@ def _default_timeout(kind: str) -> float:
     return float(compute_settings.SSH_COMMAND_TIMEOUT)
 
 
+def _active_by_scheduler(jobs: QuerySet[Any] | Iterable[Job] | None) -> dict[int, list[Job]]:
+    """The active jobs with a scheduler (of ``jobs`` if given), as their kinds, by scheduler."""
+    query = Job.objects.active().filter(scheduler__isnull=False)
+    if jobs is not None:
+        ids = [j.pk for j in jobs] if not isinstance(jobs, QuerySet) else jobs.values("pk")
+        query = query.filter(pk__in=ids)
+    by_scheduler: dict[int, list[Job]] = defaultdict(list)
+    for job in query.select_subclasses():
+        by_scheduler[job.scheduler_id].append(job)
+    return by_scheduler
+
+
+def _workflow_nodes(by_scheduler: dict[int, list[Job]]) -> dict[int, list[CondorWorkflowNode]]:
+    """The nodes of the workflows among the jobs, by workflow id (one query)."""
+    workflow_ids = [
+        j.pk for own in by_scheduler.values() for j in own if j.KIND == "condorworkflow"
+    ]
+    nodes: dict[int, list[CondorWorkflowNode]] = defaultdict(list)
+    if workflow_ids:
+        for node in CondorWorkflowNode.objects.filter(workflow_id__in=workflow_ids):
+            nodes[node.workflow_id].append(node)
+    return nodes
+
+
+def _settle(
+    scheduler: Scheduler,
+    own: list[Job],
+    future: concurrent.futures.Future[tuple[Any, int]],
+    bound: float,
+    asked_at: float,
+    nodes: dict[int, list[CondorWorkflowNode]],
+) -> SchedulerReport:
+    """Wait (bounded) for one scheduler's answer and write it on its jobs."""
+    entry = SchedulerReport(scheduler.name, scheduler.KIND, len(own))
+    ids = [j.pk for j in own]
+    try:
+        remaining = bound + GRACE - (time.monotonic() - asked_at)
+        answer, entry.round_trips = future.result(timeout=max(remaining, 0.1))
+    except concurrent.futures.TimeoutError:
+        entry.ok, entry.error = False, f"no answer within {bound:g} s"
+    except (TethysComputeError, OSError) as exc:
+        entry.ok, entry.error = False, str(exc)[:500]
+    except Exception as exc:  # noqa: BLE001 - a library error must not stop the others
+        logger.exception("Refreshing jobs of %s failed", scheduler.name)
+        entry.ok, entry.error = False, f"{type(exc).__name__}: {exc}"[:500]
+    now = timezone.now()
+    if entry.ok:
+        missing: dict[int, str] = {}
+        if scheduler.KIND == "condor":
+            entry.changed, missing = apply_condor(own, answer, nodes, now)
+        else:
+            entry.changed = apply_dask(own, answer)
+        Job.objects.filter(pk__in=[i for i in ids if i not in missing]).update(
+            last_refresh_ok_at=now, refresh_error=""
+        )
+        for job_id, message in missing.items():
+            Job.objects.filter(pk=job_id).update(refresh_error=message[:1000])
+    else:
+        logger.warning("Refresh of %s failed: %s", scheduler.name, entry.error)
+        Job.objects.filter(pk__in=ids).update(
+            refresh_error=f"Scheduler {scheduler.name!r} unreachable: {entry.error}"[:1000]
+        )
+    entry.seconds = time.monotonic() - asked_at
+    return entry
+
+
 def refresh_jobs(
     jobs: QuerySet[Any] | Iterable[Job] | None = None,
     *,
@@ -187,26 +253,15 @@ def refresh_jobs(
     '2 status change(s) in 0.31 s; condor-a: 120 job(s), 2 changed; dask: 3 job(s), 0 changed'
     """
     started = time.monotonic()
-    query = Job.objects.active().filter(scheduler__isnull=False)
-    if jobs is not None:
-        ids = [j.pk for j in jobs] if not isinstance(jobs, QuerySet) else jobs.values("pk")
-        query = query.filter(pk__in=ids)
-    active = list(query.select_subclasses())
     report = RefreshReport()
-    if not active:
+    by_scheduler = _active_by_scheduler(jobs)
+    if not by_scheduler:
         report.seconds = time.monotonic() - started
         return report
-    by_scheduler: dict[int, list[Job]] = defaultdict(list)
-    for job in active:
-        by_scheduler[job.scheduler_id].append(job)  # type: ignore[index]
     schedulers = {
         s.pk: s for s in Scheduler.objects.filter(pk__in=by_scheduler).select_subclasses()
     }
-    workflow_ids = [j.pk for j in active if j.KIND == "condorworkflow"]
-    nodes: dict[int, list[CondorWorkflowNode]] = defaultdict(list)
-    if workflow_ids:
-        for node in CondorWorkflowNode.objects.filter(workflow_id__in=workflow_ids):
-            nodes[node.workflow_id].append(node)
+    nodes = _workflow_nodes(by_scheduler)
 
     pool = concurrent.futures.ThreadPoolExecutor(
         max_workers=max(1, min(max_workers, len(by_scheduler))),
@@ -219,38 +274,7 @@ def refresh_jobs(
             bound = timeout if timeout is not None else _default_timeout(scheduler.KIND)
             pending[pk] = (pool.submit(_ask, scheduler, own, bound), bound, time.monotonic())
         for pk, (future, bound, asked_at) in pending.items():
-            scheduler = schedulers[pk]
-            own = by_scheduler[pk]
-            entry = SchedulerReport(scheduler.name, scheduler.KIND, len(own))
-            ids = [j.pk for j in own]
-            try:
-                remaining = bound + GRACE - (time.monotonic() - asked_at)
-                answer, entry.round_trips = future.result(timeout=max(remaining, 0.1))
-            except concurrent.futures.TimeoutError:
-                entry.ok, entry.error = False, f"no answer within {bound:g} s"
-            except (TethysComputeError, OSError) as exc:
-                entry.ok, entry.error = False, str(exc)[:500]
-            except Exception as exc:  # noqa: BLE001 - a library error must not stop the others
-                logger.exception("Refreshing jobs of %s failed", scheduler.name)
-                entry.ok, entry.error = False, f"{type(exc).__name__}: {exc}"[:500]
-            now = timezone.now()
-            if entry.ok:
-                missing: dict[int, str] = {}
-                if scheduler.KIND == "condor":
-                    entry.changed, missing = apply_condor(own, answer, nodes, now)
-                else:
-                    entry.changed = apply_dask(own, answer)
-                Job.objects.filter(pk__in=[i for i in ids if i not in missing]).update(
-                    last_refresh_ok_at=now, refresh_error=""
-                )
-                for job_id, message in missing.items():
-                    Job.objects.filter(pk=job_id).update(refresh_error=message[:1000])
-            else:
-                logger.warning("Refresh of %s failed: %s", scheduler.name, entry.error)
-                Job.objects.filter(pk__in=ids).update(
-                    refresh_error=f"Scheduler {scheduler.name!r} unreachable: {entry.error}"[:1000]
-                )
-            entry.seconds = time.monotonic() - asked_at
+            entry = _settle(schedulers[pk], by_scheduler[pk], future, bound, asked_at, nodes)
             report.schedulers.append(entry)
             if progress is not None:
                 progress(entry)
