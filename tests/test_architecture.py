@@ -37,7 +37,6 @@ _PHASE2_CLUSTERS = "phase 2: split clusters/ (config: reader, schema, EXTENDS; c
 MODULE_EXCEPTIONS: dict[str, str] = {
     "tethys_compute/models/job.py": _PHASE2_JOB,
     "tethys_compute/clusters/cluster.py": _PHASE2_CLUSTERS,
-    "tethys_compute/clusters/config.py": _PHASE2_CLUSTERS,
     "tethys_compute/clusters/providers/aws.py": _PHASE2_CLUSTERS,
 }
 
