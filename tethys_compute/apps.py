@@ -17,7 +17,7 @@ class TethysComputeConfig(AppConfig):
     #: Modules imported once the app registry is ready: system checks, signal
     #: receivers, and connection caches that close when their records change.
     #: Add a module here (one name a line) rather than another import statement.
-    #: Admin pages are not listed: ``admin.py`` loads them, and Django imports it
+    #: Admin pages are not listed: the ``admin`` package loads them, and Django imports it
     #: only where ``django.contrib.admin`` is installed.
     ready_modules: tuple[str, ...] = (
         "checks",

@@ -7,18 +7,18 @@ from types import ModuleType
 
 import pytest
 
-import tethys_compute.admin_jobs
+import tethys_compute.admin.jobs
 import tethys_compute.jobs.manager
-import tethys_compute.jobs.refresh
+import tethys_compute.jobs.refresh_dask
 import tethys_compute.jobs.status
 import tethys_sdk.jobs
 
 MODULES = [
     tethys_sdk.jobs,
     tethys_compute.jobs.status,
-    tethys_compute.jobs.refresh,
+    tethys_compute.jobs.refresh_dask,
     tethys_compute.jobs.manager,
-    tethys_compute.admin_jobs,
+    tethys_compute.admin.jobs,
 ]
 
 

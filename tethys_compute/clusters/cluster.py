@@ -43,12 +43,19 @@ from tethys_compute.clusters.exceptions import (
 from tethys_compute.clusters.plugins.base import ClusterSetup, load_plugin
 from tethys_compute.clusters.providers import get_provider, provider_class
 from tethys_compute.clusters.providers.base import NodeInfo, NodeSpec, Provider
-from tethys_compute.exceptions import InvalidArgumentError, TethysComputeError
+from tethys_compute.clusters.schedulers import register_scheduler, unregister_scheduler
+from tethys_compute.conf import compute_settings
+from tethys_compute.exceptions import (
+    InvalidArgumentError,
+    SchedulerConnectionError,
+    TethysComputeError,
+)
+from tethys_compute.models import Cluster as ClusterRecord
+from tethys_compute.models import DaskScheduler
 from tethys_compute.models.cluster import PROVIDER_CODES, ClusterStatus, validate_cluster_name
 
 if TYPE_CHECKING:
     from tethys_compute.clusters.config import ClusterConfig
-    from tethys_compute.models import Cluster as ClusterRecord
     from tethys_compute.remote import RemoteHost
 
 __all__ = ["Cluster", "Node", "TAG_PREFIX"]
@@ -370,8 +377,6 @@ class Cluster:
             self.progress_callback(ClusterStatus.ERROR, message)
 
     def _ensure_record(self) -> ClusterRecord:
-        from tethys_compute.models import Cluster as ClusterRecord
-
         if self._record is not None:
             self._reload()
             return self._record
@@ -674,8 +679,6 @@ class Cluster:
         return existing + self._free_aliases(count - len(existing), existing)
 
     def _finish_running(self, message: str) -> None:
-        from tethys_compute.clusters.schedulers import register_scheduler
-
         master = self.master_node
         registered = register_scheduler(self)
         fields: dict[str, Any] = {
@@ -913,8 +916,6 @@ class Cluster:
                     raise
                 self.provider.terminate_nodes(self.cluster_tag, workers + masters)
             self.save_state()
-            from tethys_compute.clusters.schedulers import unregister_scheduler
-
             unregister_scheduler(self)
             if self._record is not None:
                 self._record.set_status(ClusterStatus.STOPPED, "stopped; start it to resume")
@@ -973,8 +974,6 @@ class Cluster:
                     "and remove them by hand."
                 )
                 logger.warning("cluster %s: %s", self.cluster_tag, self.leftovers)
-            from tethys_compute.clusters.schedulers import unregister_scheduler
-
             unregister_scheduler(self)
         except Exception as exc:
             self._fail(exc, "terminate")
@@ -1069,10 +1068,8 @@ class Cluster:
         The scheduler must answer (within ``DASK_CONNECT_TIMEOUT``) and have a
         worker for every node but the master.
         """
-        from tethys_compute.conf import compute_settings
+        # Imported here: dask_client loads distributed, which only Dask checks need.
         from tethys_compute.dask_client import scheduler_identity
-        from tethys_compute.exceptions import SchedulerConnectionError
-        from tethys_compute.models import DaskScheduler
 
         names = list(self.state.get("schedulers") or [])
         for scheduler in DaskScheduler.objects.filter(name__in=names):

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from django.db import IntegrityError, transaction
 
 from tethys_compute.clusters.cluster import TAG_PREFIX, Cluster, Node, strip_tag
 from tethys_compute.clusters.config import ClusterConfig, load_config
@@ -26,11 +28,12 @@ from tethys_compute.clusters.exceptions import (
     ConfigError,
     IncompatibleCluster,
     PluginNotFound,
+    ProviderError,
 )
+from tethys_compute.clusters.plugins.base import load_plugin
+from tethys_compute.clusters.providers import get_provider
+from tethys_compute.models import Cluster as ClusterRecord
 from tethys_compute.models.cluster import ClusterStatus
-
-if TYPE_CHECKING:
-    from tethys_compute.models import Cluster as ClusterRecord
 
 __all__ = ["ClusterManager", "get_cluster_manager"]
 
@@ -141,8 +144,6 @@ class ClusterManager:
         IncompatibleCluster
             Its template can no longer be read.
         """
-        from tethys_compute.models import Cluster as ClusterRecord
-
         name = strip_tag(cluster_name)
         try:
             record = ClusterRecord.objects.get(name=name)
@@ -169,14 +170,10 @@ class ClusterManager:
 
     def cluster_exists(self, tag_name: str) -> bool:
         """True when a cluster of this name exists."""
-        from tethys_compute.models import Cluster as ClusterRecord
-
         return ClusterRecord.objects.filter(name=strip_tag(tag_name)).exists()
 
     def get_clusters(self, load_receipt: bool = True, load_plugins: bool = True) -> list[Cluster]:
         """Every cluster of the portal, by name (those that cannot be read are logged)."""
-        from tethys_compute.models import Cluster as ClusterRecord
-
         clusters = []
         for record in ClusterRecord.objects.order_by("name"):
             try:
@@ -192,8 +189,6 @@ class ClusterManager:
 
         TethysCluster printed this; it is returned here for the caller to show.
         """
-        from tethys_compute.models import Cluster as ClusterRecord
-
         rows = ClusterRecord.objects.select_related("scheduler").order_by("name")
         return [
             {
@@ -220,8 +215,6 @@ class ClusterManager:
 
     def _aws_provider(self) -> Any:
         """An AWS provider for the config file's credentials (any AWS template)."""
-        from tethys_compute.clusters.providers import get_provider
-
         name = self._aws_template()
         if name is None:
             raise ConfigError(
@@ -237,11 +230,6 @@ class ClusterManager:
         here; their security group's receipt says how big they are.  The row
         takes the config file's AWS template and the status their nodes show.
         """
-        from django.db import IntegrityError, transaction
-
-        from tethys_compute.clusters.exceptions import ProviderError
-        from tethys_compute.models import Cluster as ClusterRecord
-
         template = self._aws_template()
         if template is None:
             return None
@@ -360,8 +348,6 @@ class ClusterManager:
 
     def run_plugin(self, plugin_name: str, cluster_tag: str) -> None:
         """Run the ``run`` hook of plugin ``plugin_name`` on a running cluster."""
-        from tethys_compute.clusters.plugins.base import load_plugin
-
         cluster = self._running(cluster_tag)
         section = (
             self.config.get_plugin(plugin_name) if plugin_name in self.config.plugins else None

@@ -27,7 +27,7 @@ from tethys_compute.exceptions import SchedulerConflictError, SchedulerValidatio
 from tethys_compute.models import CondorScheduler, DaskScheduler, Scheduler
 
 if TYPE_CHECKING:
-    from tethys_compute.clusters.cluster import Cluster
+    from tethys_compute.clusters.shapes import ClusterView as Cluster
 
 __all__ = ["register_scheduler", "scheduler_specs", "unregister_scheduler"]
 

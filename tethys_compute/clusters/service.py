@@ -24,13 +24,10 @@ Examples
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from django.db import connections, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -39,11 +36,22 @@ from tethys_compute.clusters.cluster import Cluster, strip_tag
 from tethys_compute.clusters.exceptions import (
     ClusterDoesNotExist,
     ClusterExists,
-    InvalidOperation,
 )
 from tethys_compute.clusters.manager import ClusterManager, get_cluster_manager
+from tethys_compute.clusters.work import (
+    _claim,
+    _leftovers,
+    _limit,
+    _settled,
+    _spawn,
+    _threads,
+    _threads_lock,
+    _way_out,
+    is_working,
+)
 from tethys_compute.exceptions import InvalidArgumentError, TethysComputeError
 from tethys_compute.models import Cluster as ClusterRecord
+from tethys_compute.models import Scheduler
 from tethys_compute.models.cluster import ClusterStatus
 
 __all__ = [
@@ -58,11 +66,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_threads: dict[str, threading.Thread] = {}
-_threads_lock = threading.Lock()
-#: Cluster name -> what a forced termination may have left at the provider.
-_leftovers: dict[str, str] = {}
-
 
 def _manager_for(config_path: str | None) -> ClusterManager:
     return get_cluster_manager(config_path or None)
@@ -75,112 +78,77 @@ def _record(name: str) -> ClusterRecord:
         raise ClusterDoesNotExist(strip_tag(name)) from None
 
 
-def is_working(name: str) -> bool:
-    """True while this process runs an operation on cluster ``name``."""
-    with _threads_lock:
-        thread = _threads.get(strip_tag(name))
-        return thread is not None and thread.is_alive()
-
-
-def _limit(cluster: Cluster | None) -> float:
-    """Seconds without progress after which a busy status counts as interrupted."""
-    if cluster is None:
-        return 300.0
-    return float(cluster.template.get("start_timeout") or 300)
-
-
-def _way_out(record: ClusterRecord, limit: float) -> str:
-    """What to do when ``record`` refuses an operation."""
-    if record.is_busy:
-        return (
-            f"Wait for that operation to end (it is marked failed after {limit:g} s without "
-            f"progress), or remove the cluster with `manage.py clusters terminate "
-            f"{record.name} --force` or the admin action 'Terminate (force)'."
+def _restart(
+    existing: ClusterRecord,
+    template: str | None,
+    name: str,
+    config_path: str | None,
+    size: int | None,
+) -> tuple[Cluster, str]:
+    """Claim a stopped or failed cluster for starting again; its previous status."""
+    if template and existing.template and template != existing.template:
+        raise ClusterExists(
+            name,
+            msg=f"cluster {name!r} exists with template {existing.template!r}; "
+            "choose another name or terminate it first.",
         )
-    if record.status == ClusterStatus.STOPPED:
-        return "Start it first, or terminate it."
-    return "Terminate it and start it again."
-
-
-def _claim(
-    record: ClusterRecord,
-    status: str,
-    message: str,
-    allowed: tuple[str, ...],
-    limit: float = 300.0,
-) -> str:
-    """Move the row to the busy ``status`` if it is in one of ``allowed``; else refuse.
-
-    Returns the status the row had before (to restore when the work changes nothing).
-    """
-    previous = ClusterRecord.objects.filter(pk=record.pk).values_list("status", flat=True).first()
-    now = timezone.now()
-    changed = ClusterRecord.objects.filter(pk=record.pk, status__in=allowed).update(
-        status=status, status_message=message, status_changed=now, modified=now
+    if existing.status not in (ClusterStatus.STOPPED, ClusterStatus.ERROR):
+        way_out = "Choose another name, or stop or terminate it first."
+        if existing.is_busy:
+            try:
+                limit = _limit(_existing(name)[1])
+            except TethysComputeError:
+                limit = 300.0
+            way_out = _way_out(existing, limit)
+        raise ClusterExists(
+            name,
+            msg=f"cluster {name!r} exists and is {existing.get_status_display().lower()}; "
+            f"this operation is not possible now. {way_out}",
+        )
+    manager = _manager_for(existing.config_path or config_path)
+    cluster = manager._from_record(existing)
+    if size is not None:
+        cluster.update({"cluster_size": size})
+        ClusterRecord.objects.filter(pk=existing.pk).update(size=size)
+    cluster.validate()
+    previous = _claim(
+        existing,
+        ClusterStatus.STARTING,
+        "queued: starting",
+        (ClusterStatus.STOPPED, ClusterStatus.ERROR),
+        _limit(cluster),
     )
-    if not changed:
-        record.refresh_from_db()
-        raise InvalidOperation(
-            f"cluster {record.name!r} is {record.get_status_display().lower()}"
-            f"{': ' + record.status_message.rstrip('. ') if record.status_message else ''}; "
-            f"this operation is not possible now. {_way_out(record, limit)}"
-        )
-    record.refresh_from_db()
-    return str(previous or ClusterStatus.ERROR)
+    return cluster, previous
 
 
-def _settled(
-    pk: int, name: str, doing: str, previous: str, work: Callable[[], Any]
-) -> Callable[[], Any]:
-    """``work`` that always leaves the row in a final status (never busy).
-
-    The cluster's own methods record their outcome; when they return or fail
-    without doing so (nothing to change, an error before their first step),
-    the row gets ``previous`` back, or ``ERR`` with the reason.
-    """
-
-    def run() -> Any:
-        error: BaseException | None = None
-        try:
-            return work()
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            row = ClusterRecord.objects.filter(pk=pk).first()
-            if row is not None and row.is_busy:
-                if error is not None:
-                    row.set_status(ClusterStatus.ERROR, f"{doing} failed: {error}")
-                elif previous in ClusterRecord.BUSY:
-                    row.set_status(ClusterStatus.ERROR, f"{doing} ended without a result")
-                else:
-                    text = "running" if previous == ClusterStatus.RUNNING else doing
-                    row.set_status(previous, f"{text}; {doing} changed nothing")
-                logger.info("cluster %s: %s -> %s", name, doing, row.status)
-
-    return run
-
-
-def _spawn(name: str, work: Callable[[], Any], background: bool) -> None:
-    def target() -> None:
-        try:
-            work()
-        except Exception:  # noqa: BLE001 - the cluster recorded ERR with the reason
-            logger.info("cluster %s: background operation failed", name, exc_info=True)
-        finally:
-            connections.close_all()
-
-    if not background:
-        work()
-        return
-    with _threads_lock:
-        current = _threads.get(name)
-        if current is not None and current.is_alive():
-            raise InvalidOperation(f"an operation on cluster {name!r} is already running.")
-        thread = threading.Thread(target=target, name=f"tethys-cluster-{name}", daemon=True)
-        _threads[name] = thread
-    # Inside a transaction (an admin view), the thread must see the committed row.
-    transaction.on_commit(thread.start)
+@sensitive_variables()  # the AWS keys (credentials): hidden from error reports
+def _create(
+    template: str | None,
+    name: str,
+    config_path: str | None,
+    size: int | None,
+    overrides: dict[str, Any] | None,
+    credentials: dict[str, str] | None,
+) -> tuple[Cluster, str]:
+    """A new cluster made from its template, with its row (its previous status: Stopped)."""
+    manager = _manager_for(config_path)
+    settings = dict(overrides or {})
+    if size is not None:
+        settings["cluster_size"] = size
+    template = template or manager.get_default_cluster_template()
+    cluster = manager.get_cluster_template(template, name, **settings)
+    for field in credentials or {}:
+        if field not in ClusterRecord.SECRET_FIELDS:
+            raise InvalidArgumentError(f"unknown credential {field!r}")
+    cluster.validate()
+    record = cluster._ensure_record()
+    if credentials:
+        for field, value in credentials.items():
+            setattr(record, field, value or None)
+        record.save(update_fields=[f for f in credentials])
+        cluster = manager._from_record(ClusterRecord.objects.get(pk=record.pk))
+    previous = ClusterStatus.STOPPED
+    return cluster, previous
 
 
 @sensitive_variables()  # AWS keys arrive as an argument: hidden from error reports
@@ -231,56 +199,9 @@ def start_cluster(
     name = strip_tag(name)
     existing = ClusterRecord.objects.filter(name=name).first()
     if existing is not None:
-        if template and existing.template and template != existing.template:
-            raise ClusterExists(
-                name,
-                msg=f"cluster {name!r} exists with template {existing.template!r}; "
-                "choose another name or terminate it first.",
-            )
-        if existing.status not in (ClusterStatus.STOPPED, ClusterStatus.ERROR):
-            way_out = "Choose another name, or stop or terminate it first."
-            if existing.is_busy:
-                try:
-                    limit = _limit(_existing(name)[1])
-                except TethysComputeError:
-                    limit = 300.0
-                way_out = _way_out(existing, limit)
-            raise ClusterExists(
-                name,
-                msg=f"cluster {name!r} exists and is {existing.get_status_display().lower()}; "
-                f"this operation is not possible now. {way_out}",
-            )
-        manager = _manager_for(existing.config_path or config_path)
-        cluster = manager._from_record(existing)
-        if size is not None:
-            cluster.update({"cluster_size": size})
-            ClusterRecord.objects.filter(pk=existing.pk).update(size=size)
-        cluster.validate()
-        previous = _claim(
-            existing,
-            ClusterStatus.STARTING,
-            "queued: starting",
-            (ClusterStatus.STOPPED, ClusterStatus.ERROR),
-            _limit(cluster),
-        )
+        cluster, previous = _restart(existing, template, name, config_path, size)
     else:
-        manager = _manager_for(config_path)
-        settings = dict(overrides or {})
-        if size is not None:
-            settings["cluster_size"] = size
-        template = template or manager.get_default_cluster_template()
-        cluster = manager.get_cluster_template(template, name, **settings)
-        for field in credentials or {}:
-            if field not in ClusterRecord.SECRET_FIELDS:
-                raise InvalidArgumentError(f"unknown credential {field!r}")
-        cluster.validate()
-        record = cluster._ensure_record()
-        if credentials:
-            for field, value in credentials.items():
-                setattr(record, field, value or None)
-            record.save(update_fields=[f for f in credentials])
-            cluster = manager._from_record(ClusterRecord.objects.get(pk=record.pk))
-        previous = ClusterStatus.STOPPED
+        cluster, previous = _create(template, name, config_path, size, overrides, credentials)
     pk = _record(name).pk
     work = _settled(pk, name, "start", previous, lambda: cluster.start(validate=False))
     _spawn(name, work, background)
@@ -423,8 +344,6 @@ def _forget(record: ClusterRecord, exc: BaseException) -> ClusterRecord:
     with _threads_lock:
         _leftovers[record.name] = text
     logger.warning("cluster %s: %s", record.name, text)
-    from tethys_compute.models import Scheduler
-
     names = list(record.provider_state.get("schedulers") or [])
     check_active_jobs(record.name, names, "terminate", force=True)
     for scheduler in Scheduler.objects.filter(name__in=names).select_subclasses():

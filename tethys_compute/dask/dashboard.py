@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from distributed import Client
+if TYPE_CHECKING:  # only a type here: the admin imports this module without loading distributed
+    from distributed import Client
 
 logger = logging.getLogger(__name__)
 

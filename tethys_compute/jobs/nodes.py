@@ -11,12 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from tethys_compute.jobs.status import FINAL_STATUSES, JobStatus
-
-if TYPE_CHECKING:
-    from tethys_compute.models.job import CondorWorkflowNode
+from tethys_compute.models.job import CondorWorkflowNode
 
 __all__ = ["not_run_message", "settle_unrun_nodes"]
 
@@ -49,8 +46,6 @@ def settle_unrun_nodes(workflow_id: int, now: datetime) -> int:
     A node never ran when HTCondor never gave it a cluster (``cluster_id`` is
     empty) and no push or poll gave it a final status.
     """
-    from tethys_compute.models.job import CondorWorkflowNode
-
     nodes: list[CondorWorkflowNode] = list(
         CondorWorkflowNode.objects.filter(workflow_id=workflow_id).prefetch_related("parent_nodes")
     )

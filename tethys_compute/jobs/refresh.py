@@ -29,32 +29,34 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from django.db import models
-from django.db.models import F, Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from tethys_compute.conf import compute_settings
 from tethys_compute.counters import remote_calls
-from tethys_compute.dask_client import scheduler_call
-from tethys_compute.dask_code import explain
 from tethys_compute.exceptions import TethysComputeError
-from tethys_compute.jobs.nodes import settle_unrun_nodes
+from tethys_compute.jobs.refresh_condor import MAX_TERMS_PER_QUERY as MAX_TERMS_PER_QUERY
+from tethys_compute.jobs.refresh_condor import (
+    apply_condor,
+    condor_query,
+    condor_status,
+)
+from tethys_compute.jobs.refresh_dask import _make_state_probe as _make_state_probe
+from tethys_compute.jobs.refresh_dask import (
+    apply_dask,
+    dask_query,
+    dask_status,
+)
+from tethys_compute.jobs.refresh_dask import dask_times as dask_times
 from tethys_compute.jobs.results import max_attempts
 from tethys_compute.jobs.status import (
-    FINAL_STATUSES,
-    FINISHED_STATUSES,
     JobStatus,
     apply_status,
 )
-
-if TYPE_CHECKING:
-    from tethys_compute.condor import JobInfo
-    from tethys_compute.models.job import CondorWorkflow, CondorWorkflowNode, Job
-    from tethys_compute.models.scheduler import Scheduler
+from tethys_compute.models.job import CondorWorkflowNode, Job
+from tethys_compute.models.scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +71,6 @@ __all__ = [
     "refresh_jobs",
 ]
 
-#: Most terms in one ``-constraint`` (several such commands still go in one round trip).
-MAX_TERMS_PER_QUERY = 400
 #: Extra seconds a scheduler's thread gets past its own timeout before it is given up.
 GRACE = 5.0
 
@@ -134,253 +134,6 @@ class RefreshReport:
 
 
 # --------------------------------------------------------------------------
-# HTCondor
-# --------------------------------------------------------------------------
-def _finished_well(job: Job) -> str:
-    return JobStatus.RESULTS_READY if job.needs_results_processing() else JobStatus.COMPLETE
-
-
-def _proc_status(info: JobInfo) -> tuple[str, str]:
-    from tethys_compute.condor import JobStatus as CondorStatus
-
-    status = info.status
-    if status == CondorStatus.IDLE:
-        return JobStatus.SUBMITTED, ""
-    if status in (CondorStatus.RUNNING, CondorStatus.TRANSFERRING_OUTPUT):
-        return JobStatus.RUNNING, ""
-    if status in (CondorStatus.HELD, CondorStatus.SUSPENDED):
-        return JobStatus.PAUSED, f"Held: {info.hold_reason}" if info.hold_reason else "Held."
-    if status == CondorStatus.REMOVED:
-        return JobStatus.ABORTED, info.remove_reason or "Removed."
-    if status == CondorStatus.COMPLETED:
-        if info.succeeded:
-            return JobStatus.COMPLETE, ""
-        if info.exit_by_signal:
-            return JobStatus.ERROR, f"Killed by signal {info.exit_signal}."
-        return JobStatus.ERROR, f"Exit code {info.exit_code}."
-    return "", f"unknown HTCondor status {info.status_label}"
-
-
-def condor_status(infos: Sequence[JobInfo], finished_well: str) -> tuple[str, str]:
-    """One status for a cluster's procs (empty when there is nothing to say).
-
-    Examples
-    --------
-    Every proc running gives Running; some done and some running, Various;
-    all done with one failure, Error.
-    """
-    if not infos:
-        return "", ""
-    pairs = [_proc_status(i) for i in infos]
-    statuses = {s for s, _ in pairs if s}
-    if not statuses:
-        return "", pairs[0][1]
-    if len(statuses) == 1:
-        status = statuses.pop()
-        message = next((m for s, m in pairs if m), "")
-        return (finished_well if status == JobStatus.COMPLETE else status), message
-    done = {JobStatus.COMPLETE, JobStatus.ERROR, JobStatus.ABORTED}
-    if statuses <= done:
-        bad = [f"{i.id}: {m}" for i, (s, m) in zip(infos, pairs, strict=True) if s != "COM"]
-        return JobStatus.ERROR, f"{len(bad)} of {len(infos)} procs failed ({'; '.join(bad[:5])})"
-    return JobStatus.VARIOUS, ""
-
-
-def _workflow_status(
-    workflow: CondorWorkflow,
-    dagman: JobInfo | None,
-    nodes: Sequence[CondorWorkflowNode],
-    node_infos: dict[str, JobInfo],
-) -> tuple[str, str]:
-    from tethys_compute.condor import JobStatus as CondorStatus
-
-    if dagman is None:
-        return "", ""
-    if dagman.status == CondorStatus.COMPLETED:
-        if dagman.succeeded:
-            return _finished_well(workflow), ""
-        failed = [n for n, i in node_infos.items() if _proc_status(i)[0] == JobStatus.ERROR]
-        detail = f"; failed nodes: {', '.join(failed)}" if failed else "."
-        return JobStatus.ERROR, "DAG failed" + detail
-    if dagman.status != CondorStatus.RUNNING:
-        return _proc_status(dagman)
-    states = [_proc_status(node_infos[n.name])[0] if n.name in node_infos else "" for n in nodes]
-    running = states.count(JobStatus.RUNNING)
-    finished = sum(1 for s in states if s in (JobStatus.COMPLETE, JobStatus.ERROR))
-    if running and running == len(states):
-        return JobStatus.RUNNING, ""
-    if finished == len(states) and states:
-        return JobStatus.VARIOUS_COMPLETE, ""
-    if running or finished:
-        return JobStatus.VARIOUS, ""
-    return JobStatus.SUBMITTED, ""
-
-
-def _expected_procs(jobs: Sequence[Job]) -> dict[str, int]:
-    """Procs per ``ClusterId == C`` term for plain Condor jobs (a DAG's count is unknown)."""
-    procs: dict[str, int] = {}
-    for job in jobs:
-        cluster = getattr(job, "cluster_id", None)
-        if cluster and job.KIND == "condor":
-            term = f"ClusterId == {cluster}"
-            procs[term] = procs.get(term, 0) + max(1, int(getattr(job, "num_jobs", 1) or 1))
-    return procs
-
-
-def condor_query(scheduler: Any, jobs: Sequence[Job], timeout: float) -> list[JobInfo]:
-    """What HTCondor says of ``jobs`` and of their DAGs' nodes, in ONE remote command.
-
-    The constraint names every cluster (``ClusterId == C``) and every DAG
-    (``DAGManJobId == C``); above :data:`MAX_TERMS_PER_QUERY` terms it is cut
-    into several ``condor_q``/``condor_history`` pairs, still in one batch.
-    ``condor_history`` reads at most ``CONDOR_HISTORY_SCAN_LIMIT`` records
-    (``-scanlimit``), and stops at ``-limit`` once every proc of plain jobs
-    was found.
-
-    Parameters
-    ----------
-    scheduler : CondorScheduler
-    jobs : sequence of CondorJob or CondorWorkflow
-    timeout : float
-        Seconds for the round trip.
-
-    Returns
-    -------
-    list of JobInfo
-        Every job found, queue or history (history wins for a job in both).
-    """
-    from tethys_compute.condor import run_batch
-    from tethys_compute.condor.client import status_commands
-    from tethys_compute.condor.parse import STATUS_ATTRIBUTES, iter_json_ads, job_info_from_ad
-    from tethys_compute.exceptions import CondorError
-
-    clusters = sorted({getattr(j, "cluster_id", None) or 0 for j in jobs} - {0})
-    dags = sorted(
-        {getattr(j, "cluster_id", None) or 0 for j in jobs if j.KIND == "condorworkflow"} - {0}
-    )
-    terms = [f"ClusterId == {c}" for c in clusters] + [f"DAGManJobId == {c}" for c in dags]
-    if not terms:
-        return []
-    scan_limit = int(compute_settings.CONDOR_HISTORY_SCAN_LIMIT)
-    procs = _expected_procs(jobs)
-    commands: list[list[str]] = []
-    for start in range(0, len(terms), MAX_TERMS_PER_QUERY):
-        chunk = terms[start : start + MAX_TERMS_PER_QUERY]
-        # -limit: the history can stop once every proc was found (known without DAGs).
-        limit = sum(procs[t] for t in chunk) if all(t in procs for t in chunk) else None
-        constraint = " || ".join(chunk)
-        commands.extend(
-            status_commands(constraint, STATUS_ATTRIBUTES, scan_limit=scan_limit, limit=limit)
-        )
-    host = scheduler.get_remote_host()
-    results = run_batch(host, commands, timeout=timeout)
-    found: dict[str, JobInfo] = {}
-    for index, result in enumerate(results):
-        if not result.ok:
-            raise CondorError(
-                f"{result.argv[0]} on {host.label} failed (exit status {result.exit_status}): "
-                f"{result.stderr.strip()[:300]}"
-            )
-        for ad in iter_json_ads(result.stdout):
-            info = job_info_from_ad(ad, in_queue=index % 2 == 0)
-            if info is not None:
-                found[info.id] = info  # history comes after the queue: the later answer wins
-    return sorted(found.values(), key=lambda i: (i.cluster_id, i.proc_id))
-
-
-# --------------------------------------------------------------------------
-# Dask
-# --------------------------------------------------------------------------
-def _make_state_probe() -> Callable[..., dict[str, tuple[Any, ...]]]:
-    # Nested on purpose: cloudpickle sends it by value, so the scheduler need
-    # not be able to import tethys_compute.
-    def probe(keys: list[str], dask_scheduler: Any = None) -> dict[str, tuple[Any, ...]]:
-        answer: dict[str, tuple[Any, ...]] = {}
-        wanted = set()
-        for key in keys:
-            task = dask_scheduler.tasks.get(key)
-            if task is None:
-                answer[key] = (None, "", None, None)
-            else:
-                text = getattr(task, "exception_text", "") or ""
-                answer[key] = (task.state, str(text)[:1000], None, None)
-                wanted.add(key)
-        # The real start and end: the scheduler's transition log (one scan for all keys),
-        # the last move to "processing" and the last move to "memory" or "erred".
-        if wanted:
-            try:
-                story = dask_scheduler.story(*wanted)
-            except Exception:  # noqa: BLE001 - the times are optional
-                story = []
-            times: dict[str, list[Any]] = {}
-            for entry in story:
-                key, finish, stamp = entry[0], entry[2], entry[-1]
-                if key not in wanted or not isinstance(stamp, (int, float)):
-                    continue
-                slot = times.setdefault(key, [None, None])
-                if finish == "processing":
-                    slot[0], slot[1] = stamp, None
-                elif finish in ("memory", "erred"):
-                    slot[1] = stamp
-            for key, (started, stopped) in times.items():
-                state, text = answer[key][:2]
-                answer[key] = (state, text, started, stopped)
-        return answer
-
-    return probe
-
-
-def dask_times(started: Any, stopped: Any) -> dict[str, datetime]:
-    """``start_time``/``completion_time`` from the scheduler's epoch seconds (those known).
-
-    Examples
-    --------
-    >>> sorted(dask_times(0.0, None))
-    ['start_time']
-    """
-    fields: dict[str, datetime] = {}
-    for name, value in (("start_time", started), ("completion_time", stopped)):
-        if isinstance(value, (int, float)):
-            fields[name] = datetime.fromtimestamp(float(value), tz=UTC)
-    return fields
-
-
-def dask_status(state: str | None, text: str, finished_well: str) -> tuple[str, str]:
-    """A job status for a Dask task state (as the scheduler reports it).
-
-    Examples
-    --------
-    >>> dask_status("processing", "", "COM")
-    (JobStatus.RUNNING, '')
-    >>> dask_status("memory", "", "RES")
-    ('RES', '')
-    """
-    if state is None or state == "forgotten":
-        return JobStatus.ERROR, (
-            "The Dask scheduler no longer knows this task (was it restarted?); resubmit the job."
-        )
-    if state == "memory":
-        return finished_well, ""
-    if state == "erred":
-        return JobStatus.ERROR, text or "The task failed."
-    if state == "processing":
-        return JobStatus.RUNNING, ""
-    return JobStatus.SUBMITTED, ""
-
-
-def dask_query(scheduler: Any, jobs: Sequence[Job], timeout: float) -> dict[str, Any]:
-    """``(state, exception text)`` of every task key of ``jobs``: ONE ``run_on_scheduler``."""
-    keys = sorted({str(getattr(j, "key", "")) for j in jobs} - {""})
-    if not keys:
-        return {}
-    client = scheduler.get_client(timeout=timeout)
-    answer = scheduler_call(
-        client, "run_on_scheduler", _make_state_probe(), keys, callback_timeout=timeout
-    )
-    return dict(answer)
-
-
-# --------------------------------------------------------------------------
 # The refresh
 # --------------------------------------------------------------------------
 def _ask(scheduler: Scheduler, jobs: Sequence[Job], timeout: float) -> tuple[Any, int]:
@@ -402,100 +155,70 @@ def _default_timeout(kind: str) -> float:
     return float(compute_settings.SSH_COMMAND_TIMEOUT)
 
 
-def _update_node(
-    node: CondorWorkflowNode, status: str, message: str, seen: JobInfo, now: datetime
-) -> None:
-    """Write a node's polled status, unless a push already finished this try of it."""
-    from django.db.models import Q
-
-    from tethys_compute.models.job import CondorWorkflowNode
-
-    rows = CondorWorkflowNode.objects.filter(pk=node.pk)
-    if status not in FINAL_STATUSES:
-        # A final status stays, unless HTCondor runs a new try (RETRY) in another cluster.
-        rows = rows.filter(
-            ~Q(status_code__in=FINAL_STATUSES)
-            | (Q(cluster_id__isnull=False) & ~Q(cluster_id=seen.cluster_id))
-        )
-    rows.update(
-        status_code=status,
-        cluster_id=seen.cluster_id,
-        exit_code=seen.exit_code,
-        status_message=message,
-        updated_at=now,
-    )
+def _active_by_scheduler(jobs: QuerySet[Any] | Iterable[Job] | None) -> dict[int, list[Job]]:
+    """The active jobs with a scheduler (of ``jobs`` if given), as their kinds, by scheduler."""
+    query = Job.objects.active().filter(scheduler__isnull=False)
+    if jobs is not None:
+        ids = [j.pk for j in jobs] if not isinstance(jobs, QuerySet) else jobs.values("pk")
+        query = query.filter(pk__in=ids)
+    by_scheduler: dict[int, list[Job]] = defaultdict(list)
+    for job in query.select_subclasses():
+        by_scheduler[job.scheduler_id].append(job)
+    return by_scheduler
 
 
-def _apply_condor(
-    jobs: Sequence[Job],
-    infos: Sequence[JobInfo],
+def _workflow_nodes(by_scheduler: dict[int, list[Job]]) -> dict[int, list[CondorWorkflowNode]]:
+    """The nodes of the workflows among the jobs, by workflow id (one query)."""
+    workflow_ids = [
+        j.pk for own in by_scheduler.values() for j in own if j.KIND == "condorworkflow"
+    ]
+    nodes: dict[int, list[CondorWorkflowNode]] = defaultdict(list)
+    if workflow_ids:
+        for node in CondorWorkflowNode.objects.filter(workflow_id__in=workflow_ids):
+            nodes[node.workflow_id].append(node)
+    return nodes
+
+
+def _settle(
+    scheduler: Scheduler,
+    own: list[Job],
+    future: concurrent.futures.Future[tuple[Any, int]],
+    bound: float,
+    asked_at: float,
     nodes: dict[int, list[CondorWorkflowNode]],
-    now: datetime,
-) -> tuple[int, dict[int, str]]:
-
-    by_cluster: dict[int, list[JobInfo]] = defaultdict(list)
-    by_dag: dict[int, dict[str, JobInfo]] = defaultdict(dict)
-    for info in infos:
-        by_cluster[info.cluster_id].append(info)
-        if info.dagman_job_id is not None:
-            by_dag[info.dagman_job_id][info.dag_node_name or info.id] = info
-    changed = 0
-    missing: dict[int, str] = {}
-    for job in jobs:
-        cluster = getattr(job, "cluster_id", None)
-        if cluster is None:
-            continue
-        if job.KIND == "condorworkflow":
-            node_infos = by_dag.get(cluster, {})
-            own = nodes.get(job.pk, [])
-            for node in own:
-                seen = node_infos.get(node.name)
-                if seen is None:
-                    continue
-                status, message = _proc_status(seen)
-                if status and (node.status_code, node.cluster_id) != (status, seen.cluster_id):
-                    _update_node(node, status, message, seen, now)
-            dagman = next(iter(by_cluster.get(cluster, [])), None)
-            status, message = _workflow_status(job, dagman, own, node_infos)  # type: ignore[arg-type]
+) -> SchedulerReport:
+    """Wait (bounded) for one scheduler's answer and write it on its jobs."""
+    entry = SchedulerReport(scheduler.name, scheduler.KIND, len(own))
+    ids = [j.pk for j in own]
+    try:
+        remaining = bound + GRACE - (time.monotonic() - asked_at)
+        answer, entry.round_trips = future.result(timeout=max(remaining, 0.1))
+    except concurrent.futures.TimeoutError:
+        entry.ok, entry.error = False, f"no answer within {bound:g} s"
+    except (TethysComputeError, OSError) as exc:
+        entry.ok, entry.error = False, str(exc)[:500]
+    except Exception as exc:  # noqa: BLE001 - a library error must not stop the others
+        logger.exception("Refreshing jobs of %s failed", scheduler.name)
+        entry.ok, entry.error = False, f"{type(exc).__name__}: {exc}"[:500]
+    now = timezone.now()
+    if entry.ok:
+        missing: dict[int, str] = {}
+        if scheduler.KIND == "condor":
+            entry.changed, missing = apply_condor(own, answer, nodes, now)
         else:
-            status, message = condor_status(by_cluster.get(cluster, []), _finished_well(job))
-        if not status:
-            missing[job.pk] = message or f"HTCondor knows no job of cluster {cluster}."
-            continue
-        change = apply_status(job, status, message=message, expected_version=job.status_version)
-        changed += int(change.applied)
-        if job.KIND == "condorworkflow" and job.status_code in FINISHED_STATUSES:
-            settle_unrun_nodes(job.pk, now)
-    return changed, missing
-
-
-def _apply_dask(jobs: Sequence[Job], states: dict[str, Any]) -> int:
-    changed = 0
-    for job in jobs:
-        key = getattr(job, "key", "")
-        if not key or key not in states:
-            continue
-        state, text, started, stopped = (*states[key], None, None)[:4]
-        status, message = dask_status(state, text, _finished_well(job))
-        if status == JobStatus.ERROR:
-            message = explain(message, str(getattr(job, "function", "")))
-        times: dict[str, Any] = dict(dask_times(started, stopped))
-        if status not in FINISHED_STATUSES:
-            times.pop("completion_time", None)
-        else:
-            if "completion_time" not in times:
-                times["completion_time"] = timezone.now()
-                note = "started and completed are the refresh time: the scheduler forgot them"
-                message = f"{message} ({note})" if message else f"Finished ({note})."
-            # A start never seen (the task ran between two refreshes): the log's, else the end.
-            times["start_time"] = Coalesce(
-                F("start_time"), models.Value(times.get("start_time") or times["completion_time"])
-            )
-        change = apply_status(
-            job, status, message=message, expected_version=job.status_version, fields=times
+            entry.changed = apply_dask(own, answer)
+        Job.objects.filter(pk__in=[i for i in ids if i not in missing]).update(
+            last_refresh_ok_at=now, refresh_error=""
         )
-        changed += int(change.applied)
-    return changed
+        for job_id, message in missing.items():
+            Job.objects.filter(pk=job_id).update(refresh_error=message[:1000])
+    else:
+        logger.warning("Refresh of %s failed: %s", scheduler.name, entry.error)
+        Job.objects.filter(pk__in=ids).update(
+            refresh_error=f"Scheduler {scheduler.name!r} unreachable: {entry.error}"[:1000]
+        )
+    entry.seconds = time.monotonic() - asked_at
+    return entry
 
 
 def refresh_jobs(
@@ -530,30 +253,16 @@ def refresh_jobs(
     >>> report.summary()  # doctest: +SKIP
     '2 status change(s) in 0.31 s; condor-a: 120 job(s), 2 changed; dask: 3 job(s), 0 changed'
     """
-    from tethys_compute.models.job import CondorWorkflowNode, Job
-    from tethys_compute.models.scheduler import Scheduler
-
     started = time.monotonic()
-    query = Job.objects.active().filter(scheduler__isnull=False)
-    if jobs is not None:
-        ids = [j.pk for j in jobs] if not isinstance(jobs, QuerySet) else jobs.values("pk")
-        query = query.filter(pk__in=ids)
-    active = list(query.select_subclasses())
     report = RefreshReport()
-    if not active:
+    by_scheduler = _active_by_scheduler(jobs)
+    if not by_scheduler:
         report.seconds = time.monotonic() - started
         return report
-    by_scheduler: dict[int, list[Job]] = defaultdict(list)
-    for job in active:
-        by_scheduler[job.scheduler_id].append(job)  # type: ignore[index]
     schedulers = {
         s.pk: s for s in Scheduler.objects.filter(pk__in=by_scheduler).select_subclasses()
     }
-    workflow_ids = [j.pk for j in active if j.KIND == "condorworkflow"]
-    nodes: dict[int, list[CondorWorkflowNode]] = defaultdict(list)
-    if workflow_ids:
-        for node in CondorWorkflowNode.objects.filter(workflow_id__in=workflow_ids):
-            nodes[node.workflow_id].append(node)
+    nodes = _workflow_nodes(by_scheduler)
 
     pool = concurrent.futures.ThreadPoolExecutor(
         max_workers=max(1, min(max_workers, len(by_scheduler))),
@@ -566,38 +275,7 @@ def refresh_jobs(
             bound = timeout if timeout is not None else _default_timeout(scheduler.KIND)
             pending[pk] = (pool.submit(_ask, scheduler, own, bound), bound, time.monotonic())
         for pk, (future, bound, asked_at) in pending.items():
-            scheduler = schedulers[pk]
-            own = by_scheduler[pk]
-            entry = SchedulerReport(scheduler.name, scheduler.KIND, len(own))
-            ids = [j.pk for j in own]
-            try:
-                remaining = bound + GRACE - (time.monotonic() - asked_at)
-                answer, entry.round_trips = future.result(timeout=max(remaining, 0.1))
-            except concurrent.futures.TimeoutError:
-                entry.ok, entry.error = False, f"no answer within {bound:g} s"
-            except (TethysComputeError, OSError) as exc:
-                entry.ok, entry.error = False, str(exc)[:500]
-            except Exception as exc:  # noqa: BLE001 - a library error must not stop the others
-                logger.exception("Refreshing jobs of %s failed", scheduler.name)
-                entry.ok, entry.error = False, f"{type(exc).__name__}: {exc}"[:500]
-            now = timezone.now()
-            if entry.ok:
-                missing: dict[int, str] = {}
-                if scheduler.KIND == "condor":
-                    entry.changed, missing = _apply_condor(own, answer, nodes, now)
-                else:
-                    entry.changed = _apply_dask(own, answer)
-                Job.objects.filter(pk__in=[i for i in ids if i not in missing]).update(
-                    last_refresh_ok_at=now, refresh_error=""
-                )
-                for job_id, message in missing.items():
-                    Job.objects.filter(pk=job_id).update(refresh_error=message[:1000])
-            else:
-                logger.warning("Refresh of %s failed: %s", scheduler.name, entry.error)
-                Job.objects.filter(pk__in=ids).update(
-                    refresh_error=f"Scheduler {scheduler.name!r} unreachable: {entry.error}"[:1000]
-                )
-            entry.seconds = time.monotonic() - asked_at
+            entry = _settle(schedulers[pk], by_scheduler[pk], future, bound, asked_at, nodes)
             report.schedulers.append(entry)
             if progress is not None:
                 progress(entry)
@@ -616,8 +294,6 @@ def process_ready_results(limit: int = 50, jobs: Iterable[int] | None = None) ->
     all (see :mod:`tethys_compute.jobs.results`).  ``jobs`` (ids) takes those
     jobs whatever their retry time and attempts (an explicit request).
     """
-    from tethys_compute.models.job import Job
-
     query = Job.objects.filter(status_code=JobStatus.RESULTS_READY)
     if jobs is not None:
         query = query.filter(pk__in=list(jobs))

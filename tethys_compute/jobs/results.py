@@ -16,13 +16,23 @@ what to store.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from tethys_compute.conf import compute_settings
+from tethys_compute.jobs.status import JobStatus
 
-__all__ = ["MAX_DELAY", "failure_message", "max_attempts", "next_try"]
+__all__ = ["MAX_DELAY", "failure_message", "finished_well", "max_attempts", "next_try"]
 
 #: The longest wait between two attempts, in seconds.
 MAX_DELAY = 3600.0
+
+
+def finished_well(job: Any) -> str:
+    """The status of a job whose work succeeded: Results-Ready when it has results to process.
+
+    ``job`` is any job record (only its ``needs_results_processing()`` is asked).
+    """
+    return JobStatus.RESULTS_READY if job.needs_results_processing() else JobStatus.COMPLETE
 
 
 def max_attempts() -> int:

@@ -18,7 +18,10 @@ from typing import TYPE_CHECKING
 from django.db import close_old_connections
 
 from tethys_compute.dask_events import KEY_PREFIX, subscribe_task_starts
+from tethys_compute.jobs.dask_reports import _push_executor
+from tethys_compute.jobs.refresh_dask import _make_state_probe
 from tethys_compute.jobs.status import JobStatus, apply_status
+from tethys_compute.models.job import DaskJob, _live_futures
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -52,8 +55,6 @@ def running_already(client: Client, task_key: str) -> None:
     For work given as a future or a ``dask.delayed`` object: its task can start
     before ``execute()`` publishes it, and then no task-start event names it.
     """
-    from tethys_compute.jobs.refresh import _make_state_probe
-
     try:
         answer = client.run_on_scheduler(_make_state_probe(), [task_key], callback_timeout=5)
     except Exception as exc:  # noqa: BLE001 - the refresher finds Running anyway
@@ -65,8 +66,6 @@ def running_already(client: Client, task_key: str) -> None:
 
 def _on_start(task_key: str, stamp: float) -> None:
     # On the client's event loop: hand the database write to the push thread.
-    from tethys_compute.jobs.callbacks import _push_executor
-
     try:
         _push_executor.submit(_record_running, task_key)
     except RuntimeError:
@@ -82,8 +81,6 @@ def _job_id(task_key: str) -> int | None:
 
 
 def _record_running(task_key: str) -> None:
-    from tethys_compute.models.job import DaskJob, _live_futures
-
     try:
         job_id = _job_id(task_key)
         if job_id is None and task_key not in _live_futures:

@@ -23,6 +23,7 @@ from django.db import connections
 from django.http import HttpRequest, JsonResponse
 
 from tethys_compute.exceptions import TethysComputeError
+from tethys_compute.models.job import Job
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ _scheduled = threading.BoundedSemaphore(MAX_SCHEDULED)
 
 
 def _update(job_id: int) -> bool:
-    from tethys_compute.models.job import Job
-
     job = Job.objects.filter(pk=job_id).select_subclasses().first()
     if job is None:
         return False

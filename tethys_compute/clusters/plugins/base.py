@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from tethys_compute.clusters.exceptions import PluginError, PluginLoadError, PluginSyntaxError
 
 if TYPE_CHECKING:
-    from tethys_compute.clusters.cluster import Cluster, Node
+    from tethys_compute.clusters.shapes import ClusterNode as Node
+    from tethys_compute.clusters.shapes import ClusterView as Cluster
 
 __all__ = ["ALIASES", "ClusterSetup", "load_plugin", "HOOKS"]
 

@@ -42,7 +42,8 @@ from tethys_compute.clusters.exceptions import PluginError
 from tethys_compute.clusters.plugins.base import ClusterSetup
 
 if TYPE_CHECKING:
-    from tethys_compute.clusters.cluster import Cluster, Node
+    from tethys_compute.clusters.shapes import ClusterNode as Node
+    from tethys_compute.clusters.shapes import ClusterView as Cluster
     from tethys_compute.remote import CommandResult
 
 __all__ = ["CondorSetup", "FS_REMOTE_DIR", "CONFIG_FILE_NAME", "condor_config"]

@@ -34,7 +34,8 @@ from tethys_compute.clusters.plugins.base import ClusterSetup
 from tethys_compute.exceptions import SchedulerConnectionError
 
 if TYPE_CHECKING:
-    from tethys_compute.clusters.cluster import Cluster, Node
+    from tethys_compute.clusters.shapes import ClusterNode as Node
+    from tethys_compute.clusters.shapes import ClusterView as Cluster
 
 __all__ = ["DaskSetup", "DEFAULT_SCHEDULER_PORT", "DEFAULT_DASHBOARD_PORT"]
 

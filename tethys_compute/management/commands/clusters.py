@@ -163,39 +163,8 @@ class Command(BaseCommand):
     def _hand_off(self, options: dict[str, Any]) -> None:
         """Run the operation in a detached ``clusters`` process; return once it took over."""
         action, name = options["action"], options["name"]
-        argv = [action]
-        if action == "start":
-            argv += [options["template"], name]
-            if options.get("config"):
-                argv += ["--config", os.path.abspath(os.path.expanduser(options["config"]))]
-            if options.get("size") is not None:
-                argv += ["--size", str(options["size"])]
-        elif action == "resize":
-            argv += [name, str(options["size"])]
-        else:
-            argv.append(name)
-            if action in ("stop", "terminate") and options.get("force"):
-                argv.append("--force")
-        argv += ["--timeout", f"{float(options.get('timeout') or 900.0):g}"]
-        env = dict(os.environ)
-        env["DJANGO_SETTINGS_MODULE"] = settings.SETTINGS_MODULE
-        env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
-        env["PYTHONUNBUFFERED"] = "1"
-        log = log_path(name)
         before = Cluster.objects.filter(name=name).values_list("status_changed", flat=True).first()
-        asked = timezone.now()
-        with open(log, "ab") as stream:
-            stream.write(f"--- {asked:%Y-%m-%d %H:%M:%S} clusters {' '.join(argv)}\n".encode())
-            stream.flush()
-            process = subprocess.Popen(
-                [sys.executable, "-m", "django", "clusters", *argv],
-                stdin=subprocess.DEVNULL,
-                stdout=stream,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-                close_fds=True,
-            )
+        process, log = _spawn(_hand_off_argv(options), name)
         deadline = time.monotonic() + HANDOFF_TIMEOUT
         while time.monotonic() < deadline:
             code = process.poll()
@@ -373,6 +342,49 @@ class Command(BaseCommand):
         service.wait(name, timeout=max(deadline - time.monotonic(), 1.0))
         if record.status == "ERR" or (success and record.status != success):
             raise CommandError(f"cluster {name!r}: {record.status_message}")
+
+
+def _hand_off_argv(options: dict[str, Any]) -> list[str]:
+    """The ``clusters`` arguments that repeat this operation in the detached process."""
+    action, name = options["action"], options["name"]
+    argv = [action]
+    if action == "start":
+        argv += [options["template"], name]
+        if options.get("config"):
+            argv += ["--config", os.path.abspath(os.path.expanduser(options["config"]))]
+        if options.get("size") is not None:
+            argv += ["--size", str(options["size"])]
+    elif action == "resize":
+        argv += [name, str(options["size"])]
+    else:
+        argv.append(name)
+        if action in ("stop", "terminate") and options.get("force"):
+            argv.append("--force")
+    argv += ["--timeout", f"{float(options.get('timeout') or 900.0):g}"]
+    return argv
+
+
+def _spawn(argv: list[str], name: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start ``manage.py clusters ARGV`` in its own session, its output appended to the log."""
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = settings.SETTINGS_MODULE
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
+    env["PYTHONUNBUFFERED"] = "1"
+    log = log_path(name)
+    asked = timezone.now()
+    with open(log, "ab") as stream:
+        stream.write(f"--- {asked:%Y-%m-%d %H:%M:%S} clusters {' '.join(argv)}\n".encode())
+        stream.flush()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "django", "clusters", *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+    return process, log
 
 
 def _last_line(path: Path) -> str:

@@ -11,7 +11,6 @@ line, a key file, or an interactive prompt.  Failures raise
 
 from __future__ import annotations
 
-import bisect
 import getpass
 import json
 import logging
@@ -19,8 +18,6 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from json import scanner
-from json.decoder import JSONObject  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
@@ -30,23 +27,26 @@ from django.db import transaction
 from django.db.models import ProtectedError
 
 from tethys_compute.document_limits import (
-    MAX_NESTING,
     DocumentLimitError,
     cap,
-    check_json_nesting,
-    compose_yaml,
     read_document,
 )
 from tethys_compute.exceptions import TethysComputeError
 from tethys_compute.health_runner import check_schedulers, overall_bound
-from tethys_compute.models import CondorScheduler, DaskScheduler, Scheduler
-from tethys_compute.models.condor import ENVIRONMENT_FIELDS
+from tethys_compute.management.scheduler_arguments import add_scheduler_arguments
+from tethys_compute.management.scheduler_files import (
+    definition,
+    describe,
+    format_from_name,
+    import_entry,
+    name_suffix,
+    parse_document,
+)
+from tethys_compute.models import Scheduler
 from tethys_compute.private_file import write_private_file
 from tethys_compute.scheduler_manager import (
-    SCHEDULER_TYPES,
     create_condor_scheduler,
     create_dask_scheduler,
-    create_scheduler,
     get_scheduler,
     list_schedulers,
 )
@@ -56,13 +56,6 @@ EXIT_FAILED = 1
 #: Exit status of ``schedulers test`` when none failed but some could not be checked.
 EXIT_NOT_CHECKED = 2
 
-#: Fields written by ``export`` per kind, in order (secrets only with --include-secrets).
-EXPORT_FIELDS: dict[type[Scheduler], tuple[str, ...]] = {
-    CondorScheduler: ("port", "username", "private_key_path", "host_key", *ENVIRONMENT_FIELDS),
-    DaskScheduler: ("timeout", "heartbeat_interval", "dashboard"),
-}
-
-FORMATS = ("json", "yaml")
 #: Invalid entries listed by ``import`` (the count says how many more there are).
 MAX_ERRORS_SHOWN = 20
 
@@ -77,123 +70,7 @@ class Command(BaseCommand):
     # Arguments
     # ------------------------------------------------------------------
     def add_arguments(self, parser: CommandParser) -> None:
-        actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-
-        listing = actions.add_parser("list", help="List every scheduler with its last check.")
-        listing.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
-
-        show = actions.add_parser("show", help="Show one scheduler's settings (never secrets).")
-        show.add_argument("name", metavar="NAME")
-
-        condor = actions.add_parser(
-            "create-condor",
-            help="Create an HTCondor scheduler (an SSH submit host).",
-            description="Secrets are read from environment variables (--password-env, "
-            "--private-key-pass-env), a key file (--private-key-file) or, when run in a "
-            "terminal, a prompt; never from the command line.",
-        )
-        condor.add_argument("name", metavar="NAME")
-        condor.add_argument("host", metavar="HOST", help="Host name or IP address, no port.")
-        condor.add_argument("--port", type=int, help="SSH port (default 22).")
-        condor.add_argument("--username", help="Account on the submit host.")
-        condor.add_argument(
-            "--private-key-path", help="Absolute path of a private key file on the portal host."
-        )
-        condor.add_argument(
-            "--private-key-file",
-            metavar="PATH",
-            help="Read the private key's text from PATH and store it encrypted.",
-        )
-        condor.add_argument(
-            "--password-env", metavar="VAR", help="Read the SSH password from variable VAR."
-        )
-        condor.add_argument(
-            "--private-key-pass-env",
-            metavar="VAR",
-            help="Read the private key's passphrase from variable VAR.",
-        )
-        condor.add_argument("--host-key", help="Public host key to pin ('ssh-ed25519 AAAA...').")
-        condor.add_argument(
-            "--remote-profile",
-            metavar="PATH",
-            help="File on the submit host sourced before every HTCondor command.",
-        )
-        condor.add_argument(
-            "--condor-bin-dir",
-            metavar="PATH",
-            help="HTCondor's bin directory on the submit host, put first on PATH.",
-        )
-        condor.add_argument(
-            "--condor-config",
-            metavar="PATH",
-            help="CONDOR_CONFIG to export on the submit host.",
-        )
-        condor.add_argument("--description")
-        self._add_no_input(condor)
-
-        dask = actions.add_parser("create-dask", help="Create a Dask scheduler record.")
-        dask.add_argument("name", metavar="NAME")
-        dask.add_argument("host", metavar="HOST", help="host:port, tcp://host:port or tls://...")
-        dask.add_argument("--timeout", type=float, help="Connect timeout in seconds.")
-        dask.add_argument(
-            "--heartbeat-interval", type=int, help="Client heartbeat interval in milliseconds."
-        )
-        dask.add_argument("--dashboard", help="Dashboard host:port or URL.")
-        dask.add_argument("--description")
-
-        remove = actions.add_parser("remove", help="Delete a scheduler.")
-        remove.add_argument("name", metavar="NAME")
-        remove.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
-        remove.add_argument(
-            "--stop-jobs",
-            action="store_true",
-            help="Stop the scheduler's active jobs first; where the scheduler does not answer "
-            "they are marked Aborted here ('not confirmed stopped').",
-        )
-        self._add_no_input(remove)
-
-        test = actions.add_parser(
-            "test",
-            help="Test the connection of the named schedulers (default: all). Exit status 1 "
-            "when any failed, 2 when none failed but some could not be checked.",
-        )
-        test.add_argument(
-            "names", metavar="NAME", nargs="*", help="Schedulers to test (default: all)."
-        )
-
-        export = actions.add_parser("export", help="Write scheduler definitions to a file.")
-        export.add_argument("file", metavar="FILE", nargs="?", default="-", help="Default: stdout.")
-        export.add_argument("--format", choices=FORMATS, help="Default: from FILE's suffix, json.")
-        export.add_argument(
-            "--include-secrets",
-            action="store_true",
-            help="Also write passwords, keys and passphrases, decrypted (keep the file safe).",
-        )
-        export.add_argument(
-            "--force",
-            action="store_true",
-            help="Replace FILE if it exists (by a new file readable by you only).",
-        )
-
-        load = actions.add_parser(
-            "import",
-            help="Create the schedulers defined in a file: all or nothing, idempotent.",
-        )
-        load.add_argument("file", metavar="FILE", help="A file written by export ('-': stdin).")
-        load.add_argument("--format", choices=FORMATS, help="Default: from FILE's suffix, json.")
-        load.add_argument(
-            "--dry-run", action="store_true", help="Validate everything, save nothing."
-        )
-
-    @staticmethod
-    def _add_no_input(parser: CommandParser) -> None:
-        parser.add_argument(
-            "--no-input",
-            "--noinput",
-            action="store_false",
-            dest="interactive",
-            help="Never prompt (also the case when stdin is not a terminal).",
-        )
+        add_scheduler_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         handlers: dict[str, Callable[[dict[str, Any]], None]] = {
@@ -434,7 +311,7 @@ class Command(BaseCommand):
                 try:
                     name = import_entry(entry)
                 except (TethysComputeError, ValueError, TypeError) as exc:
-                    errors.append(cap(f"{where}{_name_suffix(entry)}: {exc}"))
+                    errors.append(cap(f"{where}{name_suffix(entry)}: {exc}"))
                     continue
                 (created if name[1] else unchanged).append(name[0])
             if errors:
@@ -494,49 +371,6 @@ class Command(BaseCommand):
 # ----------------------------------------------------------------------
 # Definitions (export / import / list --json)
 # ----------------------------------------------------------------------
-def definition(scheduler: Scheduler, include_secrets: bool = False) -> dict[str, Any]:
-    """The scheduler as a plain mapping that ``import`` (and ``create_scheduler``) accepts."""
-    entry: dict[str, Any] = {
-        "name": scheduler.name,
-        "type": scheduler.KIND,
-        "host": scheduler.host,
-    }
-    for field in EXPORT_FIELDS.get(type(scheduler), ()):
-        value = getattr(scheduler, field)
-        if value is not None:
-            entry[field] = value
-    if scheduler.description:
-        entry["description"] = scheduler.description
-    if include_secrets:
-        for field in scheduler.SECRET_FIELDS:
-            if has_stored(scheduler, field):
-                entry[field] = getattr(scheduler, field)
-    return entry
-
-
-def has_stored(scheduler: Scheduler, field: str) -> bool:
-    """True when the scheduler holds the secret ``field`` (nothing is decrypted)."""
-    checker = getattr(scheduler, "has_secret", None)
-    return bool(checker(field)) if checker is not None else False
-
-
-def describe(scheduler: Scheduler) -> dict[str, Any]:
-    """Settings for ``show``/``list --json``: no secrets, only whether each is stored."""
-    info = definition(scheduler)
-    info.setdefault("description", "")
-    for field in scheduler.SECRET_FIELDS:
-        info[f"{field}_stored"] = has_stored(scheduler, field)
-    info["last_check"] = {
-        "ok": scheduler.last_check_ok,
-        "at": scheduler.last_check_at.isoformat() if scheduler.last_check_at else None,
-        "summary": scheduler.last_check_summary,
-    }
-    return info
-
-
-def format_from_name(name: str) -> str:
-    """``yaml`` for ``.yaml``/``.yml`` files, else ``json``."""
-    return "yaml" if name.lower().endswith((".yaml", ".yml")) else "json"
 
 
 @contextmanager
@@ -552,128 +386,3 @@ def _own_report(action: str) -> Iterator[None]:
         yield
     finally:
         log.setLevel(level)
-
-
-def import_entry(entry: Any) -> tuple[str, bool]:
-    """Create one entry (in a savepoint); return its name and whether it was created."""
-    if not isinstance(entry, dict):
-        raise ValueError(
-            "each entry must be a mapping with at least 'name', 'type' and 'host', "
-            f"not {type(entry).__name__}"
-        )
-    values = dict(entry)
-    missing = [key for key in ("name", "type", "host") if key not in values]
-    if missing:
-        raise ValueError(
-            f"missing {', '.join(repr(k) for k in missing)} (type is one of "
-            f"{', '.join(SCHEDULER_TYPES)})"
-        )
-    name, host, kind = values.pop("name"), values.pop("host"), values.pop("type")
-    existing = get_scheduler(name) if isinstance(name, str) else None
-    if existing is not None and existing.KIND == kind:
-        # A secret left out of the file keeps the stored one (exports leave them
-        # out by default), so re-importing such a file is a no-op.
-        for field in existing.SECRET_FIELDS:
-            if field not in values and has_stored(existing, field):
-                values[field] = getattr(existing, field)
-    existed = existing is not None
-    with transaction.atomic():
-        scheduler = create_scheduler(name, host, scheduler_type=kind, **values)
-    return scheduler.name, not existed
-
-
-def _name_suffix(entry: Any) -> str:
-    if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-        return f" ({cap(entry['name'], 80)!r})"
-    return ""
-
-
-# ----------------------------------------------------------------------
-# Parsing with line numbers
-# ----------------------------------------------------------------------
-class LineDict(dict):  # type: ignore[type-arg]
-    """A JSON object that remembers the line where it starts."""
-
-    line: int = 0
-
-
-class LineTrackingDecoder(json.JSONDecoder):
-    """A JSON decoder whose objects are :class:`LineDict` carrying their line number.
-
-    It uses the pure-Python scanner (the C one cannot report positions), which
-    hands each object's start offset to :meth:`parse_located_object`.
-    """
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self._newlines = [i for i, char in enumerate(text) if char == "\n"]
-        self.parse_object = self.parse_located_object
-        self.scan_once = scanner.py_make_scanner(self)  # type: ignore[attr-defined]
-
-    def parse_located_object(self, s_and_end: tuple[str, int], *args: Any) -> tuple[Any, int]:
-        start = s_and_end[1] - 1  # the offset of "{"
-        pairs, end = JSONObject(s_and_end, *args)
-        located = LineDict(pairs)
-        located.line = bisect.bisect_left(self._newlines, start) + 1
-        return located, end
-
-
-def parse_document(text: str, fmt: str, label: str) -> list[tuple[int, Any]]:
-    """Return the entries of an import file as ``(line, entry)`` pairs.
-
-    The file is a list of entries, or a mapping whose ``schedulers`` key holds
-    that list (what ``export`` writes).
-    """
-    if fmt == "yaml":
-        return _parse_yaml(text, label)
-    try:
-        check_json_nesting(text)
-        data = LineTrackingDecoder(text).decode(text)
-    except DocumentLimitError as exc:
-        raise CommandError(f"{label}:{exc.line}: {exc}.") from None
-    except json.JSONDecodeError as exc:
-        raise CommandError(
-            f"{label}:{exc.lineno}: not valid JSON (column {exc.colno}): {cap(exc.msg, 200)}."
-        ) from None
-    entries = _entries(data, label)
-    return [(getattr(entry, "line", 1), entry) for entry in entries]
-
-
-def _entries(data: Any, label: str) -> list[Any]:
-    if isinstance(data, dict) and "schedulers" in data:
-        data = data["schedulers"]
-    if not isinstance(data, list):
-        raise CommandError(
-            f"{label}: expected a list of schedulers, or a mapping with a 'schedulers' list "
-            "(the shape `schedulers export` writes)."
-        )
-    return data
-
-
-def _parse_yaml(text: str, label: str) -> list[tuple[int, Any]]:
-    try:
-        # Aliases, merge keys, repeated keys, deep nesting: refused before anything is built.
-        root = compose_yaml(text)
-        data = yaml.safe_load(text)
-    except DocumentLimitError as exc:
-        raise CommandError(f"{label}:{exc.line}: {exc}.") from None
-    except RecursionError:
-        raise CommandError(
-            f"{label}: lists and mappings nest too deeply (at most {MAX_NESTING} levels)."
-        ) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise CommandError(f"{label}{line}: not valid YAML: {cap(problem, 200)}.") from None
-    entries = _entries(data, label)
-    node: Any = root
-    if node is None:
-        return []
-    if isinstance(node, yaml.MappingNode):
-        node = next((v for k, v in node.value if k.value == "schedulers"), None)
-    if not isinstance(node, yaml.SequenceNode) or len(node.value) != len(entries):
-        # check_yaml_tree refuses what could cause this (merge keys, repeated keys).
-        return [(1, entry) for entry in entries]
-    lines = [item.start_mark.line + 1 for item in node.value]
-    return list(zip(lines, entries, strict=True))

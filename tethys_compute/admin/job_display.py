@@ -1,6 +1,6 @@
 """What the jobs admin shows: statuses coloured like clusters', a state filter, arguments.
 
-Kept apart from :mod:`tethys_compute.admin_jobs` (the actions and pages).
+Kept apart from :mod:`tethys_compute.admin.jobs` (the actions and pages).
 """
 
 from __future__ import annotations
