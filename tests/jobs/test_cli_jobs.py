@@ -58,6 +58,12 @@ def test_refresh_reports_an_unreachable_scheduler(user: Any) -> None:
         run("jobs", "refresh", "--timeout", "3")
     assert time.monotonic() - started < 15
     assert set(Job.objects.filter(pk__in=ids).values_list("status_code", flat=True)) == {"SUB"}
+    # The reason is said once (in the summary); the error only names the scheduler.
+    said = io.StringIO()
+    with pytest.raises(CommandError) as failed:
+        call_command("jobs", "refresh", "--timeout", "3", stdout=said)
+    assert str(failed.value) == "1 scheduler(s) unreachable: dead (see above)."
+    assert said.getvalue().count("UNREACHABLE") == 1
     out, err = io.StringIO(), io.StringIO()
     call_command("compute_refresh", "--timeout", "3", stdout=out, stderr=err)
     assert "0 status change(s)" in out.getvalue() and "dead: unreachable" in err.getvalue()

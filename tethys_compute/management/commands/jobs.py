@@ -135,11 +135,20 @@ class Command(BaseCommand):
         waiting = Job.objects.filter(status_code=JobStatus.RESULTS_READY, results_attempts__gt=0)
         if options["job_ids"]:
             waiting = waiting.filter(pk__in=options["job_ids"])
-        for job_id, message in waiting.order_by("id").values_list("id", "status_message")[:20]:
+        still = list(waiting.order_by("id").values_list("id", "status_message")[:20])
+        for job_id, message in still:
             self.stdout.write(f"Job {job_id}: Results-Ready, waiting. {message}".rstrip())
         if report.failed:
+            # The summary above says why; the error only names them (exit status 1).
             raise CommandError(
-                "Unreachable: " + ", ".join(f"{s.name} ({s.error})" for s in report.failed)
+                f"{len(report.failed)} scheduler(s) unreachable: "
+                + ", ".join(s.name for s in report.failed)
+                + " (see above)."
+            )
+        if options["job_ids"] and still:
+            raise CommandError(
+                f"{len(still)} of the named job(s) still wait for their results callback "
+                "(see above)."
             )
 
     def do_stop(self, options: dict[str, Any]) -> None:
