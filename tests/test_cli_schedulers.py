@@ -504,6 +504,18 @@ def test_remove_refuses_a_scheduler_with_active_jobs_with_a_clear_error() -> Non
     assert DaskScheduler.objects.filter(name="Busy").exists()
 
 
+def test_remove_says_which_jobs_had_not_run_on_the_scheduler() -> None:
+    from tests.jobs.factories import bulk_create_jobs
+
+    dask = DaskScheduler.objects.create(name="Quiet", host="localhost:8786")
+    ids = bulk_create_jobs(3, dask=dask, condor=None, status="PEN", label="later")
+    out = io.StringIO()
+    call_command("schedulers", "remove", "Quiet", "--yes", stdout=out)
+    text = out.getvalue()
+    assert "Removed Dask scheduler 'Quiet'." in text
+    assert "1 job(s) of it had not run" in text and str(ids[2]) in text  # the Dask one
+
+
 # ----------------------------------------------------------------------
 # Import: small inputs that would cost a lot
 # ----------------------------------------------------------------------

@@ -206,12 +206,22 @@ class Command(BaseCommand):
             for job in scheduler.jobs.active().select_subclasses():
                 job.stop(reason=f"Aborted: scheduler {scheduler.name!r} was removed")
                 self.stdout.write(f"Job {job.pk} ({job.name}): {job.status}, {job.status_message}")
+        waiting = list(
+            scheduler.jobs.filter(status_code__in=("PEN", "RES")).values_list("pk", "name")
+        )
         try:
             scheduler.delete()
         except ProtectedError as exc:
             # Active jobs keep their scheduler (SchedulerInUseError says which and what to do).
             raise CommandError(f"Not removed: {exc.args[0]}") from None
         self.stdout.write(f"Removed {label}.")
+        if waiting:
+            listing = ", ".join(f"{pk} ({name!r})" for pk, name in waiting[:20])
+            self.stdout.write(
+                f"Note: {len(waiting)} job(s) of it had not run or not processed their results "
+                f"yet ({listing}); they cannot run on it any more: give them another scheduler "
+                "(job.scheduler = get_scheduler(name); job.save()) or delete them."
+            )
 
     # ------------------------------------------------------------------
     # test
