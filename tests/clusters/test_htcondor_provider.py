@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import operator
 import os
+import secrets
 import shutil
 import tempfile
 import textwrap
@@ -131,19 +132,25 @@ def wait_status(name: str) -> str:
     return f"{record.status}: {record.status_message}"
 
 
+# Cluster names of this run: other test runs on the machine share the test
+# account and its remote folders, never these names.
+_RUN = secrets.token_hex(3)
+POOL1, POOL2, POOL3 = (f"pool{n}r{_RUN}" for n in range(1, 4))
+
+
 def test_pool_cluster_runs_dask_work_resizes_and_terminates_clean(
     tmp_path: Path, submit_host: CondorScheduler, pool_sshd: SSHD, django_user_model: Any
 ) -> None:
     config = write_config(tmp_path, size=3)  # the scheduler + 2 worker jobs
-    service.start_cluster(None, "pool1", config_path=str(config))
+    service.start_cluster(None, POOL1, config_path=str(config))
     host = submit_host.get_remote_host()
     cluster_id = ""
     try:
-        assert wait_status("pool1").startswith("RUN")
-        scheduler = Scheduler.objects.typed().get(name="pool1")
+        assert wait_status(POOL1).startswith("RUN")
+        scheduler = Scheduler.objects.typed().get(name=POOL1)
         assert isinstance(scheduler, DaskScheduler)
         assert scheduler.ssh_tunnel_id == submit_host.pk
-        record = service.refresh_cluster("pool1")
+        record = service.refresh_cluster(POOL1)
         assert record is not None and record.status == "RUN", record.status_message
         state = record.provider_state
         jobs = sorted(w["job"] for w in state["workers"].values())
@@ -167,7 +174,7 @@ def test_pool_cluster_runs_dask_work_resizes_and_terminates_clean(
             stranger.get_client(cached=False, timeout=5)
         assert worker_names(scheduler) == jobs
         # The scheduler and both workers run as the pool's account, in the cluster's folder.
-        assert len(dask_processes_of(pool_sshd.username, "pool1")) == 3
+        assert len(dask_processes_of(pool_sshd.username, POOL1)) == 3
         futures = client.map(operator.mul, range(20), range(20))
         assert sum(client.gather(futures)) == sum(i * i for i in range(20))
         del futures
@@ -186,7 +193,7 @@ def test_pool_cluster_runs_dask_work_resizes_and_terminates_clean(
         condor.remove(host, [jobs[0]], reason="test: removed from outside").raise_for_failure()
         deadline = time.monotonic() + WAIT
         while True:
-            record = service.refresh_cluster("pool1")
+            record = service.refresh_cluster(POOL1)
             assert record is not None
             if "replaced" in record.status_message:
                 break
@@ -204,7 +211,7 @@ def test_pool_cluster_runs_dask_work_resizes_and_terminates_clean(
         condor.hold(host, [jobs[1]], reason="test: held").raise_for_failure()
         deadline = time.monotonic() + WAIT
         while True:
-            record = service.refresh_cluster("pool1")
+            record = service.refresh_cluster(POOL1)
             assert record is not None
             if "replaced 1 held" in record.status_message:
                 break
@@ -222,7 +229,7 @@ def test_pool_cluster_runs_dask_work_resizes_and_terminates_clean(
         expected = {"wanted": 2, "queued": 0, "running": 2, "held": 0}
         deadline = time.monotonic() + 30  # the queue shows the start a moment later
         while True:
-            record = service.refresh_cluster("pool1")
+            record = service.refresh_cluster(POOL1)
             assert record is not None and record.status == "RUN", record.status_message
             seen = record.provider_state["workers_seen"]
             if seen == expected or time.monotonic() > deadline:
@@ -235,9 +242,9 @@ def test_pool_cluster_runs_dask_work_resizes_and_terminates_clean(
         )
 
         # Up: one more worker job, in a new HTCondor cluster.
-        service.resize_cluster("pool1", 4)
-        assert wait_status("pool1").startswith("RUN")
-        record = service.refresh_cluster("pool1")
+        service.resize_cluster(POOL1, 4)
+        assert wait_status(POOL1).startswith("RUN")
+        record = service.refresh_cluster(POOL1)
         assert record is not None and record.status == "RUN", record.status_message
         jobs = sorted(w["job"] for w in record.provider_state["workers"].values())
         assert len(jobs) == 3
@@ -245,9 +252,9 @@ def test_pool_cluster_runs_dask_work_resizes_and_terminates_clean(
         assert client.submit(operator.add, 40, 2).result(timeout=30) == 42
 
         # Down: the highest-numbered node's job is retired, then removed.
-        service.resize_cluster("pool1", 2)
-        assert wait_status("pool1").startswith("RUN")
-        record = service.refresh_cluster("pool1")
+        service.resize_cluster(POOL1, 2)
+        assert wait_status(POOL1).startswith("RUN")
+        record = service.refresh_cluster(POOL1)
         assert record is not None and record.status == "RUN", record.status_message
         [left] = [w["job"] for w in record.provider_state["workers"].values()]
         deadline = time.monotonic() + 30
@@ -257,18 +264,18 @@ def test_pool_cluster_runs_dask_work_resizes_and_terminates_clean(
         gone = set(jobs) - {left}
         queue = condor.job_statuses(host, sorted(gone))
         assert all(info.done for info in queue.values()), queue
-        cluster = get_cluster_manager(config).get_cluster("pool1")
-        counts = cluster.provider.worker_counts("pool1")  # type: ignore[attr-defined]
+        cluster = get_cluster_manager(config).get_cluster(POOL1)
+        counts = cluster.provider.worker_counts(POOL1)  # type: ignore[attr-defined]
         assert counts == {"wanted": 1, "queued": 0, "running": 1, "held": 0}
     finally:
-        service.terminate_cluster("pool1", force=True)
-        assert service.wait("pool1", timeout=WAIT) is None
+        service.terminate_cluster(POOL1, force=True)
+        assert service.wait(POOL1, timeout=WAIT) is None
     # Nothing left: no record, no process, no job in the queue, no forwarded port.
-    assert not Scheduler.objects.filter(name="pool1").exists()
+    assert not Scheduler.objects.filter(name=POOL1).exists()
     deadline = time.monotonic() + 20
-    while dask_processes_of(pool_sshd.username, "pool1") and time.monotonic() < deadline:
+    while dask_processes_of(pool_sshd.username, POOL1) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert dask_processes_of(pool_sshd.username, "pool1") == []
+    assert dask_processes_of(pool_sshd.username, POOL1) == []
     every = condor.job_statuses(host, [cluster_id])
     assert all(info.done for info in every.values()), every
     assert open_tunnels() == []
@@ -276,13 +283,14 @@ def test_pool_cluster_runs_dask_work_resizes_and_terminates_clean(
 
 
 def test_missing_condor_scheduler_is_named_with_the_fix(tmp_path: Path) -> None:
+    from tethys_compute.clusters.exceptions import ClusterValidationError
+    from tethys_compute.models import Cluster as ClusterRecord
+
     config = write_config(tmp_path, size=2)
-    service.start_cluster(None, "pool2", config_path=str(config))
-    record = service.wait("pool2", timeout=WAIT)
-    assert record is not None and record.status == "ERR"
-    assert "CONDOR_SCHEDULER = 'pool-submit'" in record.status_message
-    service.terminate_cluster("pool2", force=True)
-    assert service.wait("pool2", timeout=WAIT) is None
+    # Refused when asked, before anything starts or is recorded.
+    with pytest.raises(ClusterValidationError, match="CONDOR_SCHEDULER = 'pool-submit'"):
+        service.start_cluster(None, POOL2, config_path=str(config))
+    assert not ClusterRecord.objects.filter(name=POOL2).exists()
 
 
 def test_condor_scheduler_is_required_for_the_htcondor_provider(tmp_path: Path) -> None:
@@ -323,17 +331,17 @@ def test_adaptive_pool_grows_with_work_and_shrinks_to_min_workers(
         config.read_text()
         + "MIN_WORKERS = 1\nMAX_WORKERS = 3\nWORKER_SETUP = export TETHYS_SETUP='it ran'\n"
     )
-    service.start_cluster(None, "pool3", config_path=str(config))
+    service.start_cluster(None, POOL3, config_path=str(config))
     try:
-        assert wait_status("pool3").startswith("RUN")
-        scheduler = Scheduler.objects.typed().get(name="pool3")
+        assert wait_status(POOL3).startswith("RUN")
+        scheduler = Scheduler.objects.typed().get(name=POOL3)
         assert isinstance(scheduler, DaskScheduler)
         client = scheduler.client
         # 40 half-second tasks on one single-threaded worker: Dask wants more workers.
         futures = client.map(time.sleep, [0.5] * 40, pure=False)
         deadline = time.monotonic() + WAIT
         while True:
-            record = service.refresh_cluster("pool3")
+            record = service.refresh_cluster(POOL3)
             assert record is not None and record.status == "RUN", record.status_message
             if len(record.provider_state["workers"]) == 3:
                 break
@@ -350,7 +358,7 @@ def test_adaptive_pool_grows_with_work_and_shrinks_to_min_workers(
         # Idle again: down to MIN_WORKERS.
         deadline = time.monotonic() + WAIT
         while True:
-            record = service.refresh_cluster("pool3")
+            record = service.refresh_cluster(POOL3)
             assert record is not None and record.status == "RUN", record.status_message
             if len(record.provider_state["workers"]) == 1:
                 break
@@ -363,11 +371,36 @@ def test_adaptive_pool_grows_with_work_and_shrinks_to_min_workers(
             time.sleep(0.3)
         assert worker_names(scheduler) == [left]
     finally:
-        service.terminate_cluster("pool3", force=True)
-        assert service.wait("pool3", timeout=WAIT) is None
+        service.terminate_cluster(POOL3, force=True)
+        assert service.wait(POOL3, timeout=WAIT) is None
     deadline = time.monotonic() + 20
-    while dask_processes_of(pool_sshd.username, "pool3") and time.monotonic() < deadline:
+    while dask_processes_of(pool_sshd.username, POOL3) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert dask_processes_of(pool_sshd.username, "pool3") == []
+    assert dask_processes_of(pool_sshd.username, POOL3) == []
     assert open_tunnels() == []
     close_clients()
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (("CONDOR_SCHEDULER = pool-submit", "CONDOR_SCHEDULER = nobody-here"), "nobody-here"),
+        (("WORKER_PYTHON = /", "WORKER_PYTHON = python3 #"), "absolute path"),
+        (("START_TIMEOUT = 90", "START_TIMEOUT = 90\nMIN_WORKERS = 4\nMAX_WORKERS = 2"), "above"),
+        (("START_TIMEOUT = 90", "START_TIMEOUT = 90\nMIN_WORKERS = 1"), "MAX_WORKERS"),
+    ],
+)
+def test_validate_refuses_what_start_would_refuse_before_anything_starts(
+    tmp_path: Path, change: tuple[str, str], words: str, db: None
+) -> None:
+    from tethys_compute.clusters.exceptions import ClusterValidationError
+
+    CondorScheduler.objects.create(
+        name="pool-submit", host="127.0.0.1", port=9, username="u", password="pw"
+    )
+    config = write_config(tmp_path, size=2)
+    config.write_text(config.read_text().replace(*change, 1))
+    cluster = get_cluster_manager(config).get_cluster_template("pool", "check1")
+    assert not cluster.is_valid()
+    with pytest.raises(ClusterValidationError, match=words):
+        cluster.validate()  # nothing was started: port 9 answers nothing

@@ -349,7 +349,7 @@ class Cluster:
                     f"cluster {self.cluster_tag!r}: CLUSTER_SIZE = {self.cluster_size} but "
                     f"NODE_HOSTS lists {len(hosts)} host(s); list more hosts or lower the size."
                 )
-        self.provider  # noqa: B018 - builds it: unknown or unavailable providers fail here
+        self.provider.check()  # builds it: unknown or unavailable providers fail here too
         self.plugins  # noqa: B018 - imports them: bad plugins fail before anything starts
 
     def is_valid(self) -> bool:

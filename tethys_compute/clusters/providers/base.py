@@ -113,6 +113,12 @@ class Provider(abc.ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
 
+    def check(self) -> None:  # noqa: B027 - optional hook
+        """Check what can be checked before anything starts (``Cluster.validate`` calls it).
+
+        Raises ``ClusterValidationError`` with what is wrong and the fix.
+        """
+
     # -------------------------------------------------------------- groups
     def create_group(self, tag: str) -> None:  # noqa: B027 - optional hook
         """Prepare what the cluster's nodes share (a security group...)."""

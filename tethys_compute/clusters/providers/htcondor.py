@@ -87,6 +87,22 @@ class HTCondorProvider(Provider):
     def _host(self) -> RemoteHost:
         return self._record().get_remote_host()  # type: ignore[no-any-return]
 
+    def check(self) -> None:
+        """The record, the worker command and the adaptive bounds, before anything starts."""
+        self._record()
+        self._worker_command()
+        low, high = self.template.get("min_workers"), self.template.get("max_workers")
+        if low is not None and high is None:
+            raise ClusterValidationError(
+                "MIN_WORKERS is set without MAX_WORKERS: adaptive mode needs MAX_WORKERS "
+                "(the most worker jobs); set it, or remove MIN_WORKERS."
+            )
+        if low is not None and high is not None and int(low) > int(high):
+            raise ClusterValidationError(
+                f"MIN_WORKERS = {low} is above MAX_WORKERS = {high}; make MIN_WORKERS the "
+                "smaller one."
+            )
+
     def tunnel_target(self) -> SSHTarget:
         """The SSH target whose connection carries the portal's Dask traffic."""
         return self._record().ssh_target()  # type: ignore[no-any-return]
