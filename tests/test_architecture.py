@@ -44,7 +44,6 @@ MODULE_EXCEPTIONS: dict[str, str] = {
 
 #: Functions allowed over MAX_FUNCTION_LINES, ``path::qualified.name``: reason.
 FUNCTION_EXCEPTIONS: dict[str, str] = {
-    "tethys_compute/jobs/status.py::apply_status": "phase 2: the status engine with the job split",
     "tethys_compute/jobs/batch.py::create_all": _PHASE2_JOB,
     "tethys_compute/jobs/batch.py::_execute_dask": _PHASE2_JOB,
 }
@@ -65,7 +64,6 @@ IN_FUNCTION_IMPORT_EXCEPTIONS: dict[str, str] = {
     "tethys_compute/clusters/providers/htcondor.py": _PROVIDERS,
     "tethys_compute/models/dask_checks.py": _CYCLE,
     "tethys_compute/models/scheduler.py": _CYCLE,
-    "tethys_compute/jobs/status.py": _CYCLE,
     "tethys_compute/clusters/cluster.py::Cluster._dask_problem": (
         "distributed loads only when a Dask check runs (dask_client imports it)"
     ),

@@ -50,16 +50,6 @@ from tethys_compute.exceptions import (
     SchedulerInUseError,
     TethysComputeError,
 )
-from tethys_compute.jobs.status import (
-    ACTIVE_STATUSES,
-    FINAL_STATUSES,
-    FINISHED_STATUSES,
-    JobStatus,
-    StatusChange,
-    apply_status,
-    parse_status,
-    reset,
-)
 from tethys_compute.models import condor_compat
 from tethys_compute.models.chunked import ChunkedInheritanceIterable
 from tethys_compute.models.condor_compat import (
@@ -70,7 +60,15 @@ from tethys_compute.models.condor_compat import (
 )
 from tethys_compute.models.dask_results import DaskResultsMixin
 from tethys_compute.models.saved_fields import SavedFieldsMixin
+from tethys_compute.models.status_update import StatusChange, apply_status, reset
 from tethys_compute.models.tethys_status import TethysStatusMixin
+from tethys_compute.status import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    FINISHED_STATUSES,
+    JobStatus,
+    parse_status,
+)
 from tethys_compute.value_fields import ImportPathField, PickledValueField
 
 if TYPE_CHECKING:

@@ -31,15 +31,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.utils import timezone
 
 from tethys_compute.exceptions import InvalidArgumentError, TethysComputeError
-from tethys_compute.jobs.status import (
-    ACTIVE_STATUSES as POLLED_CODES,
-)
-from tethys_compute.jobs.status import (
-    MAX_ATTEMPTS,
-    JobStatus,
-    _reload_status,
-    _timestamps,
-)
+from tethys_compute.models.status_update import MAX_ATTEMPTS, _reload_status, _timestamps
+from tethys_compute.status import ACTIVE_STATUSES as POLLED_CODES
+from tethys_compute.status import JobStatus
 
 if TYPE_CHECKING:
     from tethys_compute.models.job import Job
