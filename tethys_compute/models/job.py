@@ -51,6 +51,7 @@ from tethys_compute.exceptions import (
     TethysComputeError,
 )
 from tethys_compute.models import condor_compat
+from tethys_compute.models.callback_tokens import callback_url
 from tethys_compute.models.chunked import ChunkedInheritanceIterable
 from tethys_compute.models.condor_compat import (
     CondorAttributesMixin,
@@ -58,7 +59,10 @@ from tethys_compute.models.condor_compat import (
     RemoteIdMixin,
     WorkflowCompatMixin,
 )
+from tethys_compute.models.condor_wrapper import URL_FILE, wrap_condor_description, wrapper_files
 from tethys_compute.models.dask_results import DaskResultsMixin
+from tethys_compute.models.hooks import hooks
+from tethys_compute.models.results_retry import failure_message, finished_well, next_try
 from tethys_compute.models.saved_fields import SavedFieldsMixin
 from tethys_compute.models.status_update import StatusChange, apply_status, reset
 from tethys_compute.models.tethys_status import TethysStatusMixin
@@ -468,7 +472,6 @@ class Job(SavedFieldsMixin, TethysStatusMixin, models.Model):
     # ------------------------------------------------------------------
     def get_callback_url(self) -> str | None:
         """This run's signed, expiring status URL; None without ``callback_base_url``."""
-        from tethys_compute.jobs.callbacks import callback_url
 
         return callback_url(self)
 
@@ -750,7 +753,6 @@ class Job(SavedFieldsMixin, TethysStatusMixin, models.Model):
 
     def _results_failed(self, exc: BaseException) -> None:
         """Keep the job Results-Ready; record the error, the attempt and the next try."""
-        from tethys_compute.jobs.results import failure_message, next_try
 
         table = Job.objects.filter(pk=self.pk, status_code=JobStatus.RESULTS_READY)
         attempts = (table.values_list("results_attempts", flat=True).first() or 0) + 1
@@ -1169,7 +1171,6 @@ class CondorJob(CondorAttributesMixin, RemoteIdMixin, CondorControl, Job):
 
     def _execute(self, *args: Any, **kwargs: Any) -> list[str]:
         from tethys_compute import condor
-        from tethys_compute.jobs.callbacks import URL_FILE, wrap_condor_description
 
         host = self.condor_host
         submit = condor_compat.expand_template(self.submit_description, self.name)
@@ -1297,7 +1298,6 @@ class CondorWorkflow(WorkflowCompatMixin, RemoteIdMixin, CondorControl, Job):
     def render_dag(self) -> tuple[str, dict[str, Any]]:
         """The DAG file's text and each node's submit description by file name."""
         from tethys_compute.condor.describe import check_relative_name
-        from tethys_compute.jobs.callbacks import wrap_condor_description
 
         nodes = list(self.node_set.order_by("id").prefetch_related("parent_nodes"))
         if not nodes:
@@ -1328,7 +1328,6 @@ class CondorWorkflow(WorkflowCompatMixin, RemoteIdMixin, CondorControl, Job):
 
     def _execute(self, *args: Any, **kwargs: Any) -> list[str]:
         from tethys_compute import condor
-        from tethys_compute.jobs.callbacks import URL_FILE, wrapper_files
 
         dag_text, files = self.render_dag()
         inputs: Any = self.input_files
@@ -1527,11 +1526,9 @@ class DaskJob(DaskResultsMixin, Job):
 
         from tethys_compute.conf import compute_settings
         from tethys_compute.dask_code import check_code, graph_modules
-        from tethys_compute.jobs.callbacks import watch_dask_future
-        from tethys_compute.jobs.running import running_already, watch_task_starts
 
         client = self.client
-        watch_task_starts(client, float(compute_settings.DASK_CONNECT_TIMEOUT))
+        hooks.before_dask_submit(client, float(compute_settings.DASK_CONNECT_TIMEOUT))
         work = args[0] if args else kwargs.pop("future", None)
         key = f"tethys-job-{self.pk}-{self.callback_key[:8]}"
         if isinstance(work, Future):
@@ -1571,11 +1568,9 @@ class DaskJob(DaskResultsMixin, Job):
         self.key = str(future.key)
         _live_futures[self.key] = future  # before publishing: task-start events look here
         scheduler_call(client, "publish_dataset", future, name=self.key, override=True)
-        watch_dask_future(self, future)
-        if work is not None:
-            # Its task may have started before it was published (the scheduler's
-            # task-start event only knows published keys): ask once.
-            running_already(client, self.key)
+        # A collection's or a given future's task may have started before it was
+        # published: the hook then asks once.
+        hooks.on_dask_submitted(self, future, client, work is not None)
         return ["key"]
 
     def _future(self) -> Future:
@@ -1609,12 +1604,10 @@ class DaskJob(DaskResultsMixin, Job):
         InvalidStatusTransition
             Before :meth:`execute`, or after :meth:`clean`.
         """
-        from tethys_compute.jobs.callbacks import _finished_well
-
         value = self._wait_value(timeout)
         self.refresh_status()
         if self.status_code in ACTIVE_STATUSES:
-            apply_status(self, _finished_well(self), message="")
+            apply_status(self, finished_well(self), message="")
         if self.status_code == JobStatus.RESULTS_READY and not self.forget:
             self._store_result(value)
         elif self.status_code == JobStatus.RESULTS_READY:
