@@ -31,12 +31,13 @@ MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 60
 
 _PHASE2_JOB = "phase 2: split models/job.py (one module per job kind, Condor log and input helpers)"
+_JOB_CLASS = "phase 3: the Job class itself (about 660 lines) is still to split into mixins"
 _PHASE2_CLUSTERS = "phase 2: split clusters/cluster.py (Cluster's operations), providers/aws.py"
 _PROVIDERS = "phase 2: clusters/providers/ waits for issue 17 (a new provider); lazy, no cycle"
 
 #: Modules allowed over MAX_MODULE_LINES, path relative to the repository: reason.
 MODULE_EXCEPTIONS: dict[str, str] = {
-    "tethys_compute/models/job.py": _PHASE2_JOB,
+    "tethys_compute/models/job.py": _JOB_CLASS,
     "tethys_compute/clusters/cluster.py": _PHASE2_CLUSTERS,
     "tethys_compute/clusters/providers/aws.py": _PHASE2_CLUSTERS,
     "tethys_compute/jobs/manager.py": _PHASE2_JOB,
