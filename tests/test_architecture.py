@@ -55,7 +55,6 @@ _CYCLE = "phase 2: records and services import each other; the import dodges the
 #: function of it) or ``path::qualified.name``: reason.  Core and transports
 #: (conf, exceptions, ..., ssh/, condor/, dask/) have none.
 IN_FUNCTION_IMPORT_EXCEPTIONS: dict[str, str] = {
-    "tethys_compute/models/job.py": _CYCLE,
     "tethys_compute/models/condor/__init__.py": _CYCLE,
     "tethys_compute/models/condor_compat.py": _CYCLE,
     "tethys_compute/models/dask/__init__.py": _CYCLE,

@@ -35,7 +35,7 @@ from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from django.conf import settings
 from django.db import models
@@ -54,6 +54,7 @@ from tethys_compute.models.callback_tokens import callback_url
 from tethys_compute.models.chunked import ChunkedInheritanceIterable
 from tethys_compute.models.results_retry import failure_message, next_try
 from tethys_compute.models.saved_fields import SavedFieldsMixin
+from tethys_compute.models.scheduler import Scheduler
 from tethys_compute.models.status_update import StatusChange, apply_status, reset
 from tethys_compute.models.tethys_status import TethysStatusMixin
 from tethys_compute.status import (
@@ -63,9 +64,6 @@ from tethys_compute.status import (
     parse_status,
 )
 from tethys_compute.value_fields import ImportPathField
-
-if TYPE_CHECKING:
-    from tethys_compute.models.scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +100,6 @@ def protect_active_jobs(collector: Collector, field: Any, sub_objs: Any, using: 
     if active:
         names = sorted({job.scheduler_name for job in active if job.scheduler_name})
         if not names:
-            from tethys_compute.models.scheduler import Scheduler
-
             ids = {job.scheduler_id for job in active}
             names = sorted(Scheduler.objects.filter(pk__in=ids).values_list("name", flat=True))
         error = SchedulerInUseError(names, active)
@@ -439,8 +435,6 @@ class Job(SavedFieldsMixin, TethysStatusMixin, models.Model):
         cached = self.__dict__.get("_typed_scheduler")
         if cached is not None and cached.pk == self.scheduler_id:
             return cached  # type: ignore[no-any-return]
-        from tethys_compute.models.scheduler import Scheduler
-
         given = self._state.fields_cache.get("scheduler")
         if given is not None and type(given) is not Scheduler and given.pk == self.scheduler_id:
             # The app passed its scheduler as its own kind (create_job(scheduler=...)).
