@@ -26,6 +26,12 @@ from tethys_compute.models.status_update import (
     apply_status,
     reset,
 )
+from tethys_compute.models.status_update import (  # the private helpers, kept importable
+    _reload_status as _reload_status,
+)
+from tethys_compute.models.status_update import (
+    _timestamps as _timestamps,
+)
 from tethys_compute.status import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
