@@ -24,6 +24,8 @@ class TethysComputeConfig(AppConfig):
         "checks_deploy",
         "signals",
         "dask_client",
+        # Fills the job records' hooks with the services they start (models/hooks.py).
+        "jobs.record_hooks",
     )
 
     def ready(self) -> None:

@@ -11,11 +11,13 @@ import tethys_compute.admin.jobs
 import tethys_compute.jobs.manager
 import tethys_compute.jobs.refresh_dask
 import tethys_compute.jobs.status
+import tethys_compute.status
 import tethys_sdk.jobs
 
 MODULES = [
     tethys_sdk.jobs,
     tethys_compute.jobs.status,
+    tethys_compute.status,
     tethys_compute.jobs.refresh_dask,
     tethys_compute.jobs.manager,
     tethys_compute.admin.jobs,

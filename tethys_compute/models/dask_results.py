@@ -23,7 +23,8 @@ from tethys_compute.exceptions import (
     JobActionNotSupported,
     TethysComputeError,
 )
-from tethys_compute.jobs.status import JobStatus, apply_status
+from tethys_compute.models.status_update import apply_status
+from tethys_compute.status import JobStatus
 from tethys_compute.value_fields import ImportPath
 
 if TYPE_CHECKING:

@@ -31,15 +31,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.utils import timezone
 
 from tethys_compute.exceptions import InvalidArgumentError, TethysComputeError
-from tethys_compute.jobs.status import (
-    ACTIVE_STATUSES as POLLED_CODES,
-)
-from tethys_compute.jobs.status import (
-    MAX_ATTEMPTS,
-    JobStatus,
-    _reload_status,
-    _timestamps,
-)
+from tethys_compute.models.hooks import hooks
+from tethys_compute.models.status_update import MAX_ATTEMPTS, _reload_status, _timestamps
+from tethys_compute.status import ACTIVE_STATUSES as POLLED_CODES
+from tethys_compute.status import JobStatus
 
 if TYPE_CHECKING:
     from tethys_compute.models.job import Job
@@ -228,9 +223,7 @@ class TethysStatusMixin:
             return
         if not self.is_time_to_update():
             return
-        from tethys_compute.jobs.refresh import refresh_jobs
-
-        refresh_jobs([job])
+        hooks.refresher([job])
         self.__dict__["_last_status_update"] = timezone.now()
         job.refresh_status()
         if job.status_code == S.RESULTS_READY:
