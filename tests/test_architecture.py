@@ -44,7 +44,6 @@ MODULE_EXCEPTIONS: dict[str, str] = {
 #: Functions allowed over MAX_FUNCTION_LINES, ``path::qualified.name``: reason.
 FUNCTION_EXCEPTIONS: dict[str, str] = {
     "tethys_compute/jobs/batch.py::create_all": _PHASE2_JOB,
-    "tethys_compute/jobs/batch.py::_execute_dask": _PHASE2_JOB,
 }
 
 _CYCLE = "phase 2: services import records or each other late; the import dodges a cycle"

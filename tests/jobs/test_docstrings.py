@@ -8,6 +8,7 @@ from types import ModuleType
 import pytest
 
 import tethys_compute.admin.jobs
+import tethys_compute.jobs.batch_sql
 import tethys_compute.jobs.manager
 import tethys_compute.jobs.refresh_dask
 import tethys_compute.jobs.status
@@ -19,6 +20,7 @@ MODULES = [
     tethys_compute.jobs.status,
     tethys_compute.status,
     tethys_compute.jobs.refresh_dask,
+    tethys_compute.jobs.batch_sql,
     tethys_compute.jobs.manager,
     tethys_compute.admin.jobs,
 ]

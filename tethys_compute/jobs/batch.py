@@ -21,19 +21,20 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
-import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.db import connections, models, router, transaction
-from django.db.models import Case, CharField, Value, When
+from django.db.models import CharField, Value
 from django.db.models.functions import Cast, Concat, Replace
 from django.utils import timezone
 
 from tethys_compute.exceptions import InvalidArgumentError, InvalidStatusTransition
-from tethys_compute.jobs.status import JobStatus, apply_status
+from tethys_compute.jobs.batch_dask import execute_dask as _execute_dask
+from tethys_compute.jobs.batch_sql import chunks as _chunks
+from tethys_compute.jobs.batch_sql import param_limit
+from tethys_compute.jobs.status import JobStatus
 from tethys_compute.models.job import DaskJob, Job, _store_inline_inputs
 
 if TYPE_CHECKING:
@@ -42,33 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["create_all", "execute_all"]
 
 logger = logging.getLogger(__name__)
-
-#: Parameters a PostgreSQL statement may carry (its wire protocol's limit).
-_POSTGRES_PARAMS = 65535
-
-
-def param_limit(alias: str) -> int:
-    """How many parameters one statement may carry on database ``alias``.
-
-    SQLite's own limit (32766 since 3.32) is read from the connection;
-    Django assumes 999, which would split a thousand rows into dozens of
-    statements.
-    """
-    connection = connections[alias]
-    if connection.vendor == "sqlite":
-        connection.ensure_connection()
-        raw = connection.connection
-        try:
-            return int(raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
-        except AttributeError:  # Python < 3.11
-            return int(connection.features.max_query_params or 999)
-    return int(connection.features.max_query_params or _POSTGRES_PARAMS)
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    size = max(1, size)
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _insert(
@@ -205,101 +179,3 @@ def execute_all(jobs: Iterable[Job]) -> None:
             job.execute()
     for group in by_scheduler.values():
         _execute_dask(group, {job.pk: rows[job.pk][1] for job in group})
-
-
-def _execute_dask(jobs: list[DaskJob], versions: Mapping[int, int]) -> None:
-    """One submission and one publication for Pending Dask jobs of one scheduler."""
-    import dask
-    from django.utils.module_loading import import_string
-
-    from tethys_compute.dask_client import scheduler_call
-    from tethys_compute.jobs.callbacks import watch_dask_future
-    from tethys_compute.models.job import _live_futures
-
-    alias = router.db_for_write(Job)
-    limit = param_limit(alias)
-    table = Job.objects.using(alias)
-    for job in jobs:
-        job.callback_key = secrets.token_urlsafe(18)
-        job.callback_seqs = {}
-        job.key = f"tethys-job-{job.pk}-{job.callback_key[:8]}"
-    # Each job's run key, given only while it is still Pending at the version read.
-    claimed = 0
-    for part in _chunks(jobs, limit // 4):
-        claimed += (
-            table.filter(pk__in=[j.pk for j in part], status_code=JobStatus.PENDING)
-            .filter(_versions_match(part, versions))
-            .update(
-                callback_key=Case(
-                    *[When(pk=j.pk, then=Value(j.callback_key)) for j in part],
-                    output_field=CharField(),
-                ),
-                callback_seqs={},
-            )
-        )
-    if claimed != len(jobs):
-        raise InvalidStatusTransition(
-            f"{len(jobs) - claimed} of the jobs changed while being submitted; execute_all() "
-            "submitted none. Call it again with the jobs that are still Pending."
-        )
-    # The task keys are stored before the tasks are sent: a done callback reads them.
-    dask_table = DaskJob._base_manager.using(alias)
-    for part in _chunks(jobs, limit // 3):
-        dask_table.filter(pk__in=[j.pk for j in part]).update(
-            key=Case(*[When(pk=j.pk, then=Value(j.key)) for j in part], output_field=CharField())
-        )
-    client = jobs[0].client
-    try:
-        work = [
-            dask.delayed(import_string(job.function), pure=False)(
-                *job.args, dask_key_name=job.key, **job.kwargs
-            )
-            for job in jobs
-        ]
-        futures = scheduler_call(client, "compute", work)
-        scheduler_call(
-            client,
-            "publish_dataset",
-            override=True,
-            **{str(f.key): f for f in futures},
-        )
-    except Exception as exc:
-        for job in jobs:
-            apply_status(job, JobStatus.ERROR, message=f"Submission failed: {exc}"[:2000])
-        logger.warning("%d Dask jobs: submission failed: %s", len(jobs), exc)
-        raise
-    for job, future in zip(jobs, futures, strict=True):
-        _live_futures[job.key] = future
-        watch_dask_future(job, future)
-    now = timezone.now()
-    for part in _chunks(jobs, limit // 3):
-        ids = [j.pk for j in part]
-        # A done callback may already have moved a job on: it is then newer than Submitted.
-        table.filter(pk__in=ids, status_code=JobStatus.PENDING).update(
-            status_code=JobStatus.SUBMITTED,
-            status_version=models.F("status_version") + 1,
-            status_changed_at=now,
-            status_message="",
-            execute_time=now,
-        )
-        table.filter(pk__in=ids, execute_time=None).update(execute_time=now)
-    fields = ("status_code", "status_version", "status_changed_at", "status_message")
-    by_id = {job.pk: job for job in jobs}
-    for part in _chunks(list(by_id), limit - 10):
-        for row in table.filter(pk__in=part).values("pk", "execute_time", *fields):
-            job = by_id[row.pop("pk")]
-            for name, value in row.items():
-                setattr(job, name, value)
-    for job in jobs:
-        job.remember_saved_fields(["key"])
-
-
-def _versions_match(jobs: Sequence[Job], versions: Mapping[int, int]) -> models.Q:
-    """Rows still at the status version read for them (one condition per version seen)."""
-    by_version: dict[int, list[int]] = defaultdict(list)
-    for job in jobs:
-        by_version[versions[job.pk]].append(job.pk)
-    condition = models.Q()
-    for version, ids in by_version.items():
-        condition |= models.Q(status_version=version, pk__in=ids)
-    return condition

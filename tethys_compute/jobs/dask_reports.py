@@ -1,17 +1,23 @@
 """Dask jobs report themselves: a done callback on the future, in the submitting process.
 
-:func:`watch_dask_future` waits on the client's event loop and hands the report
-to one small thread (:data:`_push_executor`), which writes it like an HTTP
-push (:func:`~tethys_compute.jobs.pushes.record_push`), then stores a result
-that needs processing and the task's own start and end times.
+:func:`watch_dask_future` waits on the client's event loop and queues the
+report for one small thread (:data:`_push_executor`).  That thread takes every
+report queued so far: those of tasks that finished well are recorded together
+(:func:`~tethys_compute.jobs.dask_finish.finish_many`: one read, two scheduler
+calls, one transaction); any other report (an error, a job with a results
+callback, a job that changed meanwhile) is written like an HTTP push
+(:func:`~tethys_compute.jobs.pushes.record_push`), then its result is stored
+and the task's own start and end times are recorded.
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import concurrent.futures.thread
 import logging
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -20,6 +26,7 @@ from django.db import close_old_connections
 from tethys_compute.dask_client import scheduler_call
 from tethys_compute.dask_code import explain
 from tethys_compute.jobs.callback_tokens import CallbackRejected
+from tethys_compute.jobs.dask_finish import Report, finish_many
 from tethys_compute.jobs.pushes import record_push
 from tethys_compute.jobs.refresh_dask import _make_state_probe, dask_times
 from tethys_compute.jobs.status import (
@@ -39,6 +46,36 @@ logger = logging.getLogger("tethys_compute.jobs.callbacks")
 _push_executor = concurrent.futures.ThreadPoolExecutor(
     max_workers=1, thread_name_prefix="tethys-job-push"
 )
+#: Reports waiting for the push thread (the event loop appends, the thread takes).
+_queued: collections.deque[Report] = collections.deque()
+_queued_lock = threading.Lock()
+#: At most this many reports are recorded together.
+_MOST_AT_ONCE = 2000
+
+
+def _take_queued() -> list[Report]:
+    with _queued_lock:
+        count = min(len(_queued), _MOST_AT_ONCE)
+        return [_queued.popleft() for _ in range(count)]
+
+
+def _record_queued() -> None:
+    """Runs on the push thread: every report queued so far, together where it can."""
+    reports = _take_queued()
+    if not reports:
+        return
+    by_client: dict[int, list[Report]] = {}
+    for report in reports:
+        by_client.setdefault(id(report.future.client), []).append(report)
+    for group in by_client.values():
+        try:
+            alone = finish_many(group)
+        except Exception:  # noqa: BLE001 - the one-by-one path still records each
+            logger.exception("%d Dask jobs: recording them together failed", len(group))
+            alone = group
+        for report in alone:
+            _dask_report(report.job_id, report.key, report.future)
+    close_old_connections()
 
 
 def _dask_report(job_id: int, key: str, future: Future) -> None:
@@ -63,7 +100,7 @@ def _dask_report(job_id: int, key: str, future: Future) -> None:
             Job.objects.filter(pk=job_id, logs__isnull=True).update(logs=logs)
         _record_dask_times(job_id, key, future)
         if outcome.status == JobStatus.RESULTS_READY:
-            _process_dask_results(job_id)
+            _process_dask_results(job_id, future)
     except CallbackRejected as exc:
         if exc.http_status == 410:
             # result() (or the refresher) recorded the end first: nothing left to do.
@@ -77,10 +114,14 @@ def _dask_report(job_id: int, key: str, future: Future) -> None:
         close_old_connections()
 
 
-def _process_dask_results(job_id: int) -> None:
+def _process_dask_results(job_id: int, future: Future) -> None:
     """Store a finished Dask job's result now (Tethys Platform: ``job.result`` is stored)."""
     job = Job.objects.filter(pk=job_id).select_subclasses().first()
     if job is not None and job.status_code == JobStatus.RESULTS_READY:
+        if not getattr(job, "key", ""):
+            # A task that was done when execute() was given it reports before
+            # execute() has saved its key (it is published already).
+            job.key = str(future.key)  # type: ignore[attr-defined]
         job.process_results()
 
 
@@ -123,8 +164,10 @@ def watch_dask_future(job: Job, future: Future) -> None:
         # Runs on the client's event loop: only hands the report to our thread.
         if _interpreter_exiting():
             return
+        with _queued_lock:
+            _queued.append(Report(job_id, key, fut))
         try:
-            _push_executor.submit(_dask_report, job_id, key, fut)
+            _push_executor.submit(_record_queued)
         except RuntimeError:
             # "cannot schedule new futures after interpreter shutdown": the refresher
             # picks the job up.
