@@ -57,12 +57,13 @@ def execute_dask(jobs: list[DaskJob], versions: Mapping[int, int]) -> None:
         When a job changed since ``versions`` were read (nothing is submitted).
     """
     alias = router.db_for_write(Job)
+    started = timezone.now()  # the execute time: tasks may finish before they are marked
     _claim(jobs, versions, alias)
     futures = _submit(jobs)
     for job, future in zip(jobs, futures, strict=True):
         _live_futures[job.key] = future
         watch_dask_future(job, future)
-    _mark_submitted(jobs, alias)
+    _mark_submitted(jobs, alias, started)
     for job in jobs:
         job.remember_saved_fields(["key"])
 
@@ -120,11 +121,10 @@ def _submit(jobs: list[DaskJob]) -> list[Future]:
     return futures
 
 
-def _mark_submitted(jobs: list[DaskJob], alias: str) -> None:
-    """Submitted (for those still Pending) and the execute time; the jobs read back."""
+def _mark_submitted(jobs: list[DaskJob], alias: str, now: Any) -> None:
+    """Submitted (for those still Pending) and the execute time ``now``; the jobs read back."""
     limit = param_limit(alias)
     table = Job.objects.using(alias)
-    now = timezone.now()
     for part in chunks(jobs, limit // 3):
         ids = [j.pk for j in part]
         # A done callback may already have moved a job on: it is then newer than Submitted.

@@ -207,7 +207,6 @@ def _write(rows: list[_Row]) -> bool:
                         completion_time=_when_times(
                             part, "completion_time", Coalesce(F("completion_time"), Value(now))
                         ),
-                        execute_time=Coalesce(F("execute_time"), Value(now)),
                     )
                 )
                 if changed != len(part):

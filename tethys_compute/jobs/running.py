@@ -2,13 +2,18 @@
 
 :func:`watch_task_starts` subscribes a client (once) to the scheduler's
 task-start events (:mod:`tethys_compute.dask_events`); each event moves the
-Dask job whose task it is from Submitted to Running with one versioned
-update (never backwards: a finished job stays finished).  The refresher
-still finds Running for jobs whose process was not listening.
+Dask job whose task it is from Submitted to Running with a versioned update
+(never backwards: a finished job stays finished).  The events are queued for
+the push thread, which takes every event queued so far and records them
+with one read and one update (:func:`_record_started`); an event whose job
+has no stored key yet is recorded on its own, waiting a little for
+``execute()`` to store it.  The refresher still finds Running for jobs whose
+process was not listening.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -16,12 +21,16 @@ import weakref
 from typing import TYPE_CHECKING
 
 from django.db import close_old_connections
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from tethys_compute.dask_events import KEY_PREFIX, subscribe_task_starts
+from tethys_compute.jobs.batch_sql import chunks, param_limit, versions_match
 from tethys_compute.jobs.dask_reports import _push_executor
 from tethys_compute.jobs.refresh_dask import _make_state_probe
 from tethys_compute.jobs.status import JobStatus, apply_status
-from tethys_compute.models.job import DaskJob, _live_futures
+from tethys_compute.models.job import DaskJob, Job, _live_futures
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -35,6 +44,11 @@ _watched: weakref.WeakSet[Client] = weakref.WeakSet()
 _lock = threading.Lock()
 #: How long an event waits for execute() to store the job's task key.
 KEY_WAIT = 2.0
+#: Task keys whose start was reported, waiting for the push thread.
+_started: collections.deque[str] = collections.deque()
+_started_lock = threading.Lock()
+#: The statuses a started task's job moves from.
+_BEFORE = (JobStatus.PENDING, JobStatus.SUBMITTED)
 
 
 def watch_task_starts(client: Client, timeout: float) -> None:
@@ -66,8 +80,10 @@ def running_already(client: Client, task_key: str) -> None:
 
 def _on_start(task_key: str, stamp: float) -> None:
     # On the client's event loop: hand the database write to the push thread.
+    with _started_lock:
+        _started.append(task_key)
     try:
-        _push_executor.submit(_record_running, task_key)
+        _push_executor.submit(_record_started)
     except RuntimeError:
         logger.debug("exiting; the refresher records Running of %s", task_key)
 
@@ -78,6 +94,63 @@ def _job_id(task_key: str) -> int | None:
     if task_key.startswith(KEY_PREFIX) and len(parts) >= 4 and parts[2].isdigit():
         return int(parts[2])
     return None
+
+
+def _record_started() -> None:
+    """Runs on the push thread: every start queued so far, together where it can."""
+    with _started_lock:
+        keys = list(dict.fromkeys(_started.popleft() for _ in range(min(len(_started), 2000))))
+    if not keys:
+        return
+    try:
+        alone = _running_together(keys)
+    except Exception:  # noqa: BLE001 - each is still recorded on its own
+        logger.exception("%d Dask tasks: recording Running together failed", len(keys))
+        alone = keys
+    finally:
+        close_old_connections()
+    for key in alone:
+        _record_running(key)
+
+
+def _running_together(keys: list[str]) -> list[str]:
+    """Running for the jobs of ``keys`` still before it (one read, one update per chunk).
+
+    Returns the keys left to the one-by-one path: those no stored job has
+    (yet), and those whose job changed between the read and the update.
+    """
+    found: dict[str, tuple[int, int]] = {}
+    limit = param_limit(Job.objects.db)
+    for part in chunks(keys, limit - 10):
+        rows = DaskJob.objects.filter(key__in=part, status_code__in=_BEFORE)
+        for pk, key, version in rows.values_list("pk", "key", "status_version"):
+            found[key] = (pk, version)
+    finished_or_other = {
+        key
+        for part in chunks([k for k in keys if k not in found], limit - 10)
+        for key in DaskJob.objects.filter(key__in=part).values_list("key", flat=True)
+    }
+    now = timezone.now()
+    moved: list[str] = []
+    for part in chunks(list(found), limit // 3):
+        versions = {found[key][0]: found[key][1] for key in part}
+        changed = (
+            Job.objects.filter(status_code__in=_BEFORE)
+            .filter(versions_match(versions))
+            .update(
+                status_code=JobStatus.RUNNING,
+                status_version=F("status_version") + 1,
+                status_changed_at=now,
+                status_message="",
+                start_time=Coalesce(F("start_time"), Value(now)),
+            )
+        )
+        if changed != len(part):
+            moved.extend(part)
+    if found:
+        logger.info("%d Dask jobs: Running", len(found) - len(moved))
+    # A job that moved meanwhile gets its own, re-reading attempt (it may be finished).
+    return [k for k in keys if k not in found and k not in finished_or_other] + moved
 
 
 def _record_running(task_key: str) -> None:
