@@ -170,3 +170,43 @@ def test_errors_forgotten_results_and_results_callbacks_in_one_batch(
         assert all(rows[j.pk].status_code == JobStatus.COMPLETE for j in dollars)
     finally:
         _forget(dask_scheduler, jobs)
+
+
+def _running_together_counted(jobs: list[Any]) -> tuple[list[str], list[str]]:
+    from tethys_compute.jobs import running
+
+    keys = list(DaskJob.objects.filter(pk__in=[j.pk for j in jobs]).values_list("key", flat=True))
+    with CaptureQueriesContext(connection) as seen:
+        left = running._running_together([*keys, "someone-elses-task"])
+    return left, statements(seen)
+
+
+def test_task_starts_of_a_batch_are_recorded_in_as_many_queries_as_a_few(
+    manager: JobManager, user: Any, dask_scheduler: DaskScheduler
+) -> None:
+    small = _sweep(manager, user, dask_scheduler, 3)
+    big = _sweep(manager, user, dask_scheduler, 200)
+    jobs = small + big
+    try:
+        with push_thread_held():
+            manager.execute_all(jobs)
+            # Held, the push thread records nothing: every job is still Submitted.
+            stored = Job.objects.filter(pk__in=[j.pk for j in jobs])
+            assert set(stored.values_list("status_code", flat=True)) == {JobStatus.SUBMITTED}
+            left_small, counted_small = _running_together_counted(small)
+            left_big, counted_big = _running_together_counted(big)
+            # A key no job has goes the one-by-one way (which waits for a key being stored).
+            assert left_small == left_big == ["someone-elses-task"]
+            # The jobs' rows, the keys not found among them, one update.
+            assert [s.split()[0] for s in counted_big] == ["SELECT", "SELECT", "UPDATE"]
+            assert len(counted_small) == len(counted_big)
+            assert set(stored.values_list("status_code", flat=True)) == {JobStatus.RUNNING}
+            assert not stored.filter(start_time=None).exists()
+            # A job already Running is left as it is (no second update).
+            assert _running_together_counted(small)[1][-1].split()[0] == "SELECT"
+            _queued_reports(len(jobs))
+        # The finish path then records every job from Running to Complete.
+        dask_finish.finish_many([dask_finish.Report(j.pk, j.callback_key, j.future) for j in jobs])
+        assert set(stored.values_list("status_code", flat=True)) == {JobStatus.COMPLETE}
+    finally:
+        _forget(dask_scheduler, jobs)
