@@ -51,6 +51,10 @@ CONDOR_HISTORY_SCAN_LIMIT : int
     (``-scanlimit``), so that a refresh stays fast on a schedd with years of
     history.  A job that left the queue more than that many jobs ago is
     reported as not found (its status is kept) instead.
+JOB_REFRESH_CHUNK : int
+    Most active jobs of one scheduler a status refresh asks about in one
+    round trip, and holds in memory at once; a scheduler with more is asked
+    in chunks of this size, one round trip each.
 JOB_REFRESH_INTERVAL : float
     Seconds between status refreshes of ``compute_refresh --loop``.
 JOB_CALLBACK_MAX_AGE : int
@@ -104,6 +108,7 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_CHECK_TIMEOUT": 15.0,
     "CONDOR_REMOVE_WAIT": 30.0,
     "CONDOR_HISTORY_SCAN_LIMIT": 10000,
+    "JOB_REFRESH_CHUNK": 5000,
     "JOB_REFRESH_INTERVAL": 30.0,
     "JOB_CALLBACK_MAX_AGE": 7 * 24 * 3600,
     "JOB_CALLBACK_BASE_URL": None,

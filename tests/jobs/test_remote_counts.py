@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from tests.fixtures.sshd import SSHD
 from tests.jobs.factories import bulk_create_jobs
@@ -58,6 +60,31 @@ def test_refresh_of_450_condor_jobs_on_two_schedulers_sends_exactly_two_commands
         ("condor-b", 225, 1),
     ]
     # None of these clusters is queued: spare the teardown 450 condor_rm runs.
+    Job.objects.all().delete()
+
+
+def test_a_scheduler_with_more_jobs_than_a_chunk_is_asked_one_chunk_at_a_time(
+    user: Any, condor_server: SSHD, settings: Any
+) -> None:
+    settings.TETHYS_COMPUTE = {**getattr(settings, "TETHYS_COMPUTE", {}), "JOB_REFRESH_CHUNK": 40}
+    first = make_scheduler(condor_server, "condor-a")
+    second = make_scheduler(condor_server, "condor-b")
+    bulk_create_jobs(100, label="a", user=user, condor=first, cluster_ids=range(95000, 95100))
+    bulk_create_jobs(30, label="b", user=user, condor=second, cluster_ids=range(96000, 96030))
+    with remote_calls.measure() as seen, CaptureQueriesContext(connection) as queries:
+        report = refresh_jobs(timeout=30)
+    assert not report.failed, report.summary()
+    # 100 jobs in chunks of 40: three commands; 30 jobs: one.
+    assert seen.commands("ssh") == 4, seen.counts
+    assert sorted((s.name, s.jobs, s.round_trips) for s in report.schedulers) == [
+        ("condor-a", 100, 3),
+        ("condor-b", 30, 1),
+    ]
+    # Every job was asked about (HTCondor knows none of these clusters: each says so).
+    assert not Job.objects.filter(refresh_error="").exists()
+    # Jobs are read one chunk at a time (never all at once).
+    reads = [q["sql"] for q in queries.captured_queries if "LIMIT 40" in q["sql"]]
+    assert len(reads) == 4, reads
     Job.objects.all().delete()
 
 

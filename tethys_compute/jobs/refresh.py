@@ -10,6 +10,10 @@ queries, groups them by scheduler and asks each scheduler **once**:
 * a Dask scheduler: one ``run_on_scheduler`` call returning the state of
   every tracked task key.
 
+A scheduler with more than ``TETHYS_COMPUTE['JOB_REFRESH_CHUNK']`` active
+jobs (5,000) is asked in chunks of that size, one round trip each, so a
+refresh holds one chunk per scheduler in memory, not every job.
+
 Schedulers are asked in parallel (a few threads), each within a bounded
 time.  The answers are applied with conditional updates on the versions read
 *before* asking (:func:`~tethys_compute.jobs.status.apply_status`), so a
@@ -27,7 +31,7 @@ import concurrent.futures
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,16 +159,42 @@ def _default_timeout(kind: str) -> float:
     return float(compute_settings.SSH_COMMAND_TIMEOUT)
 
 
-def _active_by_scheduler(jobs: QuerySet[Any] | Iterable[Job] | None) -> dict[int, list[Job]]:
-    """The active jobs with a scheduler (of ``jobs`` if given), as their kinds, by scheduler."""
+def _active(jobs: QuerySet[Any] | Iterable[Job] | None) -> QuerySet[Any]:
+    """The active jobs with a scheduler (of ``jobs`` if given)."""
     query = Job.objects.active().filter(scheduler__isnull=False)
     if jobs is not None:
         ids = [j.pk for j in jobs] if not isinstance(jobs, QuerySet) else jobs.values("pk")
         query = query.filter(pk__in=ids)
-    by_scheduler: dict[int, list[Job]] = defaultdict(list)
-    for job in query.select_subclasses():
-        by_scheduler[job.scheduler_id].append(job)
-    return by_scheduler
+    return query
+
+
+def _chunk_rounds(query: QuerySet[Any], size: int) -> Iterator[dict[int, list[Job]]]:
+    """Rounds of at most ``size`` jobs of each scheduler (as their kinds), by scheduler.
+
+    One query per chunk (ids after the last one read), so a refresh holds at
+    most one chunk per scheduler in memory, whatever the number of jobs.
+    """
+    pending = {
+        pk: 0
+        for pk in query.order_by().values_list("scheduler_id", flat=True).distinct()
+        if pk is not None
+    }
+    while pending:
+        round_: dict[int, list[Job]] = {}
+        for scheduler_id, after in list(pending.items()):
+            chunk = list(
+                query.filter(scheduler_id=scheduler_id, pk__gt=after)
+                .order_by("pk")
+                .select_subclasses()[:size]
+            )
+            if chunk:
+                round_[scheduler_id] = chunk
+            if len(chunk) < size:
+                del pending[scheduler_id]
+            else:
+                pending[scheduler_id] = chunk[-1].pk
+        if round_:
+            yield round_
 
 
 def _workflow_nodes(by_scheduler: dict[int, list[Job]]) -> dict[int, list[CondorWorkflowNode]]:
@@ -255,35 +285,56 @@ def refresh_jobs(
     """
     started = time.monotonic()
     report = RefreshReport()
-    by_scheduler = _active_by_scheduler(jobs)
-    if not by_scheduler:
-        report.seconds = time.monotonic() - started
-        return report
+    size = max(1, int(compute_settings.JOB_REFRESH_CHUNK))
+    entries: dict[int, SchedulerReport] = {}
+    pool = concurrent.futures.ThreadPoolExecutor(
+        max_workers=max(1, max_workers), thread_name_prefix="tethys-refresh"
+    )
+    try:
+        for by_scheduler in _chunk_rounds(_active(jobs), size):
+            _refresh_round(by_scheduler, pool, timeout, entries, progress)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    report.schedulers = list(entries.values())
+    report.seconds = time.monotonic() - started
+    if report.schedulers:
+        logger.info("Job refresh: %s", report.summary())
+    return report
+
+
+def _refresh_round(
+    by_scheduler: dict[int, list[Job]],
+    pool: concurrent.futures.ThreadPoolExecutor,
+    timeout: float | None,
+    entries: dict[int, SchedulerReport],
+    progress: Callable[[SchedulerReport], None] | None,
+) -> None:
+    """Ask each scheduler about its chunk (in parallel), then write the answers."""
     schedulers = {
         s.pk: s for s in Scheduler.objects.filter(pk__in=by_scheduler).select_subclasses()
     }
     nodes = _workflow_nodes(by_scheduler)
+    pending = {}
+    for pk, own in by_scheduler.items():
+        scheduler = schedulers[pk]
+        bound = timeout if timeout is not None else _default_timeout(scheduler.KIND)
+        pending[pk] = (pool.submit(_ask, scheduler, own, bound), bound, time.monotonic())
+    for pk, (future, bound, asked_at) in pending.items():
+        entry = _settle(schedulers[pk], by_scheduler[pk], future, bound, asked_at, nodes)
+        total = entries.setdefault(pk, SchedulerReport(entry.name, entry.kind, 0))
+        _add_up(total, entry)
+        if progress is not None:
+            progress(entry)
 
-    pool = concurrent.futures.ThreadPoolExecutor(
-        max_workers=max(1, min(max_workers, len(by_scheduler))),
-        thread_name_prefix="tethys-refresh",
-    )
-    try:
-        pending = {}
-        for pk, own in by_scheduler.items():
-            scheduler = schedulers[pk]
-            bound = timeout if timeout is not None else _default_timeout(scheduler.KIND)
-            pending[pk] = (pool.submit(_ask, scheduler, own, bound), bound, time.monotonic())
-        for pk, (future, bound, asked_at) in pending.items():
-            entry = _settle(schedulers[pk], by_scheduler[pk], future, bound, asked_at, nodes)
-            report.schedulers.append(entry)
-            if progress is not None:
-                progress(entry)
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-    report.seconds = time.monotonic() - started
-    logger.info("Job refresh: %s", report.summary())
-    return report
+
+def _add_up(total: SchedulerReport, entry: SchedulerReport) -> None:
+    """One scheduler's report over its chunks: sums, and the last failure."""
+    total.jobs += entry.jobs
+    total.changed += entry.changed
+    total.seconds += entry.seconds
+    total.round_trips += entry.round_trips
+    if not entry.ok:
+        total.ok, total.error = False, entry.error
 
 
 def process_ready_results(limit: int = 50, jobs: Iterable[int] | None = None) -> int:
