@@ -182,11 +182,8 @@ def _chunk_rounds(query: QuerySet[Any], size: int) -> Iterator[dict[int, list[Jo
     while pending:
         round_: dict[int, list[Job]] = {}
         for scheduler_id, after in list(pending.items()):
-            chunk = list(
-                query.filter(scheduler_id=scheduler_id, pk__gt=after)
-                .order_by("pk")
-                .select_subclasses()[:size]
-            )
+            rows: Any = query.filter(scheduler_id=scheduler_id, pk__gt=after).order_by("pk")
+            chunk = list(rows.select_subclasses()[:size])
             if chunk:
                 round_[scheduler_id] = chunk
             if len(chunk) < size:
