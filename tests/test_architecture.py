@@ -38,12 +38,10 @@ _PROVIDERS = "phase 2: clusters/providers/ waits for issue 17 (a new provider); 
 MODULE_EXCEPTIONS: dict[str, str] = {
     "tethys_compute/clusters/cluster.py": _PHASE2_CLUSTERS,
     "tethys_compute/clusters/providers/aws.py": _PHASE2_CLUSTERS,
-    "tethys_compute/jobs/manager.py": _PHASE2_JOB,
 }
 
 #: Functions allowed over MAX_FUNCTION_LINES, ``path::qualified.name``: reason.
 FUNCTION_EXCEPTIONS: dict[str, str] = {
-    "tethys_compute/jobs/batch.py::create_all": _PHASE2_JOB,
     "tethys_compute/jobs/batch.py::_execute_dask": _PHASE2_JOB,
 }
 
@@ -58,7 +56,6 @@ IN_FUNCTION_IMPORT_EXCEPTIONS: dict[str, str] = {
     "tethys_compute/models/condor_compat.py": _RECORDS,
     "tethys_compute/models/dask/__init__.py": _RECORDS,
     "tethys_compute/models/tethys_status.py": _RECORDS,
-    "tethys_compute/jobs/manager.py": _CYCLE,
     "tethys_compute/jobs/batch.py": _CYCLE,
     "tethys_compute/clusters/providers/htcondor.py": _PROVIDERS,
     "tethys_compute/models/dask_checks.py": _RECORDS,
