@@ -1,4 +1,4 @@
-"""Names that moved down to the records layer or core still import from their old paths."""
+"""Names that moved (to the records layer, core or a module of their own) keep their old path."""
 
 from __future__ import annotations
 
@@ -45,6 +45,18 @@ OLD_PATHS = {
         "transfers_output",
         "wrap_condor_description",
         "wrapper_files",
+    ],
+    "tethys_compute.jobs.manager": [
+        "JobManager",
+        "app_workspace",
+        "check_json",
+        "user_folder_name",
+        "_IMPORT_PATH",
+        "_as_groups",
+        "_check_import_path",
+        "_check_scheduler",
+        "_is_job_type",
+        "_non_json",
     ],
     "tethys_compute.models.job": [
         "BasicJob",

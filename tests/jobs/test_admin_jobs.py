@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.jobs.conftest import wait_for
 from tests.jobs.factories import bulk_create_jobs
+from tethys_compute.admin.filters import indexed_values
 from tethys_compute.admin_jobs import format_age
 from tethys_compute.jobs.manager import JobManager
 from tethys_compute.jobs.refresh import refresh_jobs
@@ -36,14 +37,25 @@ def schedulers() -> tuple[CondorScheduler, DaskScheduler]:
     return condor, dask
 
 
+#: SQL queries of the Jobs page, however many jobs and rows: the session and its user,
+#: the choices of the user, scheduler and label filters (the labels from their index),
+#: the count, the page's jobs, and their users and schedulers (prefetched).
+LIST_QUERIES = 9
+
+
 def render_all(client: Client) -> tuple[int, str]:
     """The list with every row ("show all"), counting SQL queries; no network allowed."""
+    return render(client, {"all": ""})
+
+
+def render(client: Client, params: dict[str, str]) -> tuple[int, str]:
+    """The list with ``params``, counting SQL queries; no network allowed."""
     with (
         mock.patch.object(socket.socket, "connect", autospec=True) as connect,
         mock.patch.object(socket, "create_connection", autospec=True) as create,
         CaptureQueriesContext(connection) as queries,
     ):
-        response = client.get(LIST_URL, {"all": ""})
+        response = client.get(LIST_URL, params)
     assert response.status_code == 200
     assert not connect.called and not create.called, "rendering the list contacted a host"
     return len(queries), response.content.decode()
@@ -59,9 +71,43 @@ def test_list_of_1000_jobs_takes_the_same_queries_as_10_and_no_remote_call(
     bulk_create_jobs(990, label="big", user=admin_user, condor=condor, dask=dask)
     big, html = render_all(admin_client)
     assert html.count('class="action-checkbox"') == 1000
-    assert small == big, f"{small} queries for 10 jobs, {big} for 1,000"
+    assert small == big == LIST_QUERIES, f"{small} queries for 10 jobs, {big} for 1,000"
     for text in ("Condor job", "Dask job", "Basic job", "condor-x", "dask-x", "Running"):
         assert text in html
+
+
+def test_first_page_takes_the_same_queries_at_10_jobs_and_at_250(
+    admin_client: Client, schedulers: tuple[CondorScheduler, DaskScheduler], admin_user: Any
+) -> None:
+    # The page as it opens: 10 rows of 10 jobs, then the first 100 rows of 250 (3 pages).
+    condor, dask = schedulers
+    bulk_create_jobs(10, label="small", user=admin_user, condor=condor, dask=dask)
+    small, html = render(admin_client, {})
+    assert html.count('class="action-checkbox"') == 10
+    bulk_create_jobs(240, label="big", user=admin_user, condor=condor, dask=dask)
+    with CaptureQueriesContext(connection) as queries:
+        big, html = render(admin_client, {})
+    assert html.count('class="action-checkbox"') == 100
+    assert "250 jobs" in html and "?p=3" in html
+    assert small == big == LIST_QUERIES, f"{small} queries for 10 jobs, {big} for 250"
+    # No DISTINCT over every job: the label filter reads the labels from their index.
+    scans = [q["sql"] for q in queries.captured_queries if "DISTINCT" in q["sql"].upper()]
+    assert not scans, scans
+
+
+def test_label_filter_offers_each_label_in_order(
+    admin_client: Client, admin_user: Any, user: Any
+) -> None:
+    bulk_create_jobs(4, label="zeta", user=admin_user)
+    bulk_create_jobs(2, label="alpha", user=user)
+    bulk_create_jobs(1, label="mid dle", user=user)
+    field = Job._meta.get_field("label")
+    assert indexed_values(Job, field) == ["alpha", "mid dle", "zeta"]
+    html = admin_client.get(LIST_URL).content.decode()
+    links = [html.index(f'?label={value}"') for value in ("alpha", "mid+dle", "zeta")]
+    assert links == sorted(links)
+    chosen = admin_client.get(LIST_URL, {"label": "mid dle"}).content.decode()
+    assert chosen.count('class="action-checkbox"') == 1
 
 
 def test_filters(

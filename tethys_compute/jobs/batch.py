@@ -34,6 +34,7 @@ from tethys_compute.exceptions import InvalidArgumentError, InvalidStatusTransit
 from tethys_compute.jobs.batch_dask import execute_dask as _execute_dask
 from tethys_compute.jobs.batch_sql import chunks as _chunks
 from tethys_compute.jobs.batch_sql import param_limit
+from tethys_compute.jobs.new_job import _as_groups
 from tethys_compute.jobs.status import JobStatus
 from tethys_compute.models.job import DaskJob, Job, _store_inline_inputs
 
@@ -69,20 +70,7 @@ def create_all(
     common: Mapping[str, Any],
 ) -> list[Job]:
     """What :meth:`JobManager.create_jobs` does (see there)."""
-    from tethys_compute.jobs.manager import _as_groups
-
-    built = []
-    user_workspace = ""
-    for entry in parameters:
-        job, user_workspace, inline_inputs, shared = manager._new_job(
-            name, user, groups, job_type, {**common, **dict(entry)}
-        )
-        if inline_inputs is not None:
-            raise InvalidArgumentError(
-                "create_jobs() takes no input_files given as bytes; write them to files and "
-                "give their paths, or create such jobs one by one with create_job()."
-            )
-        built.append(job)
+    built, user_workspace = _build_all(manager, name, user, job_type, parameters, groups, common)
     if not built:
         return []
     kind = type(built[0])
@@ -95,46 +83,11 @@ def create_all(
             job.scheduler_name = job.scheduler.name
         job.creation_time = now
         _store_inline_inputs(job)
-    base_fields = [f for f in Job._meta.local_concrete_fields if not f.primary_key]
     with transaction.atomic(using=alias):
-        ids = _insert(Job, built, base_fields, alias)
-        if len(ids) != len(built):
-            raise InvalidArgumentError(
-                f"The {connections[alias].vendor} database did not return the new jobs' ids; "
-                "create them one by one with create_job()."
-            )
-        for job, pk in zip(built, ids, strict=True):
-            job.pk = pk
-            for link in kind._meta.parents.values():
-                if link is not None:
-                    setattr(job, link.attname, pk)
-        if kind is not Job:
-            _insert(kind, built, list(kind._meta.local_concrete_fields), alias)
-        table = Job.objects.using(alias)
-        for part in _chunks(ids, param_limit(alias) - 10):
-            rows = table.filter(pk__in=part)
-            if user_workspace:
-                rows.update(
-                    workspace=Concat(
-                        Value(user_workspace + os.sep), Cast("id", output_field=CharField())
-                    )
-                )
-            if "{id}" in name:
-                rows.update(
-                    name=Replace(
-                        "name",
-                        Value("{id}"),
-                        Cast("id", CharField()),  # type: ignore[arg-type]
-                    )
-                )
+        ids = _insert_jobs(kind, built, alias)
+        _name_and_place(ids, name, user_workspace, alias)
         if groups:
-            through = Job.groups.through
-            links = [
-                through(job_id=job.pk, group_id=group.pk)
-                for job in built
-                for group in _as_groups(groups)
-            ]
-            through.objects.using(alias).bulk_create(links, batch_size=None)
+            _share(built, groups, alias)
     for job in built:
         job._state.adding = False
         job._state.db = alias
@@ -143,6 +96,80 @@ def create_all(
         job.name = job.name.replace("{id}", str(job.pk))
         job.remember_saved_fields()
     return built
+
+
+def _build_all(
+    manager: JobManager,
+    name: str,
+    user: Any,
+    job_type: Any,
+    parameters: Iterable[Mapping[str, Any]],
+    groups: Any,
+    common: Mapping[str, Any],
+) -> tuple[list[Job], str]:
+    """The unsaved jobs of ``parameters`` and the user folder (as the last job had it)."""
+    built = []
+    user_workspace = ""
+    for entry in parameters:
+        job, user_workspace, inline_inputs, shared = manager._new_job(
+            name, user, groups, job_type, {**common, **dict(entry)}
+        )
+        if inline_inputs is not None:
+            raise InvalidArgumentError(
+                "create_jobs() takes no input_files given as bytes; write them to files and "
+                "give their paths, or create such jobs one by one with create_job()."
+            )
+        built.append(job)
+    return built, user_workspace
+
+
+def _insert_jobs(kind: type[Job], built: list[Job], alias: str) -> list[Any]:
+    """The rows of ``built`` (jobs of ``kind``), base table then the kind's; their ids."""
+    base_fields = [f for f in Job._meta.local_concrete_fields if not f.primary_key]
+    ids = _insert(Job, built, base_fields, alias)
+    if len(ids) != len(built):
+        raise InvalidArgumentError(
+            f"The {connections[alias].vendor} database did not return the new jobs' ids; "
+            "create them one by one with create_job()."
+        )
+    for job, pk in zip(built, ids, strict=True):
+        job.pk = pk
+        for link in kind._meta.parents.values():
+            if link is not None:
+                setattr(job, link.attname, pk)
+    if kind is not Job:
+        _insert(kind, built, list(kind._meta.local_concrete_fields), alias)
+    return ids
+
+
+def _name_and_place(ids: list[Any], name: str, user_workspace: str, alias: str) -> None:
+    """Each new job's own folder under ``user_workspace`` and ``{id}`` in its name, in SQL."""
+    table = Job.objects.using(alias)
+    for part in _chunks(ids, param_limit(alias) - 10):
+        rows = table.filter(pk__in=part)
+        if user_workspace:
+            rows.update(
+                workspace=Concat(
+                    Value(user_workspace + os.sep), Cast("id", output_field=CharField())
+                )
+            )
+        if "{id}" in name:
+            rows.update(
+                name=Replace(
+                    "name",
+                    Value("{id}"),
+                    Cast("id", CharField()),  # type: ignore[arg-type]
+                )
+            )
+
+
+def _share(built: list[Job], groups: Any, alias: str) -> None:
+    """Link every job of ``built`` to ``groups`` (one Group or several)."""
+    through = Job.groups.through
+    links = [
+        through(job_id=job.pk, group_id=group.pk) for job in built for group in _as_groups(groups)
+    ]
+    through.objects.using(alias).bulk_create(links, batch_size=None)
 
 
 def execute_all(jobs: Iterable[Job]) -> None:

@@ -23,11 +23,32 @@ from typing import Any
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 
+from tethys_compute import dask_code
 from tethys_compute.conf import compute_settings
 from tethys_compute.exceptions import InvalidArgumentError, JobNotFoundError
+from tethys_compute.jobs import batch
+from tethys_compute.jobs.new_job import (  # the helpers that lived here, kept importable
+    _IMPORT_PATH as _IMPORT_PATH,
+)
+from tethys_compute.jobs.new_job import _as_groups, build_job, job_kind
+from tethys_compute.jobs.new_job import (
+    _check_import_path as _check_import_path,
+)
+from tethys_compute.jobs.new_job import (
+    _check_scheduler as _check_scheduler,
+)
+from tethys_compute.jobs.new_job import (
+    _is_job_type as _is_job_type,
+)
+from tethys_compute.jobs.new_job import (
+    _non_json as _non_json,
+)
+from tethys_compute.jobs.new_job import (
+    check_json as check_json,
+)
 from tethys_compute.jobs.status import parse_status
-from tethys_compute.models.job import Job, JobQuerySet, job_types
-from tethys_compute.value_fields import import_path_of
+from tethys_compute.models.dask import DaskScheduler
+from tethys_compute.models.job import Job, JobQuerySet
 
 __all__ = ["JobManager", "user_folder_name"]
 
@@ -239,9 +260,7 @@ class JobManager:
         ... )  # doctest: +SKIP
         >>> manager.execute_all(jobs)  # doctest: +SKIP
         """
-        from tethys_compute.jobs.batch import create_all
-
-        return create_all(self, name, user, job_type, parameters, groups, common)
+        return batch.create_all(self, name, user, job_type, parameters, groups, common)
 
     def execute_all(self, jobs: Iterable[Job]) -> None:
         """Submit Pending jobs together: per scheduler, one submission for all of them.
@@ -256,74 +275,15 @@ class JobManager:
         InvalidStatusTransition
             When one of the jobs is not Pending; nothing has been submitted.
         """
-        from tethys_compute.jobs.batch import execute_all
-
-        execute_all(jobs)
+        batch.execute_all(jobs)
 
     def _new_job(
         self, name: str, user: Any, groups: Any, job_type: Any, kwargs: dict[str, Any]
     ) -> tuple[Job, str, Any, Any]:
-        """An unsaved job as ``create_job`` makes it; its user folder, bytes inputs, groups."""
-        if job_type is None and _is_job_type(groups):
-            job_type, groups = groups, None
-        kind = self._kind(job_type or "BASIC")
-        if getattr(user, "is_anonymous", False):
-            user = None
-        own_workspace = kwargs.pop("workspace", None)
-        user_workspace = "" if own_workspace else self._user_workspace(user)
-        fields: dict[str, Any] = {
-            "name": name,
-            "user": user,
-            "label": self.label,
-            "workspace": own_workspace or user_workspace,
-            "callback_base_url": kwargs.pop("callback_base_url", self.callback_base_url),
-        }
-        results = kwargs.pop("process_results_function", None)
-        if results is not None:
-            fields["process_results_function"] = _check_import_path(
-                import_path_of(results), "process_results_function"
-            )
-        submit = None
-        if kind.KIND == "condor":
-            for name in ("submit_description", "condorpy_job"):
-                if name in kwargs:
-                    submit = kwargs.pop(name)
-        if kind.KIND == "dask" and kwargs.get("function"):
-            kwargs["function"] = _check_import_path(import_path_of(kwargs["function"]), "function")
-        known = {f.name for f in kind._meta.get_fields() if getattr(f, "concrete", False)}
-        if kind.KIND == "condor":
-            # Tethys Platform's condorpy keywords (see tethys_compute.models.condor_compat).
-            known |= {"attributes", "condorpy_template_name", "remote_input_files"}
-        unknown = set(kwargs) - known
-        if unknown:
-            raise InvalidArgumentError(
-                f"create_job() got unknown keyword(s) {sorted(unknown)} for a {kind.__name__}."
-            )
-        _check_scheduler(kind, kwargs.get("scheduler"))
-        for field in ("args", "kwargs", "extended_properties"):
-            if field in kwargs:
-                check_json(kwargs[field], field)
-        # Inputs given as bytes are written into the job's own folder, known once it is saved.
-        inline_inputs = None
-        if user_workspace and isinstance(kwargs.get("input_files"), Mapping):
-            inline_inputs = kwargs.pop("input_files")
-        fields.update(kwargs)
-        job = kind(**fields)
-        if submit is not None:
-            job.set_description(submit)  # type: ignore[attr-defined]
-        return job, user_workspace, inline_inputs, groups
+        """An unsaved job as ``create_job`` makes it (see :func:`~.new_job.build_job`)."""
+        return build_job(self, name, user, groups, job_type, kwargs)
 
-    @staticmethod
-    def _kind(job_type: str | type[Job]) -> type[Job]:
-        if isinstance(job_type, type) and issubclass(job_type, Job):
-            return job_type
-        kinds = job_types()
-        kind = kinds.get(str(job_type).upper())
-        if kind is None:
-            raise InvalidArgumentError(
-                f"Unknown job_type {job_type!r}; use one of {', '.join(sorted(kinds))}."
-            )
-        return kind
+    _kind = staticmethod(job_kind)
 
     def upload_code(self, path: str | os.PathLike[str], scheduler: Any) -> str:
         """Ship the app's code to a running Dask cluster, for development.
@@ -340,15 +300,12 @@ class JobManager:
         >>> manager.upload_code("/home/me/hydro/hydro", get_scheduler("Default"))  # doctest: +SKIP
         'hydro.zip'
         """
-        from tethys_compute.dask_code import upload_code
-        from tethys_compute.models.dask import DaskScheduler
-
         if not isinstance(scheduler, DaskScheduler):
             raise InvalidArgumentError(
                 f"upload_code() needs a DaskScheduler record, not {scheduler!r}: pass "
                 "scheduler=get_scheduler('<name>')."
             )
-        return upload_code(scheduler.get_client(), path)
+        return dask_code.upload_code(scheduler.get_client(), path)
 
     def list_jobs(
         self,
@@ -447,94 +404,6 @@ class JobManager:
         except NoReverseMatch:
             relative = reverse("tethys_compute:update_job_status", kwargs={"job_id": job_id})
         return str(request.build_absolute_uri(relative))
-
-
-def _check_scheduler(kind: type[Job], scheduler: Any) -> None:
-    """A Dask job needs a Dask scheduler record, known at creation (not at execute())."""
-    if kind.KIND != "dask":
-        return
-    from tethys_compute.models.dask import DaskScheduler
-
-    if isinstance(scheduler, DaskScheduler):
-        return
-    has = (
-        f"scheduler={scheduler!r} is a {type(scheduler).__name__}"
-        if scheduler is not None
-        else "no scheduler was given"
-    )
-    raise InvalidArgumentError(
-        f"create_job(..., 'DASK') needs a Dask scheduler record: {has}. Pass "
-        "scheduler=get_scheduler('<name>') (a DaskScheduler; `manage.py schedulers list` shows "
-        "them). A Dask job never starts a local cluster of its own."
-    )
-
-
-def check_json(value: Any, name: str) -> None:
-    """Refuse a value that cannot be stored as JSON, naming the argument and the bad part.
-
-    Raises
-    ------
-    InvalidArgumentError
-        E.g. ``args[1] is a numpy.ndarray, which cannot be stored as JSON``.
-    """
-    bad = _non_json(value, name)
-    if bad is not None:
-        where, item = bad
-        kind = f"{type(item).__module__}.{type(item).__qualname__}".removeprefix("builtins.")
-        raise InvalidArgumentError(
-            f"{where} is a {kind}, which cannot be stored as JSON (the job's {name} are "
-            "stored in the database). Give numbers, strings, booleans, None, lists and dicts "
-            "with string keys; pass larger data as a file in the job's workspace (its path as "
-            "the argument), or run dask.delayed work with job.execute(work)."
-        )
-
-
-def _non_json(value: Any, where: str, depth: int = 0) -> tuple[str, Any] | None:
-    """``(path, item)`` of the first part of ``value`` JSON cannot hold; None if all can."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return None
-    if depth > 50:
-        return where, value
-    if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            found = _non_json(item, f"{where}[{index}]", depth + 1)
-            if found:
-                return found
-        return None
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                return f"{where} key {key!r}", key
-            found = _non_json(item, f"{where}[{key!r}]", depth + 1)
-            if found:
-                return found
-        return None
-    return where, value
-
-
-_IMPORT_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
-
-
-def _check_import_path(path: str, what: str) -> str:
-    """``path`` if it has the form ``module.attr`` (checked here, imported when run)."""
-    if not _IMPORT_PATH.fullmatch(path.strip()):
-        raise InvalidArgumentError(
-            f"{what}={path!r} is not an import path: give 'package.module.name' (a module and "
-            "a function in it, e.g. 'my_app.tasks.total'), or the function itself. It is "
-            "imported where the job runs (Dask: on the workers)."
-        )
-    return path.strip()
-
-
-def _is_job_type(value: Any) -> bool:
-    return isinstance(value, str) or (isinstance(value, type) and issubclass(value, Job))
-
-
-def _as_groups(groups: Any) -> list[Any]:
-    """One Group (Tethys Platform's form) or an iterable of groups, as a list."""
-    if hasattr(groups, "_meta"):
-        return [groups]
-    return list(groups)
 
 
 def app_workspace(app: Any) -> str:
