@@ -290,6 +290,8 @@ def refresh_jobs(
     try:
         for by_scheduler in _chunk_rounds(_active(jobs), size):
             _refresh_round(by_scheduler, pool, timeout, entries, progress)
+            # Let this round go before the next one is read.
+            del by_scheduler
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     report.schedulers = list(entries.values())
