@@ -1,4 +1,5 @@
-"""Names that moved down to the records layer or core still import from their old paths."""
+"""Names that moved (down to the records layer or core, or into the parts of a split
+module) still import from their old paths."""
 
 from __future__ import annotations
 
@@ -7,6 +8,18 @@ import importlib
 import pytest
 
 OLD_PATHS = {
+    "tethys_compute.clusters.cluster": [
+        "Cluster",
+        "DASK_SETUP_CLASS",
+        "Node",
+        "ProgressCallback",
+        "TAG_PREFIX",
+        "logger",
+        "strip_tag",
+        "_NODE_ALIAS",
+        "_OVERRIDE_FIELDS",
+        "_STATUS_FIELDS",
+    ],
     "tethys_compute.jobs.status": [
         "ACTIVE_STATUSES",
         "FINAL_STATUSES",
