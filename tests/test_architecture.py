@@ -31,7 +31,6 @@ MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 60
 
 _PHASE2_JOB = "phase 3: split the job services (jobs/manager.py, jobs/batch.py) by concern"
-_PROVIDERS = "phase 2: clusters/providers/ waits for issue 17 (a new provider); lazy, no cycle"
 
 #: Modules allowed over MAX_MODULE_LINES, path relative to the repository: reason.
 MODULE_EXCEPTIONS: dict[str, str] = {
@@ -45,28 +44,16 @@ FUNCTION_EXCEPTIONS: dict[str, str] = {
 }
 
 _CYCLE = "phase 2: services import records or each other late; the import dodges a cycle"
-_RECORDS = "phase 3: a record imports a transport or another record late (never a service)"
 
 #: Where the app may import itself inside a function: a module path (every
 #: function of it) or ``path::qualified.name``: reason.  Core and transports
 #: (conf, exceptions, ..., ssh/, condor/, dask/) have none.
 IN_FUNCTION_IMPORT_EXCEPTIONS: dict[str, str] = {
-    "tethys_compute/models/condor/__init__.py": _RECORDS,
-    "tethys_compute/models/condor_compat.py": _RECORDS,
-    "tethys_compute/models/dask/__init__.py": _RECORDS,
-    "tethys_compute/models/tethys_status.py": _RECORDS,
     "tethys_compute/jobs/manager.py": _CYCLE,
     "tethys_compute/jobs/batch.py": _CYCLE,
-    "tethys_compute/clusters/providers/htcondor.py": _PROVIDERS,
-    "tethys_compute/models/dask_checks.py": _RECORDS,
-    "tethys_compute/models/scheduler.py": _RECORDS,
-    "tethys_compute/clusters/plugins/dask.py": (
-        "distributed loads only when a Dask cluster starts (dask_client, dask_processes import it)"
-    ),
-    "tethys_compute/clusters/providers/base.py": _PROVIDERS,
-    "tethys_compute/clusters/providers/ssh.py": _PROVIDERS,
-    "tethys_compute/testing.py": (
-        "phase 2: test helpers imported by conftest files before Django's app registry is ready"
+    "tethys_compute/testing.py::_new_record": (
+        "Django requires it: the pytest plugin may be imported before the app registry is "
+        "ready (pytest -p), and the scheduler manager imports the models"
     ),
 }
 
