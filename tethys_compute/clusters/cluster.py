@@ -39,7 +39,7 @@ from tethys_compute.clusters.cluster_state import ProgressCallback as ProgressCa
 from tethys_compute.clusters.cluster_state import logger as logger
 from tethys_compute.clusters.cluster_state import strip_tag as strip_tag
 
-# The other names the parts define are imported "as" themselves: kept importable here.
+# The parts' other names (imported "as" themselves above) stay importable from here too.
 __all__ = ["Cluster", "Node", "TAG_PREFIX"]
 
 

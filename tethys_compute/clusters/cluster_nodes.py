@@ -86,7 +86,7 @@ class Node:
 
     def terminate(self) -> None:
         """Remove this node from its cluster (not the master)."""
-        self.cluster.remove_node(self)
+        self.cluster.remove_node(self)  # the Cluster's (cluster_resize.py)
 
     def shutdown(self) -> None:
         """Stop this node (providers that can stop nodes)."""
