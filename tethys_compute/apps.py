@@ -22,6 +22,8 @@ class TethysComputeConfig(AppConfig):
     ready_modules: tuple[str, ...] = (
         "checks",
         "checks_deploy",
+        # The check on the stored Dask schedulers (it imports their model).
+        "models.dask_checks",
         "signals",
         "dask_client",
         # Fills the job records' hooks with the services they start (models/hooks.py).

@@ -31,6 +31,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from tethys_compute.dask_client import close_clients
 from tethys_compute.dask_processes import LocalDaskCluster
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def dask_cluster(
     try:
         yield cluster
     finally:
-        _close_clients(cluster.address)
+        close_clients(cluster.address)
         cluster.stop()
 
 
@@ -108,15 +109,12 @@ def register_dask_scheduler(
     ...     s.name
     'Default'
     """
-    from tethys_compute.models import DaskScheduler
-    from tethys_compute.scheduler_manager import create_dask_scheduler
-
-    record = create_dask_scheduler(name, cluster.address, **fields)
+    record = _new_record(name, cluster.address, **fields)
     try:
         yield record
     finally:
-        _close_clients(cluster.address)
-        DaskScheduler.objects.filter(pk=record.pk).delete()
+        close_clients(cluster.address)
+        type(record).objects.filter(pk=record.pk).delete()
 
 
 @contextlib.contextmanager
@@ -168,10 +166,16 @@ def dask_scheduler(
         yield record
 
 
-def _close_clients(address: str) -> None:
-    from tethys_compute.dask_client import close_clients
+def _new_record(name: str, address: str, **fields: Any) -> DaskScheduler:
+    """``create_dask_scheduler(name, address, **fields)``, imported when first called.
 
-    close_clients(address)
+    Django requires the late import: this module is also a pytest plugin, which
+    pytest may import before Django is set up (``pytest -p tethys_compute.testing``),
+    and the scheduler manager imports the models, which need the app registry.
+    """
+    from tethys_compute.scheduler_manager import create_dask_scheduler
+
+    return create_dask_scheduler(name, address, **fields)
 
 
 class DaskSchedulerTestMixin:
@@ -218,16 +222,12 @@ class DaskSchedulerTestMixin:
 
     @staticmethod
     def _stop_dask_cluster(cluster: LocalDaskCluster) -> None:
-        _close_clients(cluster.address)
+        close_clients(cluster.address)
         cluster.stop()
 
     def setUp(self) -> None:
-        from tethys_compute.scheduler_manager import create_dask_scheduler
-
         super().setUp()  # type: ignore[misc]
-        self.dask_scheduler = create_dask_scheduler(
-            self.dask_scheduler_name, self.dask_cluster.address
-        )
+        self.dask_scheduler = _new_record(self.dask_scheduler_name, self.dask_cluster.address)
 
 
 # ----------------------------------------------------------------------

@@ -1,6 +1,5 @@
 """Models of tethys-compute: schedulers of every kind, clusters and jobs."""
 
-from tethys_compute.models import dask_checks  # noqa: F401 - registers its system check
 from tethys_compute.models.cluster import Cluster, ClusterProvider, ClusterStatus
 from tethys_compute.models.condor import CondorScheduler
 from tethys_compute.models.dask import DaskScheduler

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
+from tethys_compute import condor
 from tethys_compute.exceptions import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -210,8 +211,6 @@ class RemoteIdMixin:
         ``Unexpanded``, ``Idle``, ``Running``, ``Removed``, ``Completed``,
         ``Held``, ``Submission_err``.
         """
-        from tethys_compute import condor
-
         counts = dict.fromkeys(
             ("Unexpanded", "Idle", "Running", "Removed", "Completed", "Held", "Submission_err"), 0
         )

@@ -16,6 +16,7 @@ from django.core.checks import Tags, register
 from django.core.checks import Warning as CheckWarning
 from django.db import DatabaseError
 
+from tethys_compute.models.dask import DaskScheduler
 from tethys_compute.validators import split_host_port
 
 #: The check's id (silence it with ``SILENCED_SYSTEM_CHECKS`` for a trusted private network).
@@ -72,8 +73,6 @@ def check_plain_tcp_dask_schedulers(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[Any]:
     """Warn for each Dask scheduler reached over plain TCP off this machine."""
-    from tethys_compute.models.dask import DaskScheduler
-
     if not databases:
         return []  # Django's rule for database checks: only when asked for
     if app_configs is not None and not any(c.label == "tethys_compute" for c in app_configs):

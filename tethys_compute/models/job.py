@@ -33,14 +33,12 @@ NULL and the scheduler's name kept in ``scheduler_name``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Collection
 from typing import Any, ClassVar, Self
 
 from django.conf import settings
 from django.db import models
-from django.db.models.deletion import Collector, ProtectedError
+from django.db.models.deletion import Collector
 from django.utils import timezone
 from model_utils.managers import InheritanceManager, InheritanceQuerySet
 
@@ -51,7 +49,10 @@ from tethys_compute.models.callback_tokens import callback_url
 from tethys_compute.models.chunked import ChunkedInheritanceIterable
 from tethys_compute.models.job_lifecycle import JobLifecycleMixin
 from tethys_compute.models.saved_fields import SavedFieldsMixin
-from tethys_compute.models.scheduler import Scheduler
+from tethys_compute.models.scheduler import Scheduler, _refused_deletes
+from tethys_compute.models.scheduler import (  # moved down: a scheduler's delete uses it
+    refusing_scheduler_deletes as refusing_scheduler_deletes,
+)
 from tethys_compute.models.status_update import StatusChange, apply_status
 from tethys_compute.models.tethys_status import TethysStatusMixin
 from tethys_compute.status import (
@@ -85,7 +86,7 @@ def protect_active_jobs(collector: Collector, field: Any, sub_objs: Any, using: 
     Django's collector catches what an ``on_delete`` raises and raises a plain
     ProtectedError of its own wording instead; ``Scheduler.delete()`` and the
     schedulers' queryset ``delete()`` raise this error in its place (see
-    :func:`refusing_scheduler_deletes`).
+    :func:`~tethys_compute.models.scheduler.refusing_scheduler_deletes`).
 
     Raises
     ------
@@ -105,34 +106,6 @@ def protect_active_jobs(collector: Collector, field: Any, sub_objs: Any, using: 
             refused.append(error)
         raise error
     collector.add_field_update(field, None, sub_objs)
-
-
-#: The refusals of :func:`protect_active_jobs` during one scheduler delete.
-_refused_deletes: ContextVar[list[SchedulerInUseError] | None] = ContextVar(
-    "tethys_compute_refused_deletes", default=None
-)
-
-
-@contextmanager
-def refusing_scheduler_deletes() -> Iterator[None]:
-    """Around a scheduler delete: raise :class:`SchedulerInUseError`, not Django's rewording.
-
-    Django's collector replaces the error :func:`protect_active_jobs` raised
-    by a ProtectedError of its own (naming model fields); this raises ours,
-    with every refused scheduler and job, in its place.
-    """
-    token = _refused_deletes.set([])
-    try:
-        yield
-    except ProtectedError as exc:
-        refused = _refused_deletes.get() or []
-        if not refused or isinstance(exc, SchedulerInUseError):
-            raise
-        names = {name for error in refused for name in error.schedulers}
-        jobs = {getattr(job, "pk", 0): job for error in refused for job in error.jobs}
-        raise SchedulerInUseError(names, [jobs[pk] for pk in sorted(jobs)]) from None
-    finally:
-        _refused_deletes.reset(token)
 
 
 class JobQuerySet(InheritanceQuerySet):  # type: ignore[type-arg]

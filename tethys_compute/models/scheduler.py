@@ -2,17 +2,52 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, ClassVar
 
 from django.db import models
+from django.db.models.deletion import ProtectedError
 from django.db.models.functions import Length, Lower
 from django.utils import timezone
 from model_utils.managers import InheritanceManager, InheritanceQuerySet
 from model_utils.models import TimeStampedModel
 
+from tethys_compute.exceptions import SchedulerInUseError
 from tethys_compute.health import HealthResult
 
 models.CharField.register_lookup(Length)
+
+
+#: The refusals of :func:`~tethys_compute.models.job.protect_active_jobs` (``on_delete`` of
+#: ``Job.scheduler``) during one scheduler delete.
+_refused_deletes: ContextVar[list[SchedulerInUseError] | None] = ContextVar(
+    "tethys_compute_refused_deletes", default=None
+)
+
+
+@contextmanager
+def refusing_scheduler_deletes() -> Iterator[None]:
+    """Around a scheduler delete: raise :class:`SchedulerInUseError`, not Django's rewording.
+
+    Django's collector replaces the error
+    :func:`~tethys_compute.models.job.protect_active_jobs` raised
+    by a ProtectedError of its own (naming model fields); this raises ours,
+    with every refused scheduler and job, in its place.
+    """
+    token = _refused_deletes.set([])
+    try:
+        yield
+    except ProtectedError as exc:
+        refused = _refused_deletes.get() or []
+        if not refused or isinstance(exc, SchedulerInUseError):
+            raise
+        names = {name for error in refused for name in error.schedulers}
+        jobs = {getattr(job, "pk", 0): job for error in refused for job in error.jobs}
+        raise SchedulerInUseError(names, [jobs[pk] for pk in sorted(jobs)]) from None
+    finally:
+        _refused_deletes.reset(token)
 
 
 class SchedulerQuerySet(InheritanceQuerySet):  # type: ignore[type-arg]
@@ -24,14 +59,8 @@ class SchedulerQuerySet(InheritanceQuerySet):  # type: ignore[type-arg]
 
     def delete(self) -> tuple[int, dict[str, int]]:
         """Delete the schedulers; refused with SchedulerInUseError while jobs are active."""
-        with _scheduler_in_use():
+        with refusing_scheduler_deletes():
             return super().delete()
-
-
-def _scheduler_in_use() -> Any:
-    from tethys_compute.models.job import refusing_scheduler_deletes
-
-    return refusing_scheduler_deletes()
 
 
 class SchedulerManager(InheritanceManager):  # type: ignore[type-arg]
@@ -168,7 +197,7 @@ class Scheduler(TimeStampedModel):
         tethys_compute.exceptions.SchedulerInUseError
             (a ``ProtectedError``) while jobs are active on it; nothing is deleted.
         """
-        with _scheduler_in_use():
+        with refusing_scheduler_deletes():
             return super().delete(*args, **kwargs)
 
     def test_connection(self) -> HealthResult:

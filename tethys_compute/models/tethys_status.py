@@ -32,7 +32,12 @@ from django.utils import timezone
 
 from tethys_compute.exceptions import InvalidArgumentError, TethysComputeError
 from tethys_compute.models.hooks import hooks
-from tethys_compute.models.status_update import MAX_ATTEMPTS, _reload_status, _timestamps
+from tethys_compute.models.status_update import (
+    MAX_ATTEMPTS,
+    _job_rows,
+    _reload_status,
+    _timestamps,
+)
 from tethys_compute.status import ACTIVE_STATUSES as POLLED_CODES
 from tethys_compute.status import JobStatus
 
@@ -236,12 +241,10 @@ class TethysStatusMixin:
 
 def _force_status(job: Job, value: str, message: str | None = None) -> None:
     """Give ``job`` the status ``value`` whatever it is now (one conditional update)."""
-    from tethys_compute.models.job import Job
-
     code, custom = tethys_status_code(value)
     if job.pk is None:
         job.save()
-    table = Job.objects.filter(pk=job.pk)
+    table = _job_rows(job)
     for _ in range(MAX_ATTEMPTS):
         row = table.values_list("status_version", "extended_properties").first()
         if row is None:

@@ -29,8 +29,10 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from tethys_compute import dask_processes
 from tethys_compute.clusters.exceptions import PluginError
 from tethys_compute.clusters.plugins.base import ClusterSetup
+from tethys_compute.dask_client import scheduler_identity
 from tethys_compute.exceptions import SchedulerConnectionError
 
 if TYPE_CHECKING:
@@ -198,8 +200,6 @@ class DaskSetup(ClusterSetup):
         self.run(nodes, master, user, user_shell, volumes)
 
     def _start_scheduler(self, master: Node) -> None:
-        from tethys_compute.dask_client import scheduler_identity
-
         state = self._state
         self._stop(master, state.get("scheduler_pid"))
         port = self.scheduler_port
@@ -240,8 +240,6 @@ class DaskSetup(ClusterSetup):
         )
 
     def _start_workers(self, workers: Sequence[Node], master: Node) -> None:
-        from tethys_compute import dask_processes
-
         if not workers:
             return
         state = self._state

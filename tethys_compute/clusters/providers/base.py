@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from tethys_compute.clusters.exceptions import InvalidOperation
+
 if TYPE_CHECKING:
     from tethys_compute.clusters.config import ClusterConfig
     from tethys_compute.remote import RemoteHost
@@ -152,14 +154,10 @@ class Provider(abc.ABC):
 
     def stop_nodes(self, tag: str, nodes: Sequence[NodeInfo]) -> None:
         """Stop ``nodes`` so that :meth:`start_nodes` can bring them back."""
-        from tethys_compute.clusters.exceptions import InvalidOperation
-
         raise InvalidOperation(f"the {self.name} provider cannot stop nodes; terminate instead.")
 
     def start_nodes(self, tag: str, nodes: Sequence[NodeInfo]) -> list[NodeInfo]:
         """Start stopped ``nodes`` again."""
-        from tethys_compute.clusters.exceptions import InvalidOperation
-
         raise InvalidOperation(f"the {self.name} provider cannot restart stopped nodes.")
 
     def remote(self, node: NodeInfo) -> RemoteHost | None:

@@ -45,6 +45,7 @@ from tethys_compute.condor.describe import format_arguments
 from tethys_compute.condor.parse import JobStatus
 from tethys_compute.conf import compute_settings
 from tethys_compute.exceptions import TethysComputeError
+from tethys_compute.models import CondorScheduler
 from tethys_compute.models.routes import SSHRoute
 from tethys_compute.remote import RemoteHost
 from tethys_compute.ssh.target import SSHTarget
@@ -73,8 +74,6 @@ class HTCondorProvider(Provider):
 
     # ------------------------------------------------------------- helpers
     def _record(self) -> Any:
-        from tethys_compute.models import CondorScheduler
-
         name = self.template.get("condor_scheduler")
         record = CondorScheduler.objects.filter(name=name).first()
         if record is None:

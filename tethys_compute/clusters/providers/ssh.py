@@ -26,6 +26,7 @@ from tethys_compute.clusters.exceptions import ClusterValidationError, ProviderE
 from tethys_compute.clusters.providers.base import NodeInfo, NodeSpec, Provider
 from tethys_compute.exceptions import TethysComputeError
 from tethys_compute.remote import RemoteHost
+from tethys_compute.ssh import SSHHost, SSHTarget, scan_host_key
 
 __all__ = ["SSHProvider", "remote_host"]
 
@@ -53,8 +54,6 @@ def remote_host(
     ClusterValidationError
         The template has no key to log in with.
     """
-    from tethys_compute.ssh import SSHHost, SSHTarget
-
     key = template.get("key_location")
     if not key:
         raise ClusterValidationError(
@@ -137,8 +136,6 @@ class SSHProvider(Provider):
         }
         pinned = entry.get("host_key")
         if not pinned and not self.template.get("ssh_host_key_check", True):
-            from tethys_compute.ssh import scan_host_key
-
             pinned = scan_host_key(str(entry["host"]), int(entry["port"])).openssh
             if node.alias in self._nodes:
                 self._nodes[node.alias]["host_key"] = pinned

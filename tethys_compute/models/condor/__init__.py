@@ -10,11 +10,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from tethys_compute.exceptions import SchedulerValidationError
+from tethys_compute import condor
+from tethys_compute.condor.environment import CondorEnvironment, EnvironmentHost
+from tethys_compute.conf import compute_settings
+from tethys_compute.exceptions import (
+    CondorNotInstalledError,
+    SchedulerValidationError,
+    TethysComputeError,
+)
 from tethys_compute.fields import EncryptedTextField, has_secret, is_new_secret
 from tethys_compute.health import HealthResult
 from tethys_compute.models.connections import ssh_target_for
 from tethys_compute.models.scheduler import Scheduler
+from tethys_compute.ssh import get_remote_host, ssh_health
 from tethys_compute.validators import (
     validate_absolute_path,
     validate_port,
@@ -33,7 +41,6 @@ if TYPE_CHECKING:
         JobInfo,
         SubmitResult,
     )
-    from tethys_compute.condor.environment import CondorEnvironment
     from tethys_compute.remote import RemoteHost
     from tethys_compute.ssh import SSHTarget
 
@@ -306,8 +313,6 @@ class CondorScheduler(Scheduler):
         cached = self.__dict__.get("_remote_host_cache")
         if cached is not None and cached[0] == key:
             return cached[1]  # type: ignore[no-any-return]
-        from tethys_compute.ssh import get_remote_host
-
         host = self._in_environment(get_remote_host(self))
         self.__dict__["_remote_host_cache"] = (key, host)
         return host
@@ -315,8 +320,6 @@ class CondorScheduler(Scheduler):
     def condor_environment(self) -> CondorEnvironment:
         """What every remote command sets up first (``remote_profile``, ``condor_bin_dir``,
         ``condor_config``); empty when none is set."""
-        from tethys_compute.condor.environment import CondorEnvironment
-
         return CondorEnvironment(
             profile=self.remote_profile or "",
             bin_dir=self.condor_bin_dir or "",
@@ -324,8 +327,6 @@ class CondorScheduler(Scheduler):
         )
 
     def _in_environment(self, host: RemoteHost) -> RemoteHost:
-        from tethys_compute.condor.environment import EnvironmentHost
-
         environment = self.condor_environment()
         return EnvironmentHost(host, environment) if environment else host
 
@@ -351,11 +352,6 @@ class CondorScheduler(Scheduler):
         >>> scheduler.test_connection().summary  # doctest: +SKIP
         'OK (0.9 ms)'
         """
-        from tethys_compute import condor
-        from tethys_compute.conf import compute_settings
-        from tethys_compute.exceptions import CondorNotInstalledError, TethysComputeError
-        from tethys_compute.ssh import ssh_health
-
         bound = float(compute_settings.HEALTH_CHECK_TIMEOUT)
         started = time.monotonic()
         result = HealthResult(target=f"Condor scheduler {self.name!r}")
@@ -397,8 +393,6 @@ class CondorScheduler(Scheduler):
     # ------------------------------------------------------------------
     def condor_version(self) -> CondorVersion:
         """HTCondor's version on the submit host."""
-        from tethys_compute import condor
-
         return condor.condor_version(self.get_remote_host())
 
     def submit(
@@ -408,8 +402,6 @@ class CondorScheduler(Scheduler):
         remote_dir: str | None = None,
     ) -> SubmitResult:
         """Submit a job; see :func:`tethys_compute.condor.submit`."""
-        from tethys_compute import condor
-
         return condor.submit(self.get_remote_host(), description, input_files, remote_dir)
 
     def submit_dag(
@@ -420,56 +412,40 @@ class CondorScheduler(Scheduler):
         remote_dir: str | None = None,
     ) -> SubmitResult:
         """Submit a DAG; see :func:`tethys_compute.condor.submit_dag`."""
-        from tethys_compute import condor
-
         return condor.submit_dag(self.get_remote_host(), dag, files, input_files, remote_dir)
 
     def job_statuses(self, ids: Iterable[str | int]) -> dict[str, JobInfo]:
         """Status of many jobs in one round trip; see :func:`tethys_compute.condor.job_statuses`."""
-        from tethys_compute import condor
-
         return condor.job_statuses(self.get_remote_host(), ids)
 
     def dag_status(self, dag_id: str | int) -> DagStatus:
         """A DAG's DAGMan job and node jobs; see :func:`tethys_compute.condor.dag_status`."""
-        from tethys_compute import condor
-
         return condor.dag_status(self.get_remote_host(), dag_id)
 
     def wait(self, ids: str | int | Iterable[str | int], timeout: float) -> dict[str, JobInfo]:
         """Wait, bounded, for jobs to finish; see :func:`tethys_compute.condor.wait`."""
-        from tethys_compute import condor
-
         return condor.wait(self.get_remote_host(), ids, timeout)
 
     def remove(
         self, ids: str | int | Iterable[str | int], reason: str | None = None
     ) -> ActionResult:
         """Remove jobs (``condor_rm``); see :func:`tethys_compute.condor.remove`."""
-        from tethys_compute import condor
-
         return condor.remove(self.get_remote_host(), ids, reason=reason)
 
     def hold(self, ids: str | int | Iterable[str | int], reason: str | None = None) -> ActionResult:
         """Hold jobs (``condor_hold``); see :func:`tethys_compute.condor.hold`."""
-        from tethys_compute import condor
-
         return condor.hold(self.get_remote_host(), ids, reason=reason)
 
     def release(
         self, ids: str | int | Iterable[str | int], reason: str | None = None
     ) -> ActionResult:
         """Release held jobs (``condor_release``); see :func:`tethys_compute.condor.release`."""
-        from tethys_compute import condor
-
         return condor.release(self.get_remote_host(), ids, reason=reason)
 
     def fetch_outputs(
         self, remote_dir: str, names: Iterable[str] | None, local_dir: str | Path
     ) -> list[Path]:
         """Copy output files back; see :func:`tethys_compute.condor.fetch_outputs`."""
-        from tethys_compute import condor
-
         return condor.fetch_outputs(self.get_remote_host(), remote_dir, names, local_dir)
 
     def clean_remote_dir(self, remote_dir: str) -> None:
@@ -477,6 +453,4 @@ class CondorScheduler(Scheduler):
 
         (Not ``clean``: that name is Django's model validation.)
         """
-        from tethys_compute import condor
-
         condor.clean(self.get_remote_host(), remote_dir)

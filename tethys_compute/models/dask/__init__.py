@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
 
 from django.db import models
 
+from tethys_compute import dask_client
 from tethys_compute.exceptions import (
     DaskJobException,
     DaskSchedulerConnectionError,
@@ -242,8 +243,6 @@ class DaskScheduler(Scheduler):
         ...     async with await scheduler.get_client(asynchronous=True) as client:
         ...         return await client.submit(sum, [1, 2])
         """
-        from tethys_compute import dask_client
-
         cached = kw.pop("cached", True)
         timeout = kw.pop("timeout", None)
         heartbeat = kw.pop("heartbeat_interval", None)
@@ -280,9 +279,7 @@ class DaskScheduler(Scheduler):
         >>> result.ok, result.details["n_workers"], result.warnings  # doctest: +SKIP
         (True, 2, [])
         """
-        from tethys_compute.dask_client import check_scheduler
-
-        return check_scheduler(
+        return dask_client.check_scheduler(
             self.host,
             label=self.name,
             timeout=self.timeout,
@@ -307,9 +304,6 @@ class DaskScheduler(Scheduler):
         ...               dashboard="localhost:8787").dashboard_link
         'http://localhost:8787/status'
         """
-        from tethys_compute import dask_client
-        from tethys_compute.exceptions import SchedulerConnectionError
-
         if self.dashboard:
             return dask_client.dashboard_url(self.dashboard)
         try:
