@@ -273,6 +273,31 @@ def test_refused_port_fails_at_once(refused_address: str) -> None:
     assert "'Nobody'" in str(info.value) and refused_address in str(info.value)
 
 
+def test_a_remembered_failure_keeps_no_caller_alive(refused_address: str) -> None:
+    """The cache remembers a failure without its traceback (whose frames hold callers' locals)."""
+    import gc
+    import weakref
+
+    from tethys_compute.dask import cache
+
+    class Held:
+        pass
+
+    def caller() -> weakref.ref[Held]:
+        held = Held()  # a caller's local, such as the jobs a refresh asks about
+        try:
+            DaskScheduler(name="Gone", host=refused_address).client  # noqa: B018
+        except SchedulerConnectionError:
+            pass
+        return weakref.ref(held)
+
+    ref = caller()
+    gc.collect()
+    assert ref() is None
+    remembered = [e.failure for e in cache._cache.values() if e.key.address == refused_address]
+    assert remembered and all(f is not None and f.__traceback__ is None for f in remembered)
+
+
 @pytest.mark.parametrize("host", ["http://127.0.0.1:8786", "127.0.0.1:99999", "not a host:8786"])
 def test_malformed_address_is_rejected(host: str) -> None:
     with pytest.raises(SchedulerValidationError, match="host"):

@@ -189,7 +189,10 @@ def _connect_cached(
             try:
                 client = _run_open(key, options, label, limit)
             except SchedulerConnectionError as exc:
-                entry.failure, entry.failure_at = exc, time.monotonic()
+                # A copy without the traceback: its frames would keep the caller's
+                # locals (a refresh's jobs, say) alive for as long as the entry.
+                entry.failure = type(exc)(str(exc))
+                entry.failure_at = time.monotonic()
                 entry.failure_label = label
                 raise
             entry.client, entry.failure = client, None
