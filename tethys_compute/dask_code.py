@@ -34,9 +34,27 @@ __all__ = ["GRAPH_ERROR", "check_code", "explain", "graph_modules", "how_to_fix"
 GRAPH_ERROR = "Error during deserialization of the task graph"
 
 
-def how_to_fix(module: str, where: str) -> str:
-    """The sentence that says how to make ``module`` importable on ``where``."""
+def how_to_fix(module: str, where: str, error: str = "") -> str:
+    """The sentence that says how to make ``module`` importable on ``where``.
+
+    ``error`` is what the import raised there (``"Type: text"``): a module
+    that was found but raised while being imported needs its code fixed, not
+    a path.
+
+    Examples
+    --------
+    >>> how_to_fix("app.tasks", "the workers", "AppRegistryNotReady: Apps aren't loaded yet.")[:40]
+    "'app.tasks' was found there but raised w"
+    """
     top = module.split(".")[0]
+    kind = error.split(":", 1)[0].strip()
+    if error and kind not in ("ModuleNotFoundError", "ImportError"):
+        return (
+            f"{module!r} was found there but raised while being imported: fix that error. "
+            "Code run on Dask runs without Django set up, so a module of job functions must "
+            "not import Django models or tethys_sdk at its top (import them inside the "
+            "functions that need them, or keep the job functions in a module of their own)."
+        )
     return (
         f"Install the app's package ({top!r}) in the Python environment {where} run in, or "
         "add its folder to their PYTHONPATH (a local cluster: WORKER_PYTHONPATH in its "
@@ -114,7 +132,7 @@ def check_code(client: Client, modules: str | Iterable[str], *, label: str, time
         raise RemoteImportError(
             f"The Dask scheduler {label!r} cannot import {module!r} ({text}). The scheduler "
             "unpickles the task graph itself, so it needs the job's code as well as the "
-            f"workers. {how_to_fix(module, 'the scheduler and the workers')}"
+            f"workers. {how_to_fix(module, 'the scheduler and the workers', text)}"
         )
     answers = client.run(probe, wanted, on_error="return", callback_timeout=timeout)
     missing = {addr: answer for addr, answer in answers.items() if answer}
@@ -124,7 +142,7 @@ def check_code(client: Client, modules: str | Iterable[str], *, label: str, time
         module, text = (first[0], first[1]) if isinstance(first, list) else (wanted[0], first)
         raise RemoteImportError(
             f"{len(missing)} of {len(answers)} Dask worker(s) of {label!r} cannot import "
-            f"{module!r} ({text}; {shown}). {how_to_fix(module, 'the workers')}"
+            f"{module!r} ({text}; {shown}). {how_to_fix(module, 'the workers', text)}"
         )
 
 

@@ -149,5 +149,10 @@ def test_create_jobs_shares_them_with_groups_and_keeps_common_fields(
             assert job.scheduler_name == dask_scheduler.name
             assert job.status_code == JobStatus.PENDING
         assert list(manager.list_jobs(groups=[team])) == jobs
+        # Tethys code reads job.id: the base row's id, the same as pk.
+        assert [j.id for j in jobs] == [j.pk for j in jobs] and None not in [j.id for j in jobs]
+        basic = manager.create_jobs("b_{id}", user, "BASIC", parameters=[{}, {}])
+        assert [j.id for j in basic] == [j.pk for j in basic]
+        assert [manager.get_job(j.id).name for j in basic] == [f"b_{j.pk}" for j in basic]
     finally:
         _forget(dask_scheduler, jobs)

@@ -23,6 +23,7 @@ from django.test import Client as WebClient
 from tests.jobs.conftest import status_of, wait_for
 from tethys_compute import dask_processes
 from tethys_compute.dask_client import close_clients
+from tethys_compute.dask_code import check_code
 from tethys_compute.exceptions import RemoteImportError
 from tethys_compute.jobs.manager import JobManager
 from tethys_compute.jobs.status import JobStatus
@@ -119,6 +120,50 @@ def test_missing_module_names_the_module_the_side_and_the_fix(
         assert "Submission failed: " in Job.objects.get(pk=job.pk).status_message
         # The worker did not die on an undeserializable task: it still answers.
         assert record.client.submit(sum, [1, 2]).result(timeout=10) == 3
+
+
+def test_a_batch_the_workers_cannot_import_is_refused_before_anything_is_sent(
+    app_code: Path, manager: JobManager, user: Any
+) -> None:
+    with split_cluster(app_code, "Split", scheduler_has=True, workers_have=False) as record:
+        jobs = manager.create_jobs(
+            "double_{id}",
+            user,
+            "DASK",
+            scheduler=record,
+            function=f"{APP}.tasks.double",
+            parameters=[{"args": [i]} for i in range(5)],
+        )
+        with pytest.raises(RemoteImportError) as refused:
+            manager.execute_all(jobs)
+        text = str(refused.value)
+        assert "1 of 1 Dask worker(s) of 'Split'" in text and f"cannot import '{APP}.tasks'" in text
+        assert f"Install the app's package ('{APP}')" in text
+        rows = Job.objects.filter(pk__in=[j.pk for j in jobs])
+        assert set(rows.values_list("status_code", flat=True)) == {JobStatus.ERROR}
+        assert all(
+            m.startswith("Submission failed: ")
+            for m in rows.values_list("status_message", flat=True)
+        )
+        # Nothing was sent: the worker holds no task of the batch.
+        assert not record.client.run_on_scheduler(
+            lambda dask_scheduler: [k for k in dask_scheduler.tasks if "tethys-job-" in str(k)]
+        )
+
+
+def test_a_module_that_raises_on_import_is_not_called_missing(
+    app_code: Path, manager: JobManager, user: Any
+) -> None:
+    (app_code / APP / "needs_django.py").write_text(
+        'raise RuntimeError("Apps aren\'t loaded yet.")\n\n\ndef run(x):\n    return x\n'
+    )
+    with split_cluster(app_code, "Split", scheduler_has=True, workers_have=True) as record:
+        with pytest.raises(RemoteImportError) as refused:
+            check_code(record.client, [f"{APP}.needs_django"], label="Split", timeout=10)
+        text = str(refused.value)
+        assert "RuntimeError: Apps aren't loaded yet." in text
+        assert "was found there but raised while being imported" in text
+        assert "PYTHONPATH" not in text
 
 
 @pytest.mark.parametrize("scheduler_has", [False, True], ids=["scheduler", "workers"])

@@ -132,11 +132,14 @@ def _insert_jobs(kind: type[Job], built: list[Job], alias: str) -> list[Any]:
             f"The {connections[alias].vendor} database did not return the new jobs' ids; "
             "create them one by one with create_job()."
         )
+    # Every ancestor's primary key too: a DaskJob's ``pk`` is its ``job_ptr_id``,
+    # while apps (Tethys code among them) read ``job.id``, the base row's.
+    keys = {kind._meta.pk.attname, Job._meta.pk.attname}
+    keys.update(parent._meta.pk.attname for parent in kind._meta.get_parent_list())
+    keys.update(link.attname for link in kind._meta.parents.values() if link is not None)
     for job, pk in zip(built, ids, strict=True):
-        job.pk = pk
-        for link in kind._meta.parents.values():
-            if link is not None:
-                setattr(job, link.attname, pk)
+        for attname in keys:
+            setattr(job, attname, pk)
     if kind is not Job:
         _insert(kind, built, list(kind._meta.local_concrete_fields), alias)
     return ids

@@ -20,7 +20,9 @@ from django.db.models import Case, CharField, Value, When
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from tethys_compute.conf import compute_settings
 from tethys_compute.dask_client import scheduler_call
+from tethys_compute.dask_code import check_code
 from tethys_compute.exceptions import InvalidStatusTransition
 from tethys_compute.jobs.batch_sql import chunks, param_limit, versions_match
 from tethys_compute.jobs.dask_reports import watch_dask_future
@@ -102,11 +104,33 @@ def _claim(jobs: list[DaskJob], versions: Mapping[int, int], alias: str) -> None
 
 
 def _submit(jobs: list[DaskJob]) -> list[Future]:
-    """One ``compute`` of every job's task and one ``publish_dataset`` of them all."""
+    """One ``compute`` of every job's task and one ``publish_dataset`` of them all.
+
+    First, as ``execute()`` does, the functions' modules are checked on the
+    scheduler and its workers (two bounded calls, none when every function
+    is the standard library's); a module that cannot be imported there makes
+    every job Error and raises :class:`~tethys_compute.exceptions.RemoteImportError`.
+    """
     client = jobs[0].client
+    scheduler = jobs[0].get_scheduler()
     try:
+        functions = {job.function: import_string(job.function) for job in jobs}
+        # What execute() checks for one job, once for the batch: every module of its
+        # functions importable on the scheduler and the workers (none asked for the
+        # standard library's).
+        check_code(
+            client,
+            {
+                getattr(f, "__module__", "") or name.rsplit(".", 1)[0]
+                for name, f in functions.items()
+            },
+            label=scheduler.name if scheduler is not None else "",
+            timeout=float(
+                getattr(scheduler, "timeout", None) or compute_settings.DASK_CONNECT_TIMEOUT
+            ),
+        )
         work = [
-            dask.delayed(import_string(job.function), pure=False)(
+            dask.delayed(functions[job.function], pure=False)(
                 *job.args, dask_key_name=job.key, **job.kwargs
             )
             for job in jobs
