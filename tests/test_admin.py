@@ -383,7 +383,8 @@ def test_test_connection_action_reports_failure_with_reason_and_stores_it(
     assert time.monotonic() - started < 15
     html = response.content.decode()
     assert "Dask scheduler “Dask down”: FAILED" in html
-    assert "what worked: address" in html  # the steps that passed before the failure
+    assert "What worked: address." in html  # the steps that passed before the failure
+    assert ".;" not in html
     fresh = DaskScheduler.objects.get(pk=dask_down.pk)
     assert fresh.last_check_ok is False and fresh.last_check_at is not None
     assert fresh.last_check_summary.startswith("FAILED: ")

@@ -62,12 +62,14 @@ def report(request: HttpRequest, checks: list[SchedulerCheck]) -> None:
         who = f"{check.scheduler._meta.verbose_name} “{check.scheduler.name}”"
         text = f"{who}: {result.summary}"
         worked = ", ".join(step.name for step in result.checks if step.ok)
+        # The summary is a sentence of its own: what follows starts a new one.
+        joined = text if text.endswith((".", "!", "?")) else f"{text}."
         if not result.checked:
             messages.warning(request, text)
         elif result.ok:
-            messages.success(request, f"{text}; passed: {worked}" if worked else text)
+            messages.success(request, f"{joined} Passed: {worked}." if worked else text)
         else:
-            messages.error(request, f"{text}; what worked: {worked}" if worked else text)
+            messages.error(request, f"{joined} What worked: {worked}." if worked else text)
         for warning in result.warnings:
             messages.warning(request, f"{who}: warning: {warning}")
 
