@@ -125,10 +125,13 @@ def _running_together(keys: list[str]) -> list[str]:
         rows = DaskJob.objects.filter(key__in=part, status_code__in=_BEFORE)
         for pk, key, version in rows.values_list("pk", "key", "status_version"):
             found[key] = (pk, version)
+    # Jobs past Running already (a key stored meanwhile, still before it, is not among them).
     finished_or_other = {
         key
         for part in chunks([k for k in keys if k not in found], limit - 10)
-        for key in DaskJob.objects.filter(key__in=part).values_list("key", flat=True)
+        for key in DaskJob.objects.filter(key__in=part)
+        .exclude(status_code__in=_BEFORE)
+        .values_list("key", flat=True)
     }
     now = timezone.now()
     moved: list[str] = []
