@@ -24,7 +24,7 @@ from tethys_compute.exceptions import CondorSubmitError, InvalidArgumentError
 from tethys_compute.jobs.manager import JobManager
 from tethys_compute.jobs.refresh import refresh_jobs
 from tethys_compute.jobs.status import JobStatus
-from tethys_compute.models import CondorJob, CondorScheduler, Job
+from tethys_compute.models import CondorJob, CondorScheduler, CondorWorkflow, Job
 from tethys_compute.models.condor_wrapper import URL_FILE
 from tethys_compute.ssh import SSHHost
 
@@ -229,6 +229,28 @@ def test_pause_resume_and_stop_of_one_batch_job_touch_only_it(
     assert status_of(first) in (JobStatus.SUBMITTED, JobStatus.RUNNING)
     first.stop()
     third.stop()
+
+
+@pytest.mark.django_db
+def test_a_workflow_in_the_batch_is_executed_on_its_own(
+    manager: JobManager, user: Any, condor_scheduler: CondorScheduler
+) -> None:
+    jobs: list[Any] = sweep(manager, user, condor_scheduler, [{"submit_description": HELD}] * 3)
+    workflow = manager.create_job("dag", user, "CONDORWORKFLOW", scheduler=condor_scheduler)
+    assert isinstance(workflow, CondorWorkflow)
+    workflow.add_node("only", {"executable": "/bin/true", "hold": True})
+    condor_scheduler.get_remote_host().run(["true"])
+    with remote_calls.measure() as seen:
+        manager.execute_all([*jobs, workflow])
+    alone = seen.commands("ssh") - 1  # the three jobs: one command
+    assert alone >= 1  # the workflow's own submission (condor_submit_dag)
+    workflow.refresh_from_db()
+    assert workflow.status == "Submitted" and workflow.cluster_id is not None
+    clusters = {job.cluster_id for job in CondorJob.objects.filter(pk__in=[j.pk for j in jobs])}
+    assert len(clusters) == 3 and workflow.cluster_id not in clusters
+    # Three jobs alone cost the same one command.
+    more = sweep(manager, user, condor_scheduler, [{"submit_description": HELD}] * 3)
+    assert execute_counted(manager, more).commands("ssh") == 1
 
 
 @pytest.mark.django_db
