@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import tethys_compute.condor.submit_many as submit_many_module
 from tests.fixtures.sshd import SSHD
 from tests.jobs.conftest import status_of, wait_for
 from tests.test_ssh import make_target
@@ -293,3 +294,25 @@ def test_submit_many_over_the_sh_loop_uploads_the_archive_as_stdin(
     host.run(["condor_rm", *[str(r.cluster_id) for r in done]])
     host.run(["rm", "-rf", "--", *[r.remote_dir for r in done]])
     host.close()
+
+
+@pytest.mark.django_db
+def test_a_batch_past_the_size_bound_goes_in_several_commands(
+    condor_scheduler: CondorScheduler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each command carries at most MAX_COMMAND_BYTES of files (held in memory on both ends)."""
+    monkeypatch.setattr(submit_many_module, "MAX_COMMAND_BYTES", 3000)
+    host = condor_scheduler.get_remote_host()
+    host.run(["true"])
+    jobs = [Submission(HELD, {"data.bin": bytes([n]) * 1000}) for n in range(5)]
+    with remote_calls.measure() as seen:
+        results = submit_many(host, jobs)
+    assert seen.commands("ssh") == 3  # two jobs (about 2,050 bytes) per command
+    done = [r for r in results if isinstance(r, SubmitResult)]
+    assert len({r.cluster_id for r in done}) == 5
+    for n, result in enumerate(done):
+        assert host.run(
+            ["od", "-An", "-tu1", "-N1", f"{result.remote_dir}/data.bin"]
+        ).stdout.split() == [str(n)]
+    host.run(["condor_rm", *[str(r.cluster_id) for r in done]])
+    host.run(["rm", "-rf", "--", *[r.remote_dir for r in done]])

@@ -29,8 +29,10 @@ id, directory and error, exactly as if it had been submitted alone; the
 cost is one ``condor_submit`` process per job on the submit host, inside a
 single SSH round trip.
 
-The submit host needs ``tar`` and ``gzip`` and GNU ``mv`` (``-T``) besides
-``mktemp``.
+The archive travels as the command's standard input, held in memory on both
+ends: a batch whose files pass :data:`MAX_COMMAND_BYTES` goes in several
+commands.  The submit host needs ``tar`` and ``gzip`` and GNU ``mv``
+(``-T``) besides ``mktemp``.
 """
 
 from __future__ import annotations
@@ -58,11 +60,16 @@ from tethys_compute.exceptions import (
 )
 from tethys_compute.remote import CommandResult, RemoteHost
 
-__all__ = ["SCRIPT", "SECONDS_PER_JOB", "Submission", "submit_many"]
+__all__ = ["MAX_COMMAND_BYTES", "SCRIPT", "SECONDS_PER_JOB", "Submission", "submit_many"]
 
 #: Seconds the batch's remote command may take per job, on top of the command
 #: timeout (``condor_submit`` talks to the schedd once per job).
 SECONDS_PER_JOB = 2.0
+
+#: Input bytes (before compression) one remote command carries at most: the
+#: archive is held in memory on both ends.  A batch with more is sent in several
+#: commands, each job whole in one of them.
+MAX_COMMAND_BYTES = 64 * 1024 * 1024
 
 #: Exit status of the script when it cannot make or fill its staging directory.
 _STAGING_FAILED = (70, 71)
@@ -123,8 +130,13 @@ def _entry(name: str, mode: int, size: int = 0, kind: bytes = tarfile.REGTYPE) -
     return info
 
 
-def _job_files(job: Submission) -> list[tuple[str, bytes, int]]:
-    """``(name, content, mode)`` of every file of one job's directory, its description too.
+#: One file of a job's directory: name, content (or the local path to read it
+#: from), mode, size.
+_File = tuple[str, bytes | str, int, int]
+
+
+def _job_files(job: Submission) -> list[_File]:
+    """Every file of one job's directory, its description too (input files are not read yet).
 
     Raises
     ------
@@ -139,55 +151,118 @@ def _job_files(job: Submission) -> list[tuple[str, bytes, int]]:
     if any(name == SUBMIT_FILE for name, _ in items):
         raise InvalidArgumentError(f"An input file cannot be named {SUBMIT_FILE!r}.")
     private = set(job.private_files)
-    files = [(SUBMIT_FILE, rendered.text.encode("utf-8"), 0o644)]
+    text = rendered.text.encode("utf-8")
+    files: list[_File] = [(SUBMIT_FILE, text, 0o644, len(text))]
     for name, source in items:
         executable = name == rendered.executable
         if isinstance(source, bytes):
-            data = source
+            size = len(source)
         else:
             if not os.path.isfile(source):
                 raise InvalidArgumentError(f"Input file {source!r} does not exist on this host.")
-            executable = executable or bool(os.stat(source).st_mode & stat.S_IXUSR)
-            with open(source, "rb") as handle:
-                data = handle.read()
-        mode = 0o600 if name in private else 0o644
-        files.append((name, data, mode | (0o100 if executable else 0)))
+            info = os.stat(source)
+            size, executable = info.st_size, executable or bool(info.st_mode & stat.S_IXUSR)
+        mode = (0o600 if name in private else 0o644) | (0o100 if executable else 0)
+        files.append((name, source, mode, size))
     return files
 
 
-def _add_job(archive: tarfile.TarFile, index: int, files: Iterable[tuple[str, bytes, int]]) -> None:
-    """Add one job's directory (``index/``) and its files to the archive."""
-    top = str(index)
+def _plan(
+    jobs: Sequence[Submission],
+) -> tuple[list[list[tuple[int, list[_File]]]], dict[int, TethysComputeError]]:
+    """The jobs that can be sent, in parts of :data:`MAX_COMMAND_BYTES`; why not the others."""
+    failed: dict[int, TethysComputeError] = {}
+    parts: list[list[tuple[int, list[_File]]]] = []
+    current: list[tuple[int, list[_File]]] = []
+    size = 0
+    for index, job in enumerate(jobs):
+        try:
+            files = _job_files(job)
+        except TethysComputeError as exc:
+            failed[index] = exc
+            continue
+        except OSError as exc:
+            failed[index] = InvalidArgumentError(f"Could not read an input file: {exc}")
+            continue
+        weight = sum(f[3] for f in files)
+        if current and size + weight > MAX_COMMAND_BYTES:
+            parts.append(current)
+            current, size = [], 0
+        current.append((index, files))
+        size += weight
+    if current:
+        parts.append(current)
+    return parts, failed
+
+
+def _add_job(archive: tarfile.TarFile, position: int, files: Iterable[_File]) -> None:
+    """Add one job's directory (``position/``) and its files to the archive."""
+    top = str(position)
     archive.addfile(_entry(top, 0o700, kind=tarfile.DIRTYPE))
     made = {top}
-    for name, data, mode in files:
+    for name, source, mode, size in files:
         parts = name.split("/")[:-1]
         for depth in range(1, len(parts) + 1):
             folder = posixpath.join(top, *parts[:depth])
             if folder not in made:
                 archive.addfile(_entry(folder, 0o755, kind=tarfile.DIRTYPE))
                 made.add(folder)
-        archive.addfile(_entry(posixpath.join(top, name), mode, len(data)), io.BytesIO(data))
+        entry = _entry(posixpath.join(top, name), mode, size)
+        if isinstance(source, bytes):
+            archive.addfile(entry, io.BytesIO(source))
+        else:
+            with open(source, "rb") as handle:
+                archive.addfile(entry, handle)
 
 
-def _pack(jobs: Sequence[Submission]) -> tuple[bytes, list[int], dict[int, TethysComputeError]]:
-    """The archive of the jobs that can be sent, their indexes, and why the others cannot."""
-    failed: dict[int, TethysComputeError] = {}
-    sent: list[int] = []
+def _pack(part: Sequence[tuple[int, list[_File]]]) -> bytes:
+    """One gzip'd tar of the part's jobs, each under its position in the part.
+
+    Raises
+    ------
+    InvalidArgumentError
+        When an input file cannot be read (or changed size) while it is packed.
+    """
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as archive:
-        for index, job in enumerate(jobs):
-            try:
-                files = _job_files(job)
-            except TethysComputeError as exc:
-                failed[index] = exc
-                continue
-            except OSError as exc:
-                failed[index] = InvalidArgumentError(f"Could not read an input file: {exc}")
-                continue
-            _add_job(archive, len(sent), files)
-            sent.append(index)
-    return buffer.getvalue(), sent, failed
+    try:
+        with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as archive:
+            for position, (_, files) in enumerate(part):
+                _add_job(archive, position, files)
+    except OSError as exc:
+        raise InvalidArgumentError(f"Could not read an input file: {exc}") from exc
+    return buffer.getvalue()
+
+
+def _send(
+    host: RemoteHost, part: Sequence[tuple[int, list[_File]]], timeout: float | None
+) -> list[SubmitResult | TethysComputeError]:
+    """Submit one part's jobs in one remote command: each job's result or error.
+
+    Raises
+    ------
+    TethysComputeError
+        When the command could not run, or could not unpack the jobs.
+    """
+    archive = _pack(part)
+    count = len(part)
+    limit = _timeout(timeout) + (SECONDS_PER_JOB * count if timeout is None else 0.0)
+    token = "tc" + secrets.token_hex(12)
+    argv = ["sh", "-c", SCRIPT, "sh", str(count), token, SUBMIT_FILE]
+    raw = host.run(argv, stdin=archive, timeout=limit)
+    if raw.exit_status in _STAGING_FAILED:
+        raise CondorError(
+            f"Could not unpack {count} job(s) for submission on {host.label} (exit status "
+            f"{raw.exit_status}): {raw.stderr.strip()[-300:]}; none was submitted."
+        )
+    outs = split_batch_output(raw.stdout, token, count)
+    errs = split_batch_output(raw.stderr, token, count)
+    results: list[SubmitResult | TethysComputeError] = []
+    for (out, status), (err, _) in zip(outs, errs, strict=True):
+        try:
+            results.append(_job_result(host, out, err, status, raw.duration))
+        except CondorError as exc:
+            results.append(exc)
+    return results
 
 
 def _job_result(
@@ -220,6 +295,9 @@ def submit_many(
 ) -> list[SubmitResult | TethysComputeError]:
     """Submit ``jobs`` in one remote command, each as its own cluster in its own directory.
 
+    One command carries at most :data:`MAX_COMMAND_BYTES` of files; a batch
+    with more goes in several, each job whole in one of them.
+
     Parameters
     ----------
     host : RemoteHost
@@ -227,25 +305,21 @@ def submit_many(
     jobs : sequence of Submission
         The jobs, each as :func:`~tethys_compute.condor.submit` would take it.
     timeout : float, optional
-        Seconds for the whole command; default ``SSH_COMMAND_TIMEOUT`` plus
-        :data:`SECONDS_PER_JOB` per job.
+        Seconds for each command; default ``SSH_COMMAND_TIMEOUT`` plus
+        :data:`SECONDS_PER_JOB` per job in it.
 
     Returns
     -------
     list of SubmitResult or TethysComputeError
         In the order of ``jobs``: what each submission created, or why it
-        failed (HTCondor's ``ERROR`` lines in a :class:`CondorSubmitError`; an
-        input file missing here in an :class:`InvalidArgumentError`).  One
-        job's failure never touches the others.
-
-    Raises
-    ------
-    CondorError
-        When the batch itself could not start (no staging directory, the
-        archive could not be unpacked): no job was submitted.
-    SchedulerConnectionError
-        When the command could not be run or did not finish in time (then
-        the jobs it reached may have been submitted).
+        failed: HTCondor's ``ERROR`` lines in a :class:`CondorSubmitError`, an
+        input file missing here in an :class:`InvalidArgumentError`, and for
+        every job of a command that failed as a whole, its error (a
+        :class:`CondorError` when the jobs could not be unpacked there: none
+        of them was submitted; a :class:`SchedulerConnectionError` when the
+        command could not run or did not finish in time: the jobs it reached
+        may have been submitted).  One job's failure never touches the
+        others.
 
     Examples
     --------
@@ -254,24 +328,13 @@ def submit_many(
     >>> results[0].cluster_id, results[999].cluster_id  # doctest: +SKIP
     (41, 1040)
     """
-    archive, sent, failed = _pack(jobs)
+    parts, failed = _plan(jobs)
     results: dict[int, SubmitResult | TethysComputeError] = dict(failed)
-    if sent:
-        limit = _timeout(timeout) + (SECONDS_PER_JOB * len(sent) if timeout is None else 0.0)
-        token = "tc" + secrets.token_hex(12)
-        argv = ["sh", "-c", SCRIPT, "sh", str(len(sent)), token, SUBMIT_FILE]
-        raw = host.run(argv, stdin=archive, timeout=limit)
-        if raw.exit_status in _STAGING_FAILED:
-            raise CondorError(
-                f"Could not unpack {len(sent)} job(s) for submission on {host.label} (exit status "
-                f"{raw.exit_status}): {raw.stderr.strip()[-300:]}; none was submitted."
-            )
-        outs = split_batch_output(raw.stdout, token, len(sent))
-        errs = split_batch_output(raw.stderr, token, len(sent))
-        for position, index in enumerate(sent):
-            (out, status), (err, _) = outs[position], errs[position]
-            try:
-                results[index] = _job_result(host, out, err, status, raw.duration)
-            except CondorError as exc:
-                results[index] = exc
+    for part in parts:
+        try:
+            answers = _send(host, part, timeout)
+        except TethysComputeError as exc:
+            answers = [exc] * len(part)
+        for (index, _), answer in zip(part, answers, strict=True):
+            results[index] = answer
     return [results[index] for index in range(len(jobs))]
