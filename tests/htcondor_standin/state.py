@@ -175,10 +175,11 @@ class Job:
         """The ad as ``queue.json`` stores it (without decoding it when it was not used)."""
         return classad.ad_to_storable(self._ad) if self._ad is not None else self._stored or {}
 
-    def _number(self, name: str) -> int:
-        if self._ad is None and isinstance((self._stored or {}).get(name), int):
-            return int((self._stored or {})[name])
-        return int(self.ad[name])
+    def _number(self, name: str, default: int | None = None) -> int:
+        stored = self._stored if self._ad is None else None
+        if stored is not None and isinstance(stored.get(name, default), int):
+            return int(stored.get(name, default))  # type: ignore[arg-type]
+        return int(self.ad[name] if default is None else self.ad.get(name, default))
 
     @property
     def cluster(self) -> int:
@@ -193,7 +194,7 @@ class Job:
     @property
     def status(self) -> int:
         """JobStatus."""
-        return int(self.ad.get("JobStatus", STATUS_IDLE))
+        return self._number("JobStatus", STATUS_IDLE)
 
     @property
     def job_id(self) -> str:
@@ -203,7 +204,7 @@ class Job:
     @property
     def universe(self) -> int:
         """JobUniverse."""
-        return int(self.ad.get("JobUniverse", UNIVERSE_VANILLA))
+        return self._number("JobUniverse", UNIVERSE_VANILLA)
 
 
 @dataclass
