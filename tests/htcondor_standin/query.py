@@ -15,6 +15,7 @@ Supported condor_history forms: ids and owner names, ``-constraint E``, ``-limit
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Iterable
@@ -521,6 +522,7 @@ def render_full(ads: list[dict[str, Any]], opts: Options, history: bool) -> str:
 def select(ads: list[dict[str, Any]], opts: Options, ids: list[tuple[int, int | None]]) -> list:
     """Apply id/owner restrictions and the constraint."""
     result = []
+    wanted = classad.matcher(opts.constraint) if opts.constraint is not None else None
     for ad in ads:
         if ids or opts.owners:
             ok = (
@@ -532,7 +534,7 @@ def select(ads: list[dict[str, Any]], opts: Options, ids: list[tuple[int, int | 
             )
             if not ok:
                 continue
-        if opts.constraint is not None and not classad.matches(opts.constraint, ad):
+        if wanted is not None and not wanted(ad):
             continue
         result.append(ad)
     return result
@@ -746,6 +748,26 @@ def limit_jobs(ads: list[dict[str, Any]], limit: int | None) -> list[dict[str, A
     return sorted(picked, key=lambda a: (a["ClusterId"], a["ProcId"]))
 
 
+def _needed(opts: Options) -> set[str] | None:
+    """Lower-case names of what ``-json``/``-long``/``-xml`` ``-attributes`` output reads.
+
+    None for other outputs (they may read any attribute).  Only for jobs whose
+    constraint :func:`classad.quick_match` decided: it names its attributes.
+    """
+    if opts.af is not None or opts.formats or opts.attributes is None:
+        return None
+    if opts.mode not in ("json", "jsonl", "xml", "long") or opts.constraint is None:
+        return None
+    return {
+        *(a.lower() for a in opts.attributes),
+        *(a.lower() for a in classad.id_attributes(opts.constraint)),
+        "clusterid",
+        "procid",
+        "owner",
+        "jobstatus",
+    }
+
+
 def q_main(argv: list[str], out: TextIO, err: TextIO) -> int:
     """Entry point of ``condor_q``."""
     try:
@@ -776,9 +798,24 @@ def q_main(argv: list[str], out: TextIO, err: TextIO) -> int:
         if queue.jobs:
             state.ensure_scheduler()
         at = int(now())
+        # Only the human output counts every job: the others need only the matches decoded,
+        # and -json/-long... -attributes only the attributes shown and selected on.
+        skip = (
+            opts.constraint
+            if opts.af is not None or opts.formats or opts.mode != "default"
+            else None
+        )
+        needed = _needed(opts) if skip is not None else None
         all_ads = []
         for job in sorted(queue.jobs, key=lambda j: (j.cluster, j.proc)):
-            ad = dict(job.ad)
+            quick = None if skip is None else classad.quick_match(skip, job.stored)
+            if quick is False:
+                continue
+            if quick and needed is not None:
+                stored = job.stored
+                ad = {k: classad.from_storable(v) for k, v in stored.items() if k.lower() in needed}
+            else:
+                ad = dict(job.ad)
             ad["ServerTime"] = at
             all_ads.append(ad)
     human = opts.af is None and not opts.formats and opts.mode == "default"
@@ -883,6 +920,33 @@ def userlog_ads(path: str, cfg: Config) -> list[dict[str, Any]]:
     return sorted(ads.values(), key=lambda a: (a["ClusterId"], a["ProcId"]))
 
 
+def scan_history(state: State, opts: Options) -> list[dict[str, Any]]:
+    """The matching history ads, read as ``condor_history`` reads them.
+
+    Newest first (oldest with ``-forwards``), one record at a time: the scan
+    stops after ``-scanlimit`` records (matching or not) or once ``-limit``
+    records matched.  A record is decoded only when the constraint may hold
+    for it (numbers are stored as they are).
+    """
+    ads: list[dict[str, Any]] = []
+    if opts.limit is not None and opts.limit <= 0:
+        return ads
+    records = state.history_records(newest_first=not opts.forwards)
+    with contextlib.closing(records):
+        for index, record in enumerate(records):
+            if opts.scanlimit is not None and index >= opts.scanlimit:
+                break
+            if (
+                opts.constraint is not None
+                and classad.quick_match(opts.constraint, record) is False
+            ):
+                continue
+            ads.extend(select([classad.ad_from_storable(record)], opts, opts.ids))
+            if opts.limit is not None and len(ads) >= opts.limit:
+                break
+    return ads
+
+
 def history_main(argv: list[str], out: TextIO, err: TextIO) -> int:
     """Entry point of ``condor_history``."""
     try:
@@ -899,18 +963,13 @@ def history_main(argv: list[str], out: TextIO, err: TextIO) -> int:
             return 1
     state = State()
     if opts.userlog is not None:
-        ads = userlog_ads(opts.userlog, state.config)
+        ads = select(userlog_ads(opts.userlog, state.config), opts, opts.ids)
+        if opts.limit is not None:
+            ads = ads[: opts.limit]
         from_log = True
     else:
-        ads = state.read_history()
-        if not opts.forwards:
-            ads.reverse()
-        if opts.scanlimit is not None:
-            ads = ads[: max(0, opts.scanlimit)]  # the records read, before any selection
+        ads = scan_history(state, opts)
         from_log = False
-    ads = select(ads, opts, opts.ids)
-    if opts.limit is not None:
-        ads = ads[: opts.limit]
     if opts.af is not None:
         out.write(render_af(ads, opts.af, opts.af_flags))
     elif opts.formats:

@@ -24,7 +24,7 @@ import sys
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from htcondor_standin import classad
@@ -140,27 +140,61 @@ class Config:
         return f"slot1_1@{self.hostname}"
 
 
-@dataclass
 class Job:
-    """One queued job: its ad plus the stand-in's private bookkeeping (``sys``)."""
+    """One queued job: its ad plus the stand-in's private bookkeeping (``sys``).
 
-    ad: dict[str, Any]
-    sys: dict[str, Any] = field(default_factory=dict)
+    A job read from ``queue.json`` decodes its ad when it is first used, so a
+    tool that appends jobs or looks at a few does not decode the whole queue.
+    """
+
+    def __init__(
+        self,
+        ad: dict[str, Any] | None = None,
+        sys: dict[str, Any] | None = None,
+        *,
+        stored: dict[str, Any] | None = None,
+    ) -> None:
+        self._ad = ad
+        self._stored = stored if ad is None else None
+        self.sys = {} if sys is None else sys
+
+    @property
+    def ad(self) -> dict[str, Any]:
+        """The job's ClassAd (decoded on first use)."""
+        if self._ad is None:
+            self._ad = classad.ad_from_storable(self._stored or {})
+            self._stored = None
+        return self._ad
+
+    @ad.setter
+    def ad(self, value: dict[str, Any]) -> None:
+        self._ad, self._stored = value, None
+
+    @property
+    def stored(self) -> dict[str, Any]:
+        """The ad as ``queue.json`` stores it (without decoding it when it was not used)."""
+        return classad.ad_to_storable(self._ad) if self._ad is not None else self._stored or {}
+
+    def _number(self, name: str, default: int | None = None) -> int:
+        stored = self._stored if self._ad is None else None
+        if stored is not None and isinstance(stored.get(name, default), int):
+            return int(stored.get(name, default))  # type: ignore[arg-type]
+        return int(self.ad[name] if default is None else self.ad.get(name, default))
 
     @property
     def cluster(self) -> int:
         """ClusterId."""
-        return int(self.ad["ClusterId"])
+        return self._number("ClusterId")
 
     @property
     def proc(self) -> int:
         """ProcId."""
-        return int(self.ad["ProcId"])
+        return self._number("ProcId")
 
     @property
     def status(self) -> int:
         """JobStatus."""
-        return int(self.ad.get("JobStatus", STATUS_IDLE))
+        return self._number("JobStatus", STATUS_IDLE)
 
     @property
     def job_id(self) -> str:
@@ -170,7 +204,7 @@ class Job:
     @property
     def universe(self) -> int:
         """JobUniverse."""
-        return int(self.ad.get("JobUniverse", UNIVERSE_VANILLA))
+        return self._number("JobUniverse", UNIVERSE_VANILLA)
 
 
 @dataclass
@@ -220,16 +254,13 @@ class State:
         except FileNotFoundError:
             self._raw = ""
             return Queue(next_cluster=self.config.first_cluster, jobs=[])
-        jobs = [
-            Job(ad=classad.ad_from_storable(rec["ad"]), sys=rec.get("sys", {}))
-            for rec in data.get("jobs", [])
-        ]
+        jobs = [Job(stored=rec["ad"], sys=rec.get("sys", {})) for rec in data.get("jobs", [])]
         return Queue(next_cluster=int(data.get("next_cluster", 1)), jobs=jobs)
 
     def _save(self, queue: Queue) -> None:
         data = {
             "next_cluster": queue.next_cluster,
-            "jobs": [{"ad": classad.ad_to_storable(j.ad), "sys": j.sys} for j in queue.jobs],
+            "jobs": [{"ad": j.stored, "sys": j.sys} for j in queue.jobs],
         }
         raw = json.dumps(data)
         if raw == self._raw:
@@ -261,15 +292,22 @@ class State:
                     ad.pop(attr, None)
                 fh.write(json.dumps(classad.ad_to_storable(ad)) + "\n")
 
-    def read_history(self) -> list[dict[str, Any]]:
-        """All history ads, oldest first."""
+    def history_records(self, *, newest_first: bool = True) -> Iterator[dict[str, Any]]:
+        """The history's records as stored (not decoded), read one at a time.
+
+        Newest first, the file is read backwards from its end, a block at a
+        time, as ``condor_history`` reads it: a caller that stops early (a
+        scan limit, enough matches) reads only the records it looked at.
+        The state lock is held until the iterator is exhausted or closed.
+        """
         with self.lock():
-            try:
-                with open(self.history_path, encoding="utf-8") as fh:
-                    lines = fh.readlines()
-            except FileNotFoundError:
-                return []
-        return [classad.ad_from_storable(json.loads(line)) for line in lines if line.strip()]
+            if not os.path.exists(self.history_path):
+                return
+            with open(self.history_path, "rb") as fh:
+                lines = _lines_backwards(fh) if newest_first else iter(fh)
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
 
     # ------------------------------------------------------------------ scheduler process
 
@@ -306,6 +344,21 @@ class State:
             )
         finally:
             os.close(log)
+
+
+def _lines_backwards(fh: Any, block: int = 1 << 16) -> Iterator[bytes]:
+    """The lines of a binary file, last first."""
+    fh.seek(0, os.SEEK_END)
+    position = fh.tell()
+    tail = b""
+    while position > 0:
+        size = min(block, position)
+        position -= size
+        fh.seek(position)
+        lines = (fh.read(size) + tail).split(b"\n")
+        tail = lines.pop(0)  # the start of a line that began in an earlier block
+        yield from reversed(lines)
+    yield tail
 
 
 def now() -> float:

@@ -10,7 +10,7 @@ from tests.jobs.conftest import status_of, wait_for
 from tests.jobs.factories import bulk_create_jobs
 from tests.test_condor_e2e import CountingHost
 from tethys_compute.jobs.manager import JobManager
-from tethys_compute.jobs.refresh import condor_query, refresh_jobs
+from tethys_compute.jobs.refresh import MAX_TERMS_PER_QUERY, condor_query, refresh_jobs
 from tethys_compute.jobs.status import JobStatus
 from tethys_compute.models import CondorScheduler, CondorWorkflow, Job
 
@@ -61,8 +61,13 @@ def test_jobs_and_dag_nodes_in_one_remote_command(
 def test_more_jobs_than_one_constraint_takes_still_one_round_trip(
     user: Any, condor_scheduler: CondorScheduler
 ) -> None:
+    count = MAX_TERMS_PER_QUERY + 50
     bulk_create_jobs(
-        450, label="many", user=user, condor=condor_scheduler, cluster_ids=range(90000, 90450)
+        count,
+        label="many",
+        user=user,
+        condor=condor_scheduler,
+        cluster_ids=range(90000, 90000 + count),
     )
     jobs = list(Job.objects.filter(label="many").select_subclasses())
     record, host = counted(condor_scheduler)
@@ -72,5 +77,5 @@ def test_more_jobs_than_one_constraint_takes_still_one_round_trip(
     assert not report.failed and report.changed == 0
     unknown = Job.objects.filter(label="many").first()
     assert unknown is not None and "knows no job of cluster" in unknown.refresh_error
-    # Nothing of these is queued: spare the teardown 450 condor_rm runs.
+    # Nothing of these is queued: spare the teardown a condor_rm run each.
     Job.objects.filter(label="many").delete()

@@ -31,6 +31,7 @@ from django.db.models.functions import Cast, Concat, Replace
 from django.utils import timezone
 
 from tethys_compute.exceptions import InvalidArgumentError, InvalidStatusTransition
+from tethys_compute.jobs import batch_condor
 from tethys_compute.jobs.batch_dask import execute_dask as _execute_dask
 from tethys_compute.jobs.batch_sql import chunks as _chunks
 from tethys_compute.jobs.batch_sql import param_limit
@@ -202,10 +203,14 @@ def execute_all(jobs: Iterable[Job]) -> None:
             "none. Call resubmit() on those to run them again, or leave them out."
         )
     by_scheduler: dict[Any, list[DaskJob]] = defaultdict(list)
+    condor_jobs: list[Any] = []
     for job in jobs:
         if isinstance(job, DaskJob) and job.function:
             by_scheduler[job.scheduler_id].append(job)
+        elif batch_condor.batchable(job):
+            condor_jobs.append(job)
         else:
             job.execute()
     for group in by_scheduler.values():
         _execute_dask(group, {job.pk: rows[job.pk][1] for job in group})
+    batch_condor.execute_condor(condor_jobs, {job.pk: rows[job.pk][1] for job in condor_jobs})

@@ -266,14 +266,20 @@ class JobManager:
         """Submit Pending jobs together: per scheduler, one submission for all of them.
 
         Dask jobs on one scheduler are sent in one submission (and their
-        results published in one more call); each job is then tracked on its
-        own as if it had been executed alone.  Other kinds are executed one
-        by one.  See :func:`tethys_compute.jobs.batch.execute_all`.
+        results published in one more call); the Condor jobs of one scheduler
+        go in one remote command, a cluster each
+        (:mod:`tethys_compute.jobs.batch_condor`); each job is then tracked on
+        its own as if it had been executed alone.  Other kinds (workflows
+        too) are executed one by one.  See
+        :func:`tethys_compute.jobs.batch.execute_all`.
 
         Raises
         ------
         InvalidStatusTransition
             When one of the jobs is not Pending; nothing has been submitted.
+        CondorSubmitError
+            When HTCondor refused some Condor jobs: those are Error with the
+            reason, the others were submitted.
         """
         batch.execute_all(jobs)
 

@@ -19,10 +19,9 @@ from django.db.models import Q
 
 from tethys_compute.condor import JobStatus as CondorStatus
 from tethys_compute.condor import run_batch
-from tethys_compute.condor.client import status_commands
 from tethys_compute.condor.parse import STATUS_ATTRIBUTES, iter_json_ads, job_info_from_ad
+from tethys_compute.condor.status_scan import queue_then_history, split_queue_then_history
 from tethys_compute.conf import compute_settings
-from tethys_compute.exceptions import CondorError
 from tethys_compute.jobs.nodes import settle_unrun_nodes
 from tethys_compute.jobs.results import finished_well
 from tethys_compute.jobs.status import (
@@ -41,7 +40,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("tethys_compute.jobs.refresh")
 
 #: Most terms in one ``-constraint`` (several such commands still go in one round trip).
-MAX_TERMS_PER_QUERY = 400
+#: Each ``condor_q`` makes the schedd go through its whole queue, so fewer, longer
+#: constraints cost less; the command's size is the same either way (about 22 bytes a
+#: term, 22 KB for 1,000 jobs).
+MAX_TERMS_PER_QUERY = 1000
 
 
 def _proc_status(info: JobInfo) -> tuple[str, str]:
@@ -134,8 +136,10 @@ def condor_query(scheduler: Any, jobs: Sequence[Job], timeout: float) -> list[Jo
     (``DAGManJobId == C``); above :data:`MAX_TERMS_PER_QUERY` terms it is cut
     into several ``condor_q``/``condor_history`` pairs, still in one batch.
     ``condor_history`` reads at most ``CONDOR_HISTORY_SCAN_LIMIT`` records
-    (``-scanlimit``), and stops at ``-limit`` once every proc of plain jobs
-    was found.
+    (``-scanlimit``); for plain jobs it looks only for the procs ``condor_q``
+    did not list, stopping once it found them (``-limit``), and does not run
+    when the queue listed them all
+    (:func:`~tethys_compute.condor.status_scan.queue_then_history`).
 
     Parameters
     ----------
@@ -160,27 +164,26 @@ def condor_query(scheduler: Any, jobs: Sequence[Job], timeout: float) -> list[Jo
     scan_limit = int(compute_settings.CONDOR_HISTORY_SCAN_LIMIT)
     procs = _expected_procs(jobs)
     commands: list[list[str]] = []
+    tokens: list[str] = []
     for start in range(0, len(terms), MAX_TERMS_PER_QUERY):
         chunk = terms[start : start + MAX_TERMS_PER_QUERY]
-        # -limit: the history can stop once every proc was found (known without DAGs).
-        limit = sum(procs[t] for t in chunk) if all(t in procs for t in chunk) else None
-        constraint = " || ".join(chunk)
-        commands.extend(
-            status_commands(constraint, STATUS_ATTRIBUTES, scan_limit=scan_limit, limit=limit)
+        # The procs asked about are known without DAGs: the history looks for the missing.
+        expected = sum(procs[t] for t in chunk) if all(t in procs for t in chunk) else None
+        argv, token = queue_then_history(
+            " || ".join(chunk), STATUS_ATTRIBUTES, scan_limit=scan_limit, expected=expected
         )
+        commands.append(argv)
+        tokens.append(token)
     host = scheduler.get_remote_host()
     results = run_batch(host, commands, timeout=timeout)
     found: dict[str, JobInfo] = {}
-    for index, result in enumerate(results):
-        if not result.ok:
-            raise CondorError(
-                f"{result.argv[0]} on {host.label} failed (exit status {result.exit_status}): "
-                f"{result.stderr.strip()[:300]}"
-            )
-        for ad in iter_json_ads(result.stdout):
-            info = job_info_from_ad(ad, in_queue=index % 2 == 0)
-            if info is not None:
-                found[info.id] = info  # history comes after the queue: the later answer wins
+    for result, token in zip(results, tokens, strict=True):
+        queue, history = split_queue_then_history(result, token, host.label)
+        for text, in_queue in ((queue, True), (history, False)):
+            for ad in iter_json_ads(text):
+                info = job_info_from_ad(ad, in_queue=in_queue)
+                if info is not None:
+                    found[info.id] = info  # history comes after the queue: the later answer wins
     return sorted(found.values(), key=lambda i: (i.cluster_id, i.proc_id))
 
 
@@ -240,8 +243,10 @@ def apply_condor(
         if not status:
             missing[job.pk] = message or f"HTCondor knows no job of cluster {cluster}."
             continue
-        change = apply_status(job, status, message=message, expected_version=job.status_version)
-        changed += int(change.applied)
+        if (status, message[:2000]) != (job.status_code, job.status_message):
+            # (An unchanged job has nothing to write: no query for it.)
+            change = apply_status(job, status, message=message, expected_version=job.status_version)
+            changed += int(change.applied)
         if job.KIND == "condorworkflow" and job.status_code in FINISHED_STATUSES:
             settle_unrun_nodes(job.pk, now)
     return changed, missing

@@ -10,6 +10,8 @@ from django.db import models
 from tethys_compute import condor
 from tethys_compute.condor import ActionOutcome
 from tethys_compute.condor.cleanup import clean_when_gone
+from tethys_compute.condor.client import SubmitResult
+from tethys_compute.condor.submit_many import Submission
 from tethys_compute.conf import compute_settings
 from tethys_compute.exceptions import (
     InvalidStatusTransition,
@@ -144,6 +146,18 @@ class CondorJob(CondorAttributesMixin, RemoteIdMixin, CondorControl, Job):
 
     def _execute(self, *args: Any, **kwargs: Any) -> list[str]:
         host = self.condor_host
+        run = self._submission()
+        result = condor.submit(
+            host, run.description, run.input_files, private_files=run.private_files
+        )
+        return self._took_submission(result)
+
+    def _submission(self) -> Submission:
+        """What this run submits: the (wrapped) description, the inputs, the private files.
+
+        Needs the run's ``callback_key`` (given when the job is claimed for a
+        run): the wrapper's callback URL is signed with it.
+        """
         submit = condor_compat.expand_template(self.submit_description, self.name)
         description, wrapper = wrap_condor_description(self, submit, "proc")
         extra: dict[str, Any] = {
@@ -156,8 +170,11 @@ class CondorJob(CondorAttributesMixin, RemoteIdMixin, CondorControl, Job):
         if extra:
             inputs = _merge_inputs(self.input_files, extra)
         # The callback URL (and its copy in initialdir) readable by its owner only.
-        private = [name for name in extra if posixpath.basename(name) == URL_FILE]
-        result = condor.submit(host, description, inputs, private_files=private)
+        private = tuple(name for name in extra if posixpath.basename(name) == URL_FILE)
+        return Submission(description, inputs, private)
+
+    def _took_submission(self, result: SubmitResult) -> list[str]:
+        """Keep what HTCondor made of :meth:`_submission`; the names of the fields set."""
         self.remote_dir = result.remote_dir
         self.cluster_id = result.cluster_id
         self.num_jobs = result.num_jobs

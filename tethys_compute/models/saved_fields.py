@@ -14,8 +14,11 @@ before.
 from __future__ import annotations
 
 import copy
+import datetime
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 __all__ = ["SavedFieldsMixin", "app_field_names"]
 
@@ -32,6 +35,27 @@ def app_field_names(model: Any, owned: Iterable[str]) -> list[str]:
     ]
 
 
+#: Value types kept as they are in a snapshot (immutable: nothing to copy).
+_IMMUTABLE = frozenset(
+    {type(None), bool, int, float, str, bytes, datetime.datetime, datetime.date, Decimal, UUID}
+)
+
+
+_FIELDS: dict[Any, tuple[dict[str, str], tuple[str, ...]]] = {}
+
+
+def _fields(model: Any) -> tuple[dict[str, str], tuple[str, ...]]:
+    """``{field name: attribute name}`` of ``model``'s concrete fields, and its app fields."""
+    known = _FIELDS.get(model)
+    if known is None:
+        attnames = {f.name: f.attname for f in model._meta.concrete_fields}
+        known = _FIELDS[model] = (
+            attnames,
+            tuple(app_field_names(model, model.STATE_OWNED_FIELDS)),
+        )
+    return known
+
+
 class SavedFieldsMixin:
     """Keeps the app fields' values as last stored, to save only the changed ones.
 
@@ -43,7 +67,7 @@ class SavedFieldsMixin:
     STATE_OWNED_FIELDS: tuple[str, ...] = ()
 
     def _app_field_names(self) -> list[str]:
-        return app_field_names(self, self.STATE_OWNED_FIELDS)
+        return list(_fields(type(self))[1])
 
     def remember_saved_fields(self, names: Iterable[str] | None = None) -> None:
         """Record the current values of ``names`` (default: every app field) as stored."""
@@ -52,14 +76,16 @@ class SavedFieldsMixin:
             if names is not None:
                 return  # a partial save of a job whose other values are unknown
             snapshot = self.__dict__[_SNAPSHOT] = {}
-        fields = {f.name: f for f in self._meta.concrete_fields}  # type: ignore[attr-defined]
+        attnames, app_names = _fields(type(self))
         loaded = self.__dict__
-        for name in self._app_field_names() if names is None else names:
-            field = fields.get(name)
-            if field is None or field.attname not in loaded:
+        for name in app_names if names is None else names:
+            attname = attnames.get(name)
+            if attname is None or attname not in loaded:
                 snapshot.pop(name, None)  # deferred: unknown
                 continue
-            snapshot[name] = copy.deepcopy(loaded[field.attname])
+            value = loaded[attname]
+            # (Every job loaded copies its values: the immutable ones need no copy.)
+            snapshot[name] = value if type(value) in _IMMUTABLE else copy.deepcopy(value)
 
     def changed_app_fields(self) -> list[str] | None:
         """App fields whose value differs from the stored one; None when unknown."""
