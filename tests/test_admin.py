@@ -448,6 +448,22 @@ def test_test_connection_button_submits_the_change_form_and_tests(
     assert stored.password == SECRET
 
 
+def test_test_connection_that_changes_nothing_writes_no_history(
+    admin_client: Client, condor: CondorScheduler
+) -> None:
+    from django.contrib.admin.models import LogEntry
+
+    admin_client.post(condor_url(condor.pk), condor_form(_test_connection="Test connection"))
+    admin_client.post(condor_url(condor.pk), condor_form(_test_connection="Test connection"))
+    assert not LogEntry.objects.filter(object_id=str(condor.pk)).exists()
+    # A description edited and tested at once is a change, and its entry says so.
+    admin_client.post(
+        condor_url(condor.pk), condor_form(description="new", _test_connection="Test connection")
+    )
+    [entry] = LogEntry.objects.filter(object_id=str(condor.pk))
+    assert "Description" in entry.get_change_message()
+
+
 def test_test_connection_button_refuses_unsaved_host_changes_and_keeps_the_edits(
     admin_client: Client, condor: CondorScheduler
 ) -> None:

@@ -151,6 +151,12 @@ class KindAdmin(HealthColumns, admin.ModelAdmin):  # type: ignore[type-arg]
         TestConnectionGuard.__name__ = form_class.__name__
         return TestConnectionGuard
 
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        """No "No fields changed." history entry for a "Test connection" that changed nothing."""
+        if TEST_BUTTON in request.POST and not message:
+            return None
+        return super().log_change(request, obj, message)
+
     def response_change(self, request: HttpRequest, obj: Any) -> HttpResponse:
         """After "Test connection" (the form saved only name/description), test and stay."""
         if TEST_BUTTON in request.POST:
