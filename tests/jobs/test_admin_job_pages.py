@@ -146,3 +146,24 @@ def test_deleting_a_scheduler_with_active_jobs_says_which_and_what_to_do(
     assert b"busy one" in html.content and b"protected" in html.content
     dask.delete()  # only finished jobs: allowed
     assert Job.objects.get(name="old").scheduler_name == "dask-x"
+
+
+def test_a_complete_dask_job_page_shows_its_stored_result_shortened_and_escaped(
+    admin_client: Client, manager: JobManager, user: Any
+) -> None:
+    from tethys_compute.models import DaskJob
+
+    scheduler = DaskScheduler.objects.create(name="dask-x", host="tcp://127.0.0.1:9")
+    kept = manager.create_job("kept", user, "DASK", scheduler=scheduler, function="operator.add")
+    forgot = manager.create_job(
+        "forgot", user, "DASK", scheduler=scheduler, function="operator.add", forget=True
+    )
+    value = {"html": "<script>alert(1)</script>", "numbers": list(range(1000))}
+    DaskJob.objects.filter(pk=kept.pk).update(result=value, status_code=JobStatus.COMPLETE)
+    DaskJob.objects.filter(pk=forgot.pk).update(status_code=JobStatus.COMPLETE)
+    html = admin_client.get(f"{LIST_URL}{kept.pk}/change/").content.decode()
+    assert "stored result: " in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
+    assert "0, 1, 2" in html and "998, 999" not in html and ", ...]" in html  # shortened
+    html = admin_client.get(f"{LIST_URL}{forgot.pk}/change/").content.decode()
+    assert "stored result: none (forget=True)" in html

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from datetime import timedelta
 from typing import Any
 
@@ -50,6 +51,7 @@ from tethys_compute.exceptions import SchedulerConnectionError, TethysComputeErr
 from tethys_compute.jobs.refresh import refresh_jobs
 from tethys_compute.jobs.status import (
     ACTIVE_STATUSES,
+    JobStatus,
 )
 from tethys_compute.models.job import (
     BasicJob,
@@ -60,6 +62,11 @@ from tethys_compute.models.job import (
 )
 
 __all__ = ["JobAdmin", "JobKindFilter", "format_age"]
+
+#: How a stored Dask result is shown on its job's page: a short ``repr``.
+_short = reprlib.Repr()
+_short.maxstring = _short.maxother = 200
+_short.maxlist = _short.maxdict = _short.maxtuple = _short.maxset = 20
 
 #: The kinds, as (model, filter value, label).
 JOB_KINDS: tuple[tuple[type[Job], str, str], ...] = (
@@ -281,6 +288,10 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             if value not in (None, ""):
                 rows.append((label, value))
         rows += arguments(obj)
+        if isinstance(obj, DaskJob) and obj.status_code == JobStatus.COMPLETE:
+            # The value stored in ``result`` (shortened; escaped like every other value).
+            stored = "none (forget=True)" if obj.forget else _short.repr(obj.result)
+            rows.append(("stored result", stored))
         if not rows:
             return "-"
         return format_html("<ul>{}</ul>", format_html_join("", "<li>{}: {}</li>", rows))
