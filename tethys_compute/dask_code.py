@@ -48,6 +48,12 @@ def how_to_fix(module: str, where: str, error: str = "") -> str:
     """
     top = module.split(".")[0]
     kind = error.split(":", 1)[0].strip()
+    if kind == "AttributeError":
+        return (
+            f"The copy of {top!r} loaded there has no such function: it was imported before "
+            "the function was added. JobManager.upload_code() ships the current code to the "
+            "running scheduler and workers; or restart them."
+        )
     if error and kind not in ("ModuleNotFoundError", "ImportError"):
         return (
             f"{module!r} was found there but raised while being imported: fix that error. "
@@ -66,13 +72,18 @@ def how_to_fix(module: str, where: str, error: str = "") -> str:
 def _make_import_probe() -> Callable[..., list[str]]:
     # Nested on purpose: cloudpickle sends it by value, so it runs where our package is not.
     def probe(modules: list[str], **_: Any) -> list[str]:
+        # Each entry is a module, or "module:name" for a function that must be in it.
         import importlib
 
-        for module in modules:
+        for entry in modules:
+            module, _sep, name = entry.partition(":")
+            shown = f"{module}.{name}" if name else module
             try:
-                importlib.import_module(module)
+                loaded = importlib.import_module(module)
             except BaseException as exc:  # noqa: BLE001 - reported to the caller
-                return [module, f"{type(exc).__name__}: {exc}"]
+                return [shown, f"{type(exc).__name__}: {exc}"]
+            if name and not hasattr(loaded, name):
+                return [shown, f"AttributeError: module {module!r} has no attribute {name!r}"]
         return []
 
     return probe
@@ -82,10 +93,11 @@ def _make_import_probe() -> Callable[..., list[str]]:
 _KNOWN_TOPS = frozenset({"dask", "distributed", "builtins", "__main__"})
 
 
-def _to_check(modules: str | Iterable[str]) -> list[str]:
+def _to_check(modules: str | Iterable[str], functions: Iterable[str] = ()) -> list[str]:
     names = [modules] if isinstance(modules, str) else list(modules)
+    names += [":".join(path.rsplit(".", 1)) for path in functions if "." in path]
     tops = sys.stdlib_module_names | _KNOWN_TOPS
-    return sorted({m for m in names if m and m.split(".")[0].lstrip("_") not in tops})
+    return sorted({m for m in names if m and m.split(".")[0].split(":")[0].lstrip("_") not in tops})
 
 
 def graph_modules(work: Any, limit: int = 50) -> list[str]:
@@ -110,19 +122,28 @@ def graph_modules(work: Any, limit: int = 50) -> list[str]:
     return sorted(found)
 
 
-def check_code(client: Client, modules: str | Iterable[str], *, label: str, timeout: float) -> None:
+def check_code(
+    client: Client,
+    modules: str | Iterable[str],
+    *,
+    label: str,
+    timeout: float,
+    functions: Iterable[str] = (),
+) -> None:
     """Raise :class:`RemoteImportError` when a module cannot be imported on the cluster.
 
     Modules of the standard library and of Dask are not asked about (with
     nothing else to ask, no round trip); the others in one round trip to the
-    scheduler and one to the workers.
+    scheduler and one to the workers.  ``functions`` (import paths) must
+    also be found in their modules there: a module imported before the
+    function was added to it is an older copy.
 
     Raises
     ------
     RemoteImportError
         Naming the module, the side (the scheduler, or which workers) and the fix.
     """
-    wanted = _to_check(modules)
+    wanted = _to_check(modules, functions)
     if not wanted:
         return
     probe = _make_import_probe()

@@ -166,6 +166,33 @@ def test_a_module_that_raises_on_import_is_not_called_missing(
         assert "PYTHONPATH" not in text
 
 
+def test_a_function_added_after_the_cluster_imported_its_module_is_a_stale_copy(
+    app_code: Path, manager: JobManager, user: Any
+) -> None:
+    import importlib
+
+    with split_cluster(app_code, "Split", scheduler_has=True, workers_have=True) as record:
+        # The scheduler and the worker import the module as it is now.
+        check_code(record.client, [f"{APP}.tasks"], label="Split", timeout=10)
+        tasks = app_code / APP / "tasks.py"
+        tasks.write_text(tasks.read_text() + "\n\ndef triple(x):\n    return 3 * x\n")
+        # The portal has it (a copy an earlier test imported from its own folder is dropped).
+        for name in [m for m in sys.modules if m == APP or m.startswith(f"{APP}.")]:
+            del sys.modules[name]
+        assert hasattr(importlib.import_module(f"{APP}.tasks"), "triple")
+        job = manager.create_job(
+            "triple", user, "DASK", scheduler=record, function=f"{APP}.tasks.triple", args=[2]
+        )
+        with pytest.raises(RemoteImportError) as refused:
+            job.execute()
+        text = str(refused.value)
+        assert f"cannot import '{APP}.tasks.triple'" in text
+        assert f"module '{APP}.tasks' has no attribute 'triple'" in text
+        assert "imported before the function was added" in text and "upload_code()" in text
+        assert "PYTHONPATH" not in text
+        assert status_of(job) == JobStatus.ERROR
+
+
 @pytest.mark.parametrize("scheduler_has", [False, True], ids=["scheduler", "workers"])
 def test_delayed_work_the_cluster_cannot_import_is_refused_naming_the_side(
     scheduler_has: bool, app_code: Path, manager: JobManager, user: Any

@@ -128,6 +128,7 @@ def _submit(jobs: list[DaskJob]) -> list[Future]:
             timeout=float(
                 getattr(scheduler, "timeout", None) or compute_settings.DASK_CONNECT_TIMEOUT
             ),
+            functions=list(functions),
         )
         work = [
             dask.delayed(functions[job.function], pure=False)(

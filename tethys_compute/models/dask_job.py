@@ -143,6 +143,7 @@ class DaskJob(DaskResultsMixin, Job):
                 getattr(func, "__module__", "") or self.function.rsplit(".", 1)[0],
                 label=scheduler.name,
                 timeout=float(scheduler.timeout or compute_settings.DASK_CONNECT_TIMEOUT),
+                functions=[self.function],
             )
             future = scheduler_call(
                 client, "submit", func, *self.args, key=key, pure=False, **self.kwargs
