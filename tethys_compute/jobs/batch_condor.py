@@ -21,22 +21,19 @@ one.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from django.db import models, router
-from django.db.models import Case, CharField, Value, When
 from django.utils import timezone
 
 from tethys_compute.condor.submit_many import Submission, submit_many
 from tethys_compute.exceptions import (
     CondorSubmitError,
-    InvalidStatusTransition,
     TethysComputeError,
 )
-from tethys_compute.jobs.batch_sql import chunks, param_limit, versions_match
+from tethys_compute.jobs.batch_sql import chunks, claim_runs, param_limit
 from tethys_compute.jobs.status import JobStatus, apply_status
 from tethys_compute.models.job import CondorJob, Job
 
@@ -56,39 +53,6 @@ def batchable(job: Job) -> bool:
 def _chunks(items: Sequence[Any], alias: str, per_item: int) -> Iterator[Sequence[Any]]:
     """Slices of ``items`` small enough for one statement of ``per_item`` parameters each."""
     return chunks(items, (param_limit(alias) - 10) // per_item)
-
-
-def _claim(jobs: Sequence[CondorJob], versions: Mapping[int, int], alias: str) -> None:
-    """Give each Pending job its run's callback key (still Pending at the version read).
-
-    Raises
-    ------
-    InvalidStatusTransition
-        When a job changed since its status was read (nothing is submitted then).
-    """
-    for job in jobs:
-        job.callback_key = secrets.token_urlsafe(18)
-        job.callback_seqs = {}
-    claimed = 0
-    table = Job.objects.using(alias)
-    for part in _chunks(jobs, alias, 4):
-        claimed += (
-            table.filter(pk__in=[j.pk for j in part], status_code=JobStatus.PENDING)
-            .filter(versions_match({j.pk: versions[j.pk] for j in part}))
-            .update(
-                callback_key=Case(
-                    *[When(pk=j.pk, then=Value(j.callback_key)) for j in part],
-                    output_field=CharField(),
-                ),
-                callback_seqs={},
-            )
-        )
-    if claimed != len(jobs):
-        raise InvalidStatusTransition(
-            f"{len(jobs) - claimed} of the Condor jobs changed while being submitted; "
-            "execute_all() submitted none of them. Call it again with the jobs that are still "
-            "Pending."
-        )
 
 
 def _fail(job: CondorJob, exc: Exception) -> None:
@@ -177,7 +141,7 @@ def execute_condor(jobs: Sequence[CondorJob], versions: Mapping[int, int]) -> No
     if not jobs:
         return
     alias = router.db_for_write(Job)
-    _claim(jobs, versions, alias)
+    claim_runs(jobs, versions, alias, "Condor jobs")
     by_scheduler: dict[Any, list[CondorJob]] = defaultdict(list)
     for job in jobs:
         by_scheduler[job.scheduler_id].append(job)

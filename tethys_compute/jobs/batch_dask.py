@@ -10,21 +10,18 @@ done callback then reports to it on its own (:mod:`~tethys_compute.jobs.dask_rep
 from __future__ import annotations
 
 import logging
-import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import dask
 from django.db import models, router
-from django.db.models import Case, CharField, Value, When
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from tethys_compute.conf import compute_settings
 from tethys_compute.dask_client import scheduler_call
 from tethys_compute.dask_code import check_code
-from tethys_compute.exceptions import InvalidStatusTransition
-from tethys_compute.jobs.batch_sql import chunks, param_limit, versions_match
+from tethys_compute.jobs.batch_sql import by_pk, chunks, claim_runs, param_limit
 from tethys_compute.jobs.dask_reports import watch_dask_future
 from tethys_compute.models.job import DaskJob, Job, _live_futures
 from tethys_compute.models.status_update import apply_status
@@ -70,36 +67,15 @@ def execute_dask(jobs: list[DaskJob], versions: Mapping[int, int]) -> None:
         job.remember_saved_fields(["key"])
 
 
-def _by_pk(jobs: Sequence[Job], attribute: str) -> Case:
-    """A ``CASE`` giving each job's row the value of the job's ``attribute``."""
-    whens = [When(pk=job.pk, then=Value(getattr(job, attribute))) for job in jobs]
-    return Case(*whens, output_field=CharField())
-
-
 def _claim(jobs: list[DaskJob], versions: Mapping[int, int], alias: str) -> None:
     """Give every job its run key and task key while it is still Pending at its version."""
-    limit = param_limit(alias)
+    claim_runs(jobs, versions, alias, "jobs")
     for job in jobs:
-        job.callback_key = secrets.token_urlsafe(18)
-        job.callback_seqs = {}
         job.key = f"tethys-job-{job.pk}-{job.callback_key[:8]}"
-    claimed = 0
-    for part in chunks(jobs, limit // 4):
-        claimed += (
-            Job.objects.using(alias)
-            .filter(pk__in=[j.pk for j in part], status_code=JobStatus.PENDING)
-            .filter(versions_match({j.pk: versions[j.pk] for j in part}))
-            .update(callback_key=_by_pk(part, "callback_key"), callback_seqs={})
-        )
-    if claimed != len(jobs):
-        raise InvalidStatusTransition(
-            f"{len(jobs) - claimed} of the jobs changed while being submitted; execute_all() "
-            "submitted none. Call it again with the jobs that are still Pending."
-        )
     # The task keys are stored before the tasks are sent: a done callback reads them.
-    for part in chunks(jobs, limit // 3):
+    for part in chunks(jobs, param_limit(alias) // 3):
         DaskJob._base_manager.using(alias).filter(pk__in=[j.pk for j in part]).update(
-            key=_by_pk(part, "key")
+            key=by_pk(part, "key")
         )
 
 

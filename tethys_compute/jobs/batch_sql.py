@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
+from django.apps import apps
 from django.db import connections, models
+from django.db.models import Case, CharField, Value, When
 
-__all__ = ["chunks", "param_limit", "versions_match"]
+from tethys_compute.exceptions import InvalidStatusTransition
+from tethys_compute.status import JobStatus
+
+__all__ = ["by_pk", "chunks", "claim_runs", "param_limit", "versions_match"]
 
 T = TypeVar("T")
 
@@ -64,3 +70,37 @@ def versions_match(versions: Mapping[Any, int]) -> models.Q:
     for version, ids in by_version.items():
         condition |= models.Q(status_version=version, pk__in=ids)
     return condition
+
+
+def by_pk(jobs: Sequence[Any], attribute: str) -> Case:
+    """A ``CASE`` giving each job's row the value of the job's ``attribute`` (a string)."""
+    whens = [When(pk=job.pk, then=Value(getattr(job, attribute))) for job in jobs]
+    return Case(*whens, output_field=CharField())
+
+
+def claim_runs(jobs: Sequence[Any], versions: Mapping[Any, int], alias: str, what: str) -> None:
+    """Give each job a new run's callback key, only while it is Pending at its version read.
+
+    ``what`` names the jobs in the error (``"jobs"``, ``"Condor jobs"``).
+
+    Raises
+    ------
+    InvalidStatusTransition
+        When a job changed since ``versions`` were read (then nothing may be submitted).
+    """
+    for job in jobs:
+        job.callback_key = secrets.token_urlsafe(18)
+        job.callback_seqs = {}
+    table = apps.get_model("tethys_compute", "Job").objects.using(alias)
+    claimed = 0
+    for part in chunks(jobs, param_limit(alias) // 4):
+        claimed += (
+            table.filter(pk__in=[j.pk for j in part], status_code=JobStatus.PENDING)
+            .filter(versions_match({j.pk: versions[j.pk] for j in part}))
+            .update(callback_key=by_pk(part, "callback_key"), callback_seqs={})
+        )
+    if claimed != len(jobs):
+        raise InvalidStatusTransition(
+            f"{len(jobs) - claimed} of the {what} changed while being submitted; execute_all() "
+            "submitted none of them. Call it again with the jobs that are still Pending."
+        )
