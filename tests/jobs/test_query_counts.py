@@ -38,25 +38,34 @@ def transactions(captured: CaptureQueriesContext) -> int:
 def test_create_and_execute_of_a_dask_job_is_six_queries_and_two_scheduler_calls(
     manager: JobManager, user: Any, dask_scheduler: DaskScheduler
 ) -> None:
+    from tests.jobs.test_dask_finish import push_thread_held
+
     scheduler = DaskScheduler.objects.get(pk=dask_scheduler.pk)
     scheduler.get_client()  # connected before counting
-    with CaptureQueriesContext(connection) as captured, remote_calls.measure_thread() as seen:
-        job = manager.create_job(
-            "add", user, "DASK", scheduler=scheduler, function="operator.add", args=[1, 2]
-        )
-        job.execute()
-    sql = statements(captured)
-    assert len(sql) == 6, sql
-    # Two inserts (job and Dask job rows), then only updates: nothing read back.
-    assert [s.split()[0] for s in sql] == ["INSERT", "INSERT"] + ["UPDATE"] * 4, sql
-    # No update writes every column: the app changed nothing after create_job.
-    assert not any('"label"' in s for s in sql[2:]), sql
-    assert transactions(captured) <= 1
-    # Submit and publish of the result, counted where they are sent.
-    assert seen.commands("dask") == 2, seen.counts
-    assert job.status_code == JobStatus.SUBMITTED
-    row = Job.objects.values_list("status_code", "status_version").get(pk=job.pk)
-    assert row[1] == job.status_version == 1
+    # The push thread waits meanwhile: a task this quick could otherwise be recorded
+    # finished before execute() records Submitted (a race execute() handles, at the
+    # cost of reading the row again).
+    with push_thread_held():
+        with (
+            CaptureQueriesContext(connection) as captured,
+            remote_calls.measure_thread() as seen,
+        ):
+            job = manager.create_job(
+                "add", user, "DASK", scheduler=scheduler, function="operator.add", args=[1, 2]
+            )
+            job.execute()
+        sql = statements(captured)
+        assert len(sql) == 6, sql
+        # Two inserts (job and Dask job rows), then only updates: nothing read back.
+        assert [s.split()[0] for s in sql] == ["INSERT", "INSERT"] + ["UPDATE"] * 4, sql
+        # No update writes every column: the app changed nothing after create_job.
+        assert not any('"label"' in s for s in sql[2:]), sql
+        assert transactions(captured) <= 1
+        # Submit and publish of the result, counted where they are sent.
+        assert seen.commands("dask") == 2, seen.counts
+        assert job.status_code == JobStatus.SUBMITTED
+        row = Job.objects.values_list("status_code", "status_version").get(pk=job.pk)
+        assert row[1] == job.status_version == 1
     assert job.fetch_result(timeout=30) == 3
 
 
